@@ -1,0 +1,88 @@
+//! From per-label log-probabilities to an answer: the argmax label (ties go to the
+//! earlier label) and a softmax over the labels at a temperature.
+use crate::error::{Error, Result};
+use crate::model::{Model, PreparedLabels};
+use crate::scorer;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreOptions {
+    /// Prompt length limit in tokens; the text is truncated to fit, never the labels.
+    pub max_input_tokens: usize,
+    /// Softmax temperature over the labels' log-probabilities (> 0).
+    pub temperature: f64,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        ScoreOptions { max_input_tokens: 512, temperature: 1.0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    /// log P(label + EOS | prompt), one per label, in the caller's order.
+    pub logprobs: Vec<f64>,
+    /// softmax(logprobs / temperature): sums to 1.
+    pub probs: Vec<f64>,
+    /// Index of the answer.
+    pub best: usize,
+    pub input_tokens: usize,
+    pub truncated: bool,
+}
+
+/// Index of the largest value; the first one on ties.
+pub fn argmax_first(xs: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+pub fn softmax(logprobs: &[f64], temperature: f64) -> Vec<f64> {
+    let max = logprobs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exps: Vec<f64> = logprobs.iter().map(|&l| ((l - max) / temperature).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+impl Model {
+    /// Scores every label of `labels` for `text`.
+    pub fn classify(&mut self, text: &str, labels: &PreparedLabels, opts: &ScoreOptions) -> Result<Classification> {
+        if !(opts.temperature > 0.0 && opts.temperature.is_finite()) {
+            return Err(Error::InvalidOption(format!("temperature must be positive, got {}", opts.temperature)));
+        }
+        let prompt = self.prompt_ids(text, labels, opts.max_input_tokens)?;
+        let layers = self.config.decoder_layers();
+        let vocab = self.config.vocab_size;
+        let logprobs = scorer::trie_logprobs(&mut self.sessions, layers, vocab, &prompt.ids, &labels.trie)?;
+        Ok(Classification {
+            probs: softmax(&logprobs, opts.temperature),
+            best: argmax_first(&logprobs),
+            logprobs,
+            input_tokens: prompt.ids.len(),
+            truncated: prompt.truncated(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ties_go_to_the_earlier_label() {
+        assert_eq!(argmax_first(&[-2.0, -1.0, -1.0]), 1);
+        assert_eq!(argmax_first(&[-1.0]), 0);
+    }
+
+    #[test]
+    fn softmax_sums_to_one_and_sharpens_with_low_temperature() {
+        let p = softmax(&[-10.0, -11.0, -30.0], 1.0);
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        let sharp = softmax(&[-10.0, -11.0, -30.0], 0.1);
+        assert!(sharp[0] > p[0]);
+    }
+}

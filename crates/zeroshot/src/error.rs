@@ -1,0 +1,75 @@
+//! One error type for the engine. `Error::kind` groups the variants the way a caller
+//! reports them (the extension maps each kind to one SQLSTATE); the engine knows no SQL.
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the label array is empty")]
+    EmptyLabelSet,
+    #[error("invalid label {label:?} (label {position}): {reason}")]
+    InvalidLabel { label: String, position: usize, reason: String },
+    #[error("duplicate label {label:?} (labels {first} and {second})")]
+    DuplicateLabel { label: String, first: usize, second: usize },
+    #[error(
+        "the prompt for {labels} labels needs {needed} tokens before any text, \
+         more than max_input_tokens = {max}"
+    )]
+    TooManyLabels { labels: usize, needed: usize, max: usize },
+    #[error("{what} does not exist: {path}")]
+    MissingFile { what: String, path: PathBuf },
+    #[error("invalid model file {path}: {reason}")]
+    InvalidModel { path: PathBuf, reason: String },
+    #[error("cannot load the ONNX Runtime library {path}: {message}")]
+    RuntimeLibrary { path: PathBuf, message: String },
+    #[error("{0}")]
+    DeviceUnavailable(String),
+    #[error("ONNX Runtime failed to {action}: {message}")]
+    Runtime { action: String, message: String },
+    #[error("tokenizer failed: {0}")]
+    Tokenizer(String),
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+}
+
+/// How a caller should classify an error (the extension turns each into one SQLSTATE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad argument from the caller (labels, options).
+    InvalidParameter,
+    /// The request does not fit a configured limit.
+    ProgramLimit,
+    /// A file or library that should be there is not.
+    UndefinedFile,
+    /// A file is there but its content is not what the engine needs.
+    InvalidModel,
+    /// The requested execution provider cannot be used here.
+    DeviceUnavailable,
+    /// ONNX Runtime or the tokenizer failed at run time.
+    Internal,
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::EmptyLabelSet
+            | Error::InvalidLabel { .. }
+            | Error::DuplicateLabel { .. }
+            | Error::InvalidOption(_) => ErrorKind::InvalidParameter,
+            Error::TooManyLabels { .. } => ErrorKind::ProgramLimit,
+            Error::MissingFile { .. } | Error::RuntimeLibrary { .. } => ErrorKind::UndefinedFile,
+            Error::InvalidModel { .. } => ErrorKind::InvalidModel,
+            Error::DeviceUnavailable(_) => ErrorKind::DeviceUnavailable,
+            Error::Runtime { .. } | Error::Tokenizer(_) => ErrorKind::Internal,
+        }
+    }
+
+    pub(crate) fn runtime(action: impl Into<String>, err: impl std::fmt::Display) -> Error {
+        Error::Runtime { action: action.into(), message: err.to_string() }
+    }
+
+    pub(crate) fn invalid_model(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
+        Error::InvalidModel { path: path.into(), reason: reason.into() }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

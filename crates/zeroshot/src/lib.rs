@@ -1,0 +1,19 @@
+//! zeroshot: exact zero-shot label scoring with an mT5 text2text model in ONNX Runtime.
+//!
+//! No Postgres here: the extension and the `zeroshot` command line are both front ends.
+//! See DESIGN.md §2–3 (shared) and the README for the model contract and the scoring method.
+pub mod classify;
+pub mod config;
+pub mod error;
+pub mod labels;
+pub mod manifest;
+pub mod model;
+pub mod prompt;
+pub mod runtime;
+mod scorer;
+pub mod tokenize;
+pub mod trie;
+
+pub use classify::{Classification, ScoreOptions};
+pub use error::{Error, ErrorKind, Result};
+pub use model::{Device, LoadOptions, Model, PreparedLabels};

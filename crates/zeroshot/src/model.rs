@@ -1,0 +1,286 @@
+//! A model directory in the Optimum layout, checked and loaded into three ONNX Runtime
+//! sessions, with the tokenizer, prompt template and a cache of prepared label sets.
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ort::session::Session;
+
+use crate::config::ModelConfig;
+use crate::error::{Error, Result};
+use crate::labels::validate_labels;
+use crate::manifest::Manifest;
+use crate::prompt::{PromptTemplate, DEFAULT_SEPARATOR, DEFAULT_TEMPLATE};
+use crate::runtime::{self, Runtime};
+use crate::tokenize::TextTokenizer;
+use crate::trie::LabelTrie;
+
+pub const ENCODER_FILE: &str = "encoder_model.onnx";
+pub const DECODER_FILE: &str = "decoder_model.onnx";
+pub const DECODER_WITH_PAST_FILE: &str = "decoder_with_past_model.onnx";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const CONFIG_FILE: &str = "config.json";
+pub const MANIFEST_FILE: &str = "manifest.json";
+const REQUIRED_FILES: [&str; 5] = [CONFIG_FILE, TOKENIZER_FILE, ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE];
+
+/// How many prepared label sets a model keeps (least recently used goes first).
+const LABEL_CACHE_SIZE: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    /// CUDA when its provider loads, else the CPU.
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+impl FromStr for Device {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Device> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "cuda" | "gpu" => Ok(Device::Cuda),
+            _ => Err(Error::InvalidOption(format!("device {s:?}: expected auto, cpu or cuda"))),
+        }
+    }
+}
+
+/// Everything that decides how a model is loaded; a change to any of it means a reload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadOptions {
+    pub library: PathBuf,
+    pub device: Device,
+    pub cuda_device_id: i32,
+    /// Intra-op threads per session; 0 lets ONNX Runtime choose (one per core).
+    pub threads: usize,
+    /// Check manifest.json's SHA-256 of every file before loading.
+    pub verify_checksums: bool,
+}
+
+pub(crate) struct Sessions {
+    pub encoder: Session,
+    pub decoder: Session,
+    pub decoder_with_past: Session,
+}
+
+/// A label set made ready for scoring: validated, tokenised, as a trie.
+pub struct PreparedLabels {
+    pub labels: Vec<String>,
+    pub(crate) label_part: String,
+    pub(crate) trie: LabelTrie,
+}
+
+impl PreparedLabels {
+    pub fn trie(&self) -> &LabelTrie {
+        &self.trie
+    }
+}
+
+pub struct Model {
+    pub dir: PathBuf,
+    pub config: ModelConfig,
+    pub manifest: Option<Manifest>,
+    pub provider: &'static str,
+    pub load_time: Duration,
+    pub runtime: &'static Runtime,
+    pub(crate) tokenizer: TextTokenizer,
+    pub(crate) template: PromptTemplate,
+    pub(crate) sessions: Sessions,
+    label_cache: VecDeque<Arc<PreparedLabels>>,
+}
+
+fn require_file(dir: &Path, name: &str) -> Result<PathBuf> {
+    let path = dir.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::MissingFile { what: format!("model file {name}"), path })
+    }
+}
+
+/// Names a graph must have, checked before the first run so a wrong export fails with
+/// the file and the name rather than with ONNX Runtime's message in the middle of a query.
+fn check_names(path: &Path, kind: &str, have: Vec<String>, want: &[String]) -> Result<()> {
+    let missing: Vec<&String> = want.iter().filter(|w| !have.contains(w)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid_model(path, format!("graph has no {kind} {missing:?} (it has {have:?}); export it with optimum's text2text-generation-with-past task or tools/export_model.py")))
+}
+
+fn kv_names(prefix: &str, layers: usize, parts: &[&str]) -> Vec<String> {
+    (0..layers)
+        .flat_map(|i| parts.iter().flat_map(move |p| ["key", "value"].map(|kv| format!("{prefix}.{i}.{p}.{kv}"))))
+        .collect()
+}
+
+fn session_names(s: &Session) -> (Vec<String>, Vec<String>) {
+    (s.inputs().iter().map(|o| o.name().to_string()).collect(), s.outputs().iter().map(|o| o.name().to_string()).collect())
+}
+
+fn open_session(rt: &Runtime, path: &Path, opts: &LoadOptions) -> Result<(Session, &'static str)> {
+    let build_err = |e: ort::Error<ort::session::builder::SessionBuilder>| Error::runtime("configure a session", e);
+    let mut builder = Session::builder(&rt.env).map_err(|e| Error::runtime("create a session builder", e))?;
+    if opts.threads > 0 {
+        builder = builder.with_intra_threads(opts.threads).map_err(build_err)?;
+    }
+    // A backend must not spin a core while it waits for its next query.
+    builder = builder.with_intra_op_spinning(false).map_err(build_err)?;
+    let mut provider = "CPUExecutionProvider";
+    if opts.device != Device::Cpu {
+        let cuda = ort::ep::CUDA::default().with_device_id(opts.cuda_device_id).with_tf32(true).build().error_on_failure();
+        match builder.with_execution_providers([cuda]) {
+            Ok(b) => {
+                builder = b;
+                provider = "CUDAExecutionProvider";
+            }
+            Err(e) if opts.device == Device::Auto => builder = e.recover(),
+            Err(e) => {
+                return Err(Error::DeviceUnavailable(format!(
+                    "zs.device is cuda but the CUDA execution provider could not be used with {}: {e}",
+                    rt.library.display()
+                )))
+            }
+        }
+    }
+    let session = builder
+        .commit_from_file(path)
+        .map_err(|e| Error::runtime(format!("load {}", path.display()), e))?;
+    Ok((session, provider))
+}
+
+impl Model {
+    /// Checks the directory and loads the model. Errors name the file and what is wrong.
+    pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Model> {
+        let started = Instant::now();
+        if !dir.is_dir() {
+            return Err(Error::MissingFile { what: "model directory".into(), path: dir.to_path_buf() });
+        }
+        for name in REQUIRED_FILES {
+            require_file(dir, name)?;
+        }
+        let manifest = match dir.join(MANIFEST_FILE) {
+            p if p.is_file() => Some(Manifest::read(&p)?),
+            _ => None,
+        };
+        if opts.verify_checksums {
+            if let Some(m) = &manifest {
+                m.verify_checksums(dir)?;
+            }
+        }
+        let config_path = dir.join(CONFIG_FILE);
+        let config = ModelConfig::read(&config_path)?;
+        let tokenizer_path = dir.join(TOKENIZER_FILE);
+        let tokenizer = TextTokenizer::from_file(&tokenizer_path, config.eos_token_id)?;
+        Self::check_token_ids(&config, &tokenizer, &config_path)?;
+        let template = match &manifest {
+            Some(m) => PromptTemplate::new(
+                m.prompt_template.as_deref().unwrap_or(DEFAULT_TEMPLATE),
+                m.label_separator.as_deref().unwrap_or(DEFAULT_SEPARATOR),
+            )
+            .map_err(|e| Error::invalid_model(dir.join(MANIFEST_FILE), e.to_string()))?,
+            None => PromptTemplate::default(),
+        };
+
+        let rt = runtime::runtime(&opts.library)?;
+        let (encoder, provider) = open_session(rt, &dir.join(ENCODER_FILE), opts)?;
+        let (decoder, _) = open_session(rt, &dir.join(DECODER_FILE), opts)?;
+        let (decoder_with_past, _) = open_session(rt, &dir.join(DECODER_WITH_PAST_FILE), opts)?;
+        let layers = config.decoder_layers();
+        let (ins, outs) = session_names(&encoder);
+        check_names(&dir.join(ENCODER_FILE), "input", ins, &["input_ids".into(), "attention_mask".into()])?;
+        check_names(&dir.join(ENCODER_FILE), "output", outs, &["last_hidden_state".into()])?;
+        let (ins, outs) = session_names(&decoder);
+        check_names(&dir.join(DECODER_FILE), "input", ins, &["input_ids".into(), "encoder_hidden_states".into(), "encoder_attention_mask".into()])?;
+        let mut want = vec!["logits".to_string()];
+        want.extend(kv_names("present", layers, &["decoder", "encoder"]));
+        check_names(&dir.join(DECODER_FILE), "output", outs, &want)?;
+        let (ins, outs) = session_names(&decoder_with_past);
+        let mut want = vec!["input_ids".to_string(), "encoder_attention_mask".into()];
+        want.extend(kv_names("past_key_values", layers, &["decoder", "encoder"]));
+        check_names(&dir.join(DECODER_WITH_PAST_FILE), "input", ins, &want)?;
+        let mut want = vec!["logits".to_string()];
+        want.extend(kv_names("present", layers, &["decoder"]));
+        check_names(&dir.join(DECODER_WITH_PAST_FILE), "output", outs, &want)?;
+
+        Ok(Model {
+            dir: dir.to_path_buf(),
+            config,
+            manifest,
+            provider,
+            load_time: started.elapsed(),
+            runtime: rt,
+            tokenizer,
+            template,
+            sessions: Sessions { encoder, decoder, decoder_with_past },
+            label_cache: VecDeque::with_capacity(LABEL_CACHE_SIZE),
+        })
+    }
+
+    /// The ids the scorer relies on must agree between config.json and tokenizer.json.
+    fn check_token_ids(config: &ModelConfig, tokenizer: &TextTokenizer, config_path: &Path) -> Result<()> {
+        if tokenizer.vocab_size() > config.vocab_size {
+            return Err(Error::invalid_model(
+                config_path,
+                format!("vocab_size {} is smaller than the tokenizer's {} tokens", config.vocab_size, tokenizer.vocab_size()),
+            ));
+        }
+        for (what, id, piece) in [("eos_token_id", config.eos_token_id, "</s>"), ("pad_token_id", config.pad_token_id, "<pad>")] {
+            if let Some(tok_id) = tokenizer.token_to_id(piece) {
+                if tok_id != id {
+                    return Err(Error::invalid_model(config_path, format!("{what} is {id} but tokenizer.json has {piece} = {tok_id}")));
+                }
+            }
+        }
+        if config.decoder_start_token_id as usize >= config.vocab_size {
+            return Err(Error::invalid_model(config_path, format!("decoder_start_token_id {} is outside the vocabulary", config.decoder_start_token_id)));
+        }
+        Ok(())
+    }
+
+    pub fn is_random(&self) -> bool {
+        self.manifest.as_ref().is_some_and(|m| m.random_weights)
+    }
+
+    pub fn model_id(&self) -> Option<&str> {
+        self.manifest.as_ref().and_then(|m| m.model_id.as_deref())
+    }
+
+    pub fn template(&self) -> &PromptTemplate {
+        &self.template
+    }
+
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    /// The prompt ids for `text` under `labels`, truncated as `classify` does.
+    pub fn prompt_ids(&self, text: &str, labels: &PreparedLabels, max_input_tokens: usize) -> Result<crate::tokenize::PromptIds> {
+        self.tokenizer.prompt_ids(&self.template, &labels.label_part, labels.labels.len(), text, max_input_tokens)
+    }
+
+    /// The label set validated, tokenised and turned into a trie, from the cache when the
+    /// same labels (same order) were seen recently.
+    pub fn labels(&mut self, labels: &[String]) -> Result<Arc<PreparedLabels>> {
+        if let Some(pos) = self.label_cache.iter().position(|p| p.labels == labels) {
+            let hit = self.label_cache.remove(pos).expect("position is in range");
+            self.label_cache.push_front(hit.clone());
+            return Ok(hit);
+        }
+        validate_labels(labels, self.template.separator())?;
+        let sequences = labels.iter().map(|l| self.tokenizer.label_sequence(l)).collect::<Result<Vec<_>>>()?;
+        let prepared = Arc::new(PreparedLabels {
+            labels: labels.to_vec(),
+            label_part: self.template.label_part(labels),
+            trie: LabelTrie::new(self.config.decoder_start_token_id, &sequences),
+        });
+        if self.label_cache.len() == LABEL_CACHE_SIZE {
+            self.label_cache.pop_back();
+        }
+        self.label_cache.push_front(prepared.clone());
+        Ok(prepared)
+    }
+}

@@ -1,0 +1,97 @@
+//! Tokenizer of a model directory, and the prompt's input ids with the text truncated by
+//! tokens (never the label list) when the prompt is over the limit.
+use std::path::Path;
+
+use tokenizers::Tokenizer;
+
+use crate::error::{Error, Result};
+use crate::prompt::PromptTemplate;
+
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    eos: u32,
+}
+
+/// A prompt's token ids and how much of the text they kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptIds {
+    pub ids: Vec<i64>,
+    /// Characters of the text in the prompt (less than the text's when it was truncated).
+    pub kept_chars: usize,
+    pub text_chars: usize,
+}
+
+impl PromptIds {
+    pub fn truncated(&self) -> bool {
+        self.kept_chars < self.text_chars
+    }
+}
+
+impl TextTokenizer {
+    pub fn from_file(path: &Path, eos: u32) -> Result<TextTokenizer> {
+        let inner = Tokenizer::from_file(path).map_err(|e| Error::invalid_model(path, e.to_string()))?;
+        Ok(TextTokenizer { inner, eos })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Ids of a whole prompt, with the tokenizer's special tokens (EOS for T5).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self.inner.encode(text, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// The decoder target for a label: its tokens, then EOS.
+    pub fn label_sequence(&self, label: &str) -> Result<Vec<u32>> {
+        let enc = self.inner.encode(label, false).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let mut ids = enc.get_ids().to_vec();
+        ids.push(self.eos);
+        Ok(ids)
+    }
+
+    /// The prompt's ids, keeping the longest prefix of `text` (in characters) that fits in
+    /// `max_tokens`. The prefix is found by binary search on the character count, which is
+    /// exact where the token count grows with the prefix (it nearly always does) and
+    /// deterministic where it does not; tools/reference.py does the same search.
+    pub fn prompt_ids(&self, template: &PromptTemplate, label_part: &str, n_labels: usize, text: &str, max_tokens: usize) -> Result<PromptIds> {
+        let ids = |t: &str| self.encode(&template.render(label_part, t));
+        let text_chars = text.chars().count();
+        let full = ids(text)?;
+        if full.len() <= max_tokens {
+            return Ok(PromptIds { ids: widen(full), kept_chars: text_chars, text_chars });
+        }
+        let empty = ids("")?;
+        if empty.len() > max_tokens {
+            return Err(Error::TooManyLabels { labels: n_labels, needed: empty.len(), max: max_tokens });
+        }
+        let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+        let prefix = |k: usize| &text[..bounds[k]];
+        let (mut lo, mut hi, mut best) = (0usize, text_chars, empty);
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            let candidate = ids(prefix(mid))?;
+            if candidate.len() <= max_tokens {
+                lo = mid;
+                best = candidate;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(PromptIds { ids: widen(best), kept_chars: lo, text_chars })
+    }
+
+    /// Tokens the label part of a prompt takes with an empty text (for error messages and info).
+    pub fn prompt_overhead(&self, template: &PromptTemplate, label_part: &str) -> Result<usize> {
+        Ok(self.encode(&template.render(label_part, ""))?.len())
+    }
+}
+
+fn widen(ids: Vec<u32>) -> Vec<i64> {
+    ids.into_iter().map(i64::from).collect()
+}

@@ -1,0 +1,56 @@
+//! The engine's per-label log-probabilities against PyTorch transformers on the same weights.
+//! tests/fixtures/reference_scores.json is written by tools/make_test_model.py (PyTorch), not
+//! by this code; tools/parity_cases.json lists the cases.
+mod common;
+
+use serde_json::Value;
+use zeroshot::ScoreOptions;
+
+const TOLERANCE: f64 = 1e-4;
+
+fn reference() -> Vec<Value> {
+    let text = std::fs::read_to_string(common::fixtures().join("reference_scores.json")).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    doc["cases"].as_array().unwrap().clone()
+}
+
+#[test]
+fn label_logprobs_match_pytorch() {
+    let mut model = common::load();
+    let cases = reference();
+    assert!(cases.len() >= 20, "the parity suite has {} cases", cases.len());
+    let mut worst = 0f64;
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let labels: Vec<String> = case["labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
+        let text = case["text"].as_str().unwrap();
+        let max = case["max_input_tokens"].as_u64().unwrap() as usize;
+        let prepared = model.labels(&labels).unwrap();
+
+        let prompt = model.prompt_ids(text, &prepared, max).unwrap();
+        let want_ids: Vec<i64> = case["input_ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        assert_eq!(prompt.ids, want_ids, "{name}: prompt ids differ from the reference tokenizer's");
+        assert_eq!(prompt.kept_chars as u64, case["kept_chars"].as_u64().unwrap(), "{name}: truncation");
+
+        let opts = ScoreOptions { max_input_tokens: max, temperature: 1.0 };
+        let got = model.classify(text, &prepared, &opts).unwrap();
+        let want: Vec<f64> = case["logprobs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(got.logprobs.len(), want.len(), "{name}");
+        for (i, (g, w)) in got.logprobs.iter().zip(&want).enumerate() {
+            let diff = (g - w).abs();
+            worst = worst.max(diff);
+            assert!(diff <= TOLERANCE, "{name}: label {:?}: engine {g}, PyTorch {w}, diff {diff:e}", labels[i]);
+        }
+        assert_eq!(labels[got.best], labels[zeroshot::classify::argmax_first(&want)], "{name}: answer");
+    }
+    eprintln!("parity: {} cases, largest difference {worst:e}", cases.len());
+}
+
+#[test]
+fn truncation_cases_really_truncate() {
+    let cases = reference();
+    let truncated = cases.iter().filter(|c| {
+        c["kept_chars"].as_u64().unwrap() < c["text"].as_str().unwrap().chars().count() as u64
+    });
+    assert!(truncated.count() >= 2, "the suite must exercise truncation");
+}
