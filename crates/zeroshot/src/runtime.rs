@@ -24,6 +24,18 @@ struct OrtApiBase {
     get_version_string: unsafe extern "C" fn() -> *const c_char,
 }
 
+/// An error and its causes on one line (libloading keeps dlerror()'s text in the source).
+fn with_sources(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// Opens the library ourselves first, so that a wrong path gives the loader's own message
 /// and the version is known; a failed attempt leaves nothing behind, so a corrected path
 /// works on the next call.
@@ -33,7 +45,7 @@ fn probe_library(path: &Path) -> Result<String> {
     }
     let fail = |message: String| Error::RuntimeLibrary { path: path.to_path_buf(), message };
     // SAFETY: loading ONNX Runtime runs only its static initialisers.
-    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| fail(e.to_string()))?;
+    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| fail(with_sources(&e)))?;
     // SAFETY: the symbol has this signature in every ONNX Runtime release.
     let version = unsafe {
         let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const OrtApiBase> =

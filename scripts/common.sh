@@ -1,0 +1,11 @@
+# Shared by the scripts: versions and paths, in one place.
+PG_MAJOR=15
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
+PGRX_VERSION=0.18.1
+ORT_VERSION=1.31.1
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ORT_DIR=$REPO/target/onnxruntime
+ORT_LIB=$ORT_DIR/libonnxruntime.so.$ORT_VERSION
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+export PATH=$HOME/.cargo/bin:$PATH

@@ -1,0 +1,3 @@
+//! The SQL functions.
+mod classify;
+mod info;

@@ -1,0 +1,77 @@
+-- The SQL surface: answers are always labels, scores are probabilities, the batch form
+-- agrees with the one-row form.
+SET client_min_messages = error;  -- the random-weights warning is tested in 01_setup
+
+CREATE TABLE tickets (id int PRIMARY KEY, body text);
+INSERT INTO tickets VALUES
+ (1, '快递三天了还没到，物流信息一直不更新'),
+ (2, '买回来两天就坏了，质量太差'),
+ (3, '客服态度很好，退货很顺利'),
+ (4, NULL),
+ (5, ''),
+ (6, 'iPhone 15 的电池续航不错, but the screen is too dim 😀'),
+ (7, repeat('这个商品的包装很好，但是物流太慢了。', 200));
+
+-- The answer is one of the labels for every row; a NULL body gives NULL.
+SELECT id, zs_classify(body, ARRAY['物流问题','商品质量','售后体验','价格争议','功能建议'])
+             = ANY (ARRAY['物流问题','商品质量','售后体验','价格争议','功能建议']) AS is_label,
+       zs_classify(body, ARRAY['物流问题','商品质量']) IS NULL AS is_null
+FROM tickets ORDER BY id;
+
+-- zs_classify_scores: label is the argmax, score is its probability, scores sum to 1.
+WITH s AS (
+  SELECT id, zs_classify_scores(body, ARRAY['物流','物流问题','商品质量','售后体验']) AS r
+  FROM tickets WHERE body IS NOT NULL
+)
+SELECT id,
+       (SELECT count(*) FROM jsonb_object_keys(r->'scores')) AS n_scores,
+       abs((SELECT sum(value::float8) FROM jsonb_each_text(r->'scores')) - 1) < 1e-9 AS sums_to_one,
+       (r->>'score')::float8 = (SELECT max(value::float8) FROM jsonb_each_text(r->'scores')) AS score_is_max,
+       (r->'scores'->>(r->>'label'))::float8 = (r->>'score')::float8 AS label_matches_score,
+       r->>'label' = zs_classify(t.body, ARRAY['物流','物流问题','商品质量','售后体验']) AS same_as_zs_classify
+FROM s JOIN tickets t USING (id) ORDER BY id;
+
+-- One label: always that label, with probability 1.
+SELECT zs_classify_scores('随便什么文字', ARRAY['唯一标签']);
+
+-- zs_classify_batch: one row per input in order, NULL rows for NULL inputs, and scores
+-- identical to zs_classify_scores for the same text.
+SELECT b.ord, t.id, b.label IS NULL AS null_label, b.score IS NULL AS null_score,
+       b.scores = zs_classify_scores(t.body, ARRAY['物流问题','商品质量','售后体验']) AS same_scores,
+       b.score = (b.scores->>'score')::real AS score_column_matches
+FROM zs_classify_batch((SELECT array_agg(body ORDER BY id) FROM tickets),
+                       ARRAY['物流问题','商品质量','售后体验']) AS b
+JOIN tickets t ON t.id = b.ord
+ORDER BY b.ord;
+
+SELECT count(*) FROM zs_classify_batch(ARRAY[]::text[], ARRAY['a','b']);
+SELECT * FROM zs_classify_batch(NULL, ARRAY['a','b']);
+
+-- Temperature changes the spread of the scores, never the answer.
+SELECT zs_classify_scores(body, ARRAY['物流问题','商品质量','售后体验'])->>'label' AS label_t1,
+       (zs_classify_scores(body, ARRAY['物流问题','商品质量','售后体验'])->>'score')::float8 AS score_t1
+FROM tickets WHERE id = 1 \gset
+SET zs.temperature = 5;
+SELECT zs_classify_scores(body, ARRAY['物流问题','商品质量','售后体验'])->>'label' = :'label_t1' AS same_label,
+       (zs_classify_scores(body, ARRAY['物流问题','商品质量','售后体验'])->>'score')::float8 < :score_t1 AS flatter
+FROM tickets WHERE id = 1;
+RESET zs.temperature;
+
+-- Long text: truncated by tokens to fit zs.max_input_tokens, labels kept whole.
+SET zs.max_input_tokens = 64;
+SELECT zs_classify(body, ARRAY['物流问题','商品质量','售后体验']) IS NOT NULL AS long_text_ok FROM tickets WHERE id = 7;
+RESET zs.max_input_tokens;
+
+-- 120 labels sharing prefixes still answer with one of them (their prompt needs ~600 tokens).
+SET zs.max_input_tokens = 1024;
+SELECT zs_classify('这个应用很好用', (SELECT array_agg('类别' || g) FROM generate_series(1, 120) g)) ~ '^类别[0-9]+$' AS many_labels_ok;
+RESET zs.max_input_tokens;
+
+-- Labels that are equal after tokenisation score equally; the earlier one wins the tie.
+SELECT r->'scores'->>'ＡＢＣ' = r->'scores'->>'ABC' AS equal_scores
+FROM zs_classify_scores('ＡＢＣ品牌的手机', ARRAY['ＡＢＣ','ABC']) AS r;
+SELECT zs_classify('ＡＢＣ品牌的手机', ARRAY['ＡＢＣ','ABC']) AS first_wins_1,
+       zs_classify('ＡＢＣ品牌的手机', ARRAY['ABC','ＡＢＣ']) AS first_wins_2;
+
+-- Calls are counted per backend.
+SELECT (zs_model_info()->>'calls')::int > 20 AS calls_counted;

@@ -1,0 +1,22 @@
+-- A broken zs.model_dir or ONNX Runtime library gives an error naming the file and the
+-- setting, and the next call after the setting is fixed works in the same session.
+-- (scripts/pg-regress prepares the broken directories under /tmp/pg_zeroshot_regress.)
+SET client_min_messages = error;
+
+-- ONNX Runtime is loaded on first use, so this session starts with a wrong library path.
+SET zs.onnxruntime_library = '/nonexistent/libonnxruntime.so';
+SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) AS missing_library;
+-- A file that is no shared library: the loader's own message.
+SET zs.onnxruntime_library = '/tmp/pg_zeroshot_regress/missing_file/config.json';
+SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) AS not_a_library;
+RESET zs.onnxruntime_library;
+SELECT zs_classify('文本', ARRAY['正面','负面']) IN ('正面','负面') AS library_fixed;
+
+SET zs.model_dir = '/nonexistent/model';
+SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) AS missing_dir;
+SET zs.model_dir = '/tmp/pg_zeroshot_regress/missing_file';
+SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) AS missing_file;
+SET zs.model_dir = '/tmp/pg_zeroshot_regress/corrupt_onnx';
+SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) LIKE 'XX000: pg_zeroshot: ONNX Runtime failed to load /tmp/pg_zeroshot_regress/corrupt_onnx/decoder_model.onnx: %' AS corrupt_onnx;
+RESET zs.model_dir;
+SELECT zs_classify('文本', ARRAY['正面','负面']) IN ('正面','负面') AS model_fixed;
