@@ -68,6 +68,17 @@ impl Model {
     }
 }
 
+impl Model {
+    /// Per-label log-probabilities by the plain per-label teacher-forced path (no trie, no
+    /// cache). Slow; it exists so tests can check the trie path against it.
+    pub fn teacher_forced_logprobs(&mut self, text: &str, labels: &PreparedLabels, max_input_tokens: usize) -> Result<Vec<f64>> {
+        let prompt = self.prompt_ids(text, labels, max_input_tokens)?;
+        let sequences = labels.labels.iter().map(|l| self.tokenizer.label_sequence(l)).collect::<Result<Vec<_>>>()?;
+        let (vocab, start) = (self.config.vocab_size, self.config.decoder_start_token_id);
+        scorer::teacher_forced_logprobs(&mut self.sessions, vocab, start, &prompt.ids, &sequences)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -155,3 +155,37 @@ fn check_vocab(shape: &[usize], vocab: usize) -> Result<()> {
         _ => Err(Error::runtime("run the decoder", format!("logits have shape {shape:?}, config.json says vocab_size {vocab}"))),
     }
 }
+
+/// The plain way, for checking the trie path: each label teacher-forced through
+/// decoder_model.onnx on its own (no trie, no cache), after the same encoder pass.
+pub(crate) fn teacher_forced_logprobs(sessions: &mut Sessions, vocab: usize, start: u32, ids: &[i64], sequences: &[Vec<u32>]) -> Result<Vec<f64>> {
+    let len = ids.len();
+    let mask = vec![1i64; len];
+    let hidden = {
+        let inputs: Inputs = vec![("input_ids".into(), tensor_ref([1, len], ids)?), ("attention_mask".into(), tensor_ref([1, len], &mask)?)];
+        let mut out = run(&mut sessions.encoder, "encoder", inputs)?;
+        take(&mut out, "last_hidden_state", "encoder")?
+    };
+    let mut result = Vec::with_capacity(sequences.len());
+    for seq in sequences {
+        let decoder_in: Vec<i64> = std::iter::once(start).chain(seq[..seq.len() - 1].iter().copied()).map(i64::from).collect();
+        let inputs: Inputs = vec![
+            ("input_ids".into(), tensor_ref([1, decoder_in.len()], &decoder_in)?),
+            ("encoder_attention_mask".into(), tensor_ref([1, len], &mask)?),
+            ("encoder_hidden_states".into(), (&hidden).into()),
+        ];
+        let out = run(&mut sessions.decoder, "decoder", inputs)?;
+        let (shape, logits) = f32_data(&out["logits"], "logits")?;
+        check_vocab(&shape, vocab)?;
+        let total: f64 = seq
+            .iter()
+            .enumerate()
+            .map(|(t, &tok)| {
+                let row = &logits[t * vocab..(t + 1) * vocab];
+                row[tok as usize] as f64 - log_sum_exp(row)
+            })
+            .sum();
+        result.push(total);
+    }
+    Ok(result)
+}

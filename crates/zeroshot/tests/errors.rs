@@ -1,0 +1,64 @@
+//! Load and input errors name what is wrong and are of the right kind.
+mod common;
+
+use zeroshot::{Error, ErrorKind, Model, ScoreOptions};
+
+#[test]
+fn missing_directory_and_file_are_undefined_file() {
+    let err = Model::load(std::path::Path::new("/nonexistent/model"), &common::options()).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::UndefinedFile);
+    assert!(err.to_string().contains("/nonexistent/model"), "{err}");
+
+    let dir = std::env::temp_dir().join(format!("zs-missing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "tokenizer.json", "encoder_model.onnx", "decoder_model.onnx"] {
+        std::fs::copy(common::model_dir().join(f), dir.join(f)).unwrap();
+    }
+    let err = Model::load(&dir, &common::options()).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::UndefinedFile);
+    assert!(err.to_string().contains("decoder_with_past_model.onnx"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn tampered_file_fails_the_manifest_checksum() {
+    let dir = std::env::temp_dir().join(format!("zs-tampered-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(common::model_dir()).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    let mut config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    config.push(' ');
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    let err = Model::load(&dir, &common::options()).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::InvalidModel);
+    assert!(err.to_string().contains("config.json") && err.to_string().contains("SHA-256"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn too_many_labels_reports_token_counts() {
+    let mut model = common::load();
+    let labels: Vec<String> = (0..40).map(|i| format!("类别{i}")).collect();
+    let prepared = model.labels(&labels).unwrap();
+    let err = model.classify("文本", &prepared, &ScoreOptions { max_input_tokens: 50, temperature: 1.0 }).err().unwrap();
+    match err {
+        Error::TooManyLabels { labels: 40, needed, max: 50 } => assert!(needed > 50),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn cuda_is_an_error_where_it_is_not_available_and_auto_falls_back() {
+    let mut opts = common::options();
+    opts.device = zeroshot::Device::Cuda;
+    match Model::load(&common::model_dir(), &opts) {
+        Err(e) => assert_eq!(e.kind(), ErrorKind::DeviceUnavailable, "{e}"),
+        // A machine with the CUDA build of ONNX Runtime and a GPU: then it must be CUDA.
+        Ok(m) => assert_eq!(m.provider, "CUDAExecutionProvider"),
+    }
+    opts.device = zeroshot::Device::Auto;
+    let m = Model::load(&common::model_dir(), &opts).unwrap();
+    assert!(["CPUExecutionProvider", "CUDAExecutionProvider"].contains(&m.provider));
+}
