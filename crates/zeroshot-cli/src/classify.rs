@@ -1,0 +1,48 @@
+//! `zeroshot classify`: one line per text, `label<TAB>score`, or JSON with every score.
+use std::io::BufRead;
+
+use clap::Args;
+use serde_json::json;
+
+use crate::{split_labels, ModelArgs};
+
+#[derive(Args)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Comma-separated labels, e.g. 物流问题,商品质量,售后体验
+    #[arg(long)]
+    labels: String,
+    /// Print one JSON object per text with every label's probability and log-probability.
+    #[arg(long)]
+    json: bool,
+    /// Texts to classify; with none, one text per line from standard input.
+    texts: Vec<String>,
+}
+
+pub fn run(args: ClassifyArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut model = args.model.load()?;
+    let labels = model.labels(&split_labels(&args.labels))?;
+    let opts = args.model.score_options();
+    let texts: Vec<String> = if args.texts.is_empty() {
+        std::io::stdin().lock().lines().collect::<Result<_, _>>()?
+    } else {
+        args.texts
+    };
+    for text in &texts {
+        let c = model.classify(text, &labels, &opts)?;
+        let best = &labels.labels[c.best];
+        if args.json {
+            let scores: serde_json::Map<String, serde_json::Value> =
+                labels.labels.iter().zip(&c.probs).map(|(l, p)| (l.clone(), json!(p))).collect();
+            let logprobs: serde_json::Map<String, serde_json::Value> =
+                labels.labels.iter().zip(&c.logprobs).map(|(l, p)| (l.clone(), json!(p))).collect();
+            let line = json!({"text": text, "label": best, "score": c.probs[c.best], "scores": scores,
+                              "logprobs": logprobs, "input_tokens": c.input_tokens, "truncated": c.truncated});
+            println!("{line}");
+        } else {
+            println!("{best}\t{:.6}", c.probs[c.best]);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! The `zeroshot` binary, run as a user would, on the committed tiny model and the
+//! FewCLUE test sets beside the checkout (../shared/data/fewclue).
+use std::path::PathBuf;
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn zeroshot(args: &[&str]) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_zeroshot"))
+        .args(args)
+        .arg("--model-dir")
+        .arg(repo().join("tests/fixtures/tiny-mt5"))
+        .output()
+        .expect("run zeroshot");
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    assert!(out.status.success(), "zeroshot {args:?} failed: {stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn classify_prints_one_of_the_labels_per_text() {
+    let labels = ["物流问题", "商品质量", "售后体验"];
+    let (out, err) = zeroshot(&["classify", "--labels", "物流问题, 商品质量,售后体验", "快递太慢了", "质量很好"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for line in lines {
+        let (label, score) = line.split_once('\t').unwrap();
+        assert!(labels.contains(&label), "{line}");
+        let p: f64 = score.parse().unwrap();
+        assert!(p > 1.0 / 3.0 - 1e-9 && p <= 1.0, "{line}");
+    }
+    assert!(err.contains("random weights"), "the test model must be flagged: {err}");
+}
+
+#[test]
+fn classify_json_has_a_distribution() {
+    let (out, _) = zeroshot(&["classify", "--json", "--labels", "正面,负面", "还不错"]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let sum: f64 = v["scores"].as_object().unwrap().values().map(|p| p.as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() < 1e-9);
+    assert!(["正面", "负面"].contains(&v["label"].as_str().unwrap()));
+}
+
+/// The evaluation smoke test: near-chance accuracy is expected from random weights; the
+/// share of answers inside the label set must be 100%.
+#[test]
+fn eval_smoke_on_fewclue() {
+    let data = repo().join("../shared/data/fewclue");
+    assert!(data.is_dir(), "FewCLUE data expected at {}", data.display());
+    let json = std::env::temp_dir().join(format!("zs-eval-{}.json", std::process::id()));
+    let (out, _) = zeroshot(&[
+        "eval", "--task", "eprstmt,tnews,iflytek,csldcp", "--limit", "40", "--max-input-tokens", "1024",
+        "--data-dir", data.to_str().unwrap(), "--json", json.to_str().unwrap(),
+    ]);
+    assert!(out.starts_with("| set | rows | labels | accuracy | macro-F1 | in-label | rows/s |"), "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    for r in results {
+        assert_eq!(r["rows"], 40);
+        assert_eq!(r["in_label_share"], 1.0, "{r}");
+        let acc = r["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+    }
+    assert_eq!(results[0]["labels"], 2);
+    assert_eq!(results[1]["labels"], 15);
+    assert_eq!(doc["random_weights"], true);
+    std::fs::remove_file(json).ok();
+}
