@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Export an mT5/T5 text2text checkpoint to the model directory pg_zeroshot loads, and check it.
+
+The output is the Optimum layout (encoder_model.onnx, decoder_model.onnx,
+decoder_with_past_model.onnx, tokenizer.json, config.json) plus manifest.json: model id,
+prompt template, label separator, precision, and the SHA-256 of every file.
+
+  SOURCE  a local checkpoint directory (ModelScope or Hugging Face layout), or a model id
+          such as iic/nlp_mt5_zero-shot-augment_chinese-base, downloaded with `modelscope`
+          (or `huggingface_hub`) when this machine is online.
+  OUT     the model directory to write (then: zs.model_dir = 'OUT').
+
+Precision: fp32 (default; CPU and CUDA with TF32), fp16 (for CUDA: mixed precision, the
+layer norms, the feed-forward output projections and the residual additions stay fp32,
+because T5's feed-forward activations overflow fp16 with real weights), int8 (dynamic
+quantisation of the MatMul weights, for CPU).
+
+After exporting it scores labels for a few prompts with the ONNX graphs (ONNX Runtime,
+through all three graphs: encoder, decoder, decoder-with-past) and with PyTorch, prints the
+largest differences and exits non-zero if they exceed the tolerance: 1e-4 on log-probabilities
+for fp32, 1e-2 on label probabilities for fp16 and int8.
+
+  --self-test DIR  makes a tiny random checkpoint (tools/make_test_model.py's recipe), exports
+                   it at every precision under DIR and checks each (no download needed).
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from transformers import AutoConfig, AutoTokenizer, MT5ForConditionalGeneration, T5ForConditionalGeneration
+
+import reference
+
+GRAPHS = ["encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx"]
+MODEL_FILES = GRAPHS + ["tokenizer.json", "config.json"]
+CHECK_CASES = [
+    ("快递三天了还没到，物流信息一直不更新", ["物流问题", "商品质量", "售后体验", "物流"]),
+    ("买回来两天就坏了，质量太差", ["正面", "负面"]),
+    ("iPhone 15 的电池续航不错, but the screen is too dim 😀", ["电池 battery", "屏幕 screen", "价格"]),
+    ("客服态度很好，退货很顺利", ["售后体验"]),
+]
+TOLERANCE = {"fp32": ("logprob", 1e-4), "fp16": ("prob", 1e-2), "int8": ("prob", 1e-2)}
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resolve_source(source):
+    """A local directory as is; otherwise download the id (ModelScope first, then the HF hub)."""
+    if os.path.isdir(source):
+        return source
+    try:
+        from modelscope import snapshot_download
+        return snapshot_download(source)
+    except ImportError:
+        pass
+    from huggingface_hub import snapshot_download
+    return snapshot_download(source)
+
+
+def load_checkpoint(path):
+    config = AutoConfig.from_pretrained(path)
+    cls = MT5ForConditionalGeneration if config.model_type == "mt5" else T5ForConditionalGeneration
+    model = cls.from_pretrained(path).eval()
+    tok = AutoTokenizer.from_pretrained(path, use_fast=True)
+    return model, tok
+
+
+def export_fp32(model, tok, out):
+    """Optimum's export of the three graphs (no merged decoder, validated by us instead)."""
+    from optimum.exporters.onnx import main_export
+    with tempfile.TemporaryDirectory() as work:
+        ckpt = os.path.join(work, "checkpoint")
+        model.save_pretrained(ckpt)
+        tok.save_pretrained(ckpt)  # writes tokenizer.json from the slow tokenizer if needed
+        main_export(ckpt, output=os.path.join(work, "onnx"), task="text2text-generation-with-past",
+                    no_post_process=True, do_validation=False, device="cpu")
+        os.makedirs(out, exist_ok=True)
+        for name in MODEL_FILES:
+            shutil.copy(os.path.join(work, "onnx", name), os.path.join(out, name))
+
+
+def to_fp16(path):
+    """Mixed precision: fp16 everywhere but the places T5 overflows (see module doc)."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    model = onnx.load(path)
+    # Cast nodes stay out of the list: the converter inserts its own casts around blocked
+    # nodes and would name two of them alike.
+    keep = [n.name for n in model.graph.node if n.op_type != "Cast" and (
+            "layer_norm" in n.name or "DenseReluDense/wo" in n.name
+            or (n.op_type == "Add" and "/layer." in n.name and n.name.rsplit("/", 1)[0].split("/")[-1].startswith("layer.")))]
+    converted = convert_float_to_float16(model, keep_io_types=True, node_block_list=keep,
+                                         op_block_list=["Pow", "ReduceMean", "Sqrt", "Div", "Softmax"])
+    # Where one tensor feeds two blocked nodes the converter adds the same cast twice (same
+    # name, same output): keep one, as both compute the same value.
+    seen, unique = set(), []
+    for node in converted.graph.node:
+        key = (node.name, node.op_type, tuple(node.input), tuple(node.output))
+        if node.name and key in seen:
+            continue
+        seen.add(key)
+        unique.append(node)
+    del converted.graph.node[:]
+    converted.graph.node.extend(unique)
+    onnx.save(converted, path)
+    return len(keep)
+
+
+def to_int8(path):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    tmp = path + ".int8"
+    quantize_dynamic(path, tmp, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
+    os.replace(tmp, path)
+
+
+class OnnxScorer:
+    """Label log-probabilities through the exported graphs, step by step with the cache,
+    the way the engine uses them (but without its trie): an independent check of all three."""
+
+    def __init__(self, out, config):
+        opts = ort.SessionOptions()
+        self.enc = ort.InferenceSession(os.path.join(out, GRAPHS[0]), opts, providers=["CPUExecutionProvider"])
+        self.dec = ort.InferenceSession(os.path.join(out, GRAPHS[1]), opts, providers=["CPUExecutionProvider"])
+        self.past = ort.InferenceSession(os.path.join(out, GRAPHS[2]), opts, providers=["CPUExecutionProvider"])
+        self.start = config.decoder_start_token_id
+        self.dec_out = [o.name for o in self.dec.get_outputs()]
+        self.past_in = [i.name for i in self.past.get_inputs() if i.name.startswith("past_key_values")]
+        self.past_out = [o.name for o in self.past.get_outputs()]
+
+    def logprobs(self, input_ids, targets):
+        ids = np.array([input_ids], dtype=np.int64)
+        mask = np.ones_like(ids)
+        hidden = self.enc.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        out = []
+        for target in targets:
+            res = dict(zip(self.dec_out, self.dec.run(None, {
+                "input_ids": np.array([[self.start]], dtype=np.int64),
+                "encoder_attention_mask": mask, "encoder_hidden_states": hidden})))
+            total, logits = 0.0, res["logits"][0, -1].astype(np.float64)
+            cache = {n: res[n.replace("past_key_values", "present")] for n in self.past_in}
+            for i, tok in enumerate(target):
+                total += logits[tok] - np.logaddexp.reduce(logits)
+                if i + 1 == len(target):
+                    break
+                step = dict(zip(self.past_out, self.past.run(None, {
+                    "input_ids": np.array([[tok]], dtype=np.int64), "encoder_attention_mask": mask, **cache})))
+                logits = step["logits"][0, -1].astype(np.float64)
+                for n in self.past_in:
+                    if ".decoder." in n:
+                        cache[n] = step[n.replace("past_key_values", "present")]
+            out.append(total)
+        return out
+
+
+def softmax(xs):
+    xs = np.array(xs)
+    e = np.exp(xs - xs.max())
+    return e / e.sum()
+
+
+def check(out, model, tok, precision):
+    """Largest |ONNX - PyTorch| over CHECK_CASES; returns (ok, report lines)."""
+    scorer = OnnxScorer(out, model.config)
+    what, tol = TOLERANCE[precision]
+    worst, lines = 0.0, []
+    for text, labels in CHECK_CASES:
+        ids, _ = reference.prompt_ids(tok, reference.DEFAULT_TEMPLATE, reference.DEFAULT_SEPARATOR, labels, text, 512)
+        torch_lp = reference.label_logprobs(model, tok, ids, labels)
+        onnx_lp = scorer.logprobs(ids, [tok(l).input_ids for l in labels])
+        finite = bool(np.all(np.isfinite(onnx_lp)))
+        if what == "logprob":
+            diff = float(np.max(np.abs(np.array(onnx_lp) - np.array(torch_lp))))
+        else:
+            diff = float(np.max(np.abs(softmax(onnx_lp) - softmax(torch_lp))))
+        same = int(np.argmax(onnx_lp)) == int(np.argmax(torch_lp))
+        worst = max(worst, diff if finite else float("inf"))
+        lines.append(f"  {precision}: {len(labels)} labels, max |Δ{what}| = {diff:.2e}, same answer: {same}, finite: {finite}")
+    ok = worst <= tol
+    lines.append(f"  {precision}: {'PASS' if ok else 'FAIL'} (largest |Δ{what}| {worst:.2e}, tolerance {tol:g})")
+    return ok, lines
+
+
+def export(source, out, precision, model_id=None, random_weights=False, template=None, separator=None, do_check=True):
+    path = resolve_source(source)
+    model, tok = load_checkpoint(path)
+    shutil.rmtree(out, ignore_errors=True)
+    export_fp32(model, tok, out)
+    if precision == "fp16":
+        for g in GRAPHS:
+            to_fp16(os.path.join(out, g))
+    elif precision == "int8":
+        for g in GRAPHS:
+            to_int8(os.path.join(out, g))
+    manifest = {
+        "model_id": model_id or (source if not os.path.isdir(source) else os.path.basename(os.path.abspath(source))),
+        "random_weights": random_weights,
+        "prompt_template": template or reference.DEFAULT_TEMPLATE,
+        "label_separator": separator or reference.DEFAULT_SEPARATOR,
+        "precision": precision,
+        "exported_by": "tools/export_model.py",
+        "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": ort.__version__},
+        "files": {name: sha256(os.path.join(out, name)) for name in MODEL_FILES},
+    }
+    with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    sizes = {n: os.path.getsize(os.path.join(out, n)) for n in MODEL_FILES}
+    print(f"exported {source} -> {out} ({precision}, {sum(sizes.values()) / 2**20:.1f} MiB)")
+    if not do_check:
+        return True
+    ok, lines = check(out, model, tok, precision)
+    print("\n".join(lines))
+    return ok
+
+
+def self_test(workdir):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import make_test_model
+    os.makedirs(workdir, exist_ok=True)
+    ckpt = os.path.join(workdir, "tiny-checkpoint")
+    with tempfile.TemporaryDirectory() as work:
+        tok = make_test_model.train_tokenizer(work)
+        model = make_test_model.make_model(len(tok))
+        model.save_pretrained(ckpt)
+        tok.save_pretrained(ckpt)
+    results = {}
+    for precision in ["fp32", "fp16", "int8"]:
+        results[precision] = export(ckpt, os.path.join(workdir, f"tiny-{precision}"), precision,
+                                    model_id="self-test/tiny-random-mt5", random_weights=True)
+    print("self-test:", ", ".join(f"{p} {'PASS' if ok else 'FAIL'}" for p, ok in results.items()))
+    return all(results.values())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("source", nargs="?")
+    ap.add_argument("out", nargs="?")
+    ap.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32")
+    ap.add_argument("--model-id")
+    ap.add_argument("--template", help="prompt template with {labels} and {text} (default: the model card's)")
+    ap.add_argument("--separator", help="label separator in the prompt (default: ,)")
+    ap.add_argument("--no-check", action="store_true", help="skip the check against PyTorch")
+    ap.add_argument("--self-test", metavar="DIR")
+    args = ap.parse_args()
+    if args.self_test:
+        sys.exit(0 if self_test(args.self_test) else 1)
+    if not (args.source and args.out):
+        ap.error("SOURCE and OUT are required (or --self-test DIR)")
+    ok = export(args.source, args.out, args.precision, args.model_id, False, args.template, args.separator, not args.no_check)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
