@@ -117,6 +117,21 @@ fn kv_names(prefix: &str, layers: usize, parts: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// A static dimension of an outlet that disagrees with config.json is an error; a dynamic
+/// one (-1) is checked when the graph runs.
+fn check_dim(path: &Path, outlets: &[ort::value::Outlet], name: &str, axis: usize, want: usize, what: &str) -> Result<()> {
+    let Some(outlet) = outlets.iter().find(|o| o.name() == name) else { return Ok(()) };
+    if let ort::value::ValueType::Tensor { shape, .. } = outlet.dtype() {
+        let dims: Vec<i64> = shape.iter().copied().collect();
+        if let Some(&d) = dims.get(axis) {
+            if d >= 0 && d as usize != want {
+                return Err(Error::invalid_model(path, format!("{name} has {what} {d} (dimension {axis} of {dims:?}) but config.json says {want}")));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn session_names(s: &Session) -> (Vec<String>, Vec<String>) {
     (s.inputs().iter().map(|o| o.name().to_string()).collect(), s.outputs().iter().map(|o| o.name().to_string()).collect())
 }
@@ -205,6 +220,12 @@ impl Model {
         let mut want = vec!["logits".to_string()];
         want.extend(kv_names("present", layers, &["decoder"]));
         check_names(&dir.join(DECODER_WITH_PAST_FILE), "output", outs, &want)?;
+        let heads = config.num_heads;
+        check_dim(&dir.join(ENCODER_FILE), encoder.outputs(), "last_hidden_state", 2, config.d_model, "width")?;
+        for (file, session) in [(DECODER_FILE, &decoder), (DECODER_WITH_PAST_FILE, &decoder_with_past)] {
+            check_dim(&dir.join(file), session.outputs(), "logits", 2, config.vocab_size, "vocabulary size")?;
+            check_dim(&dir.join(file), session.outputs(), "present.0.decoder.key", 1, heads, "attention heads")?;
+        }
 
         Ok(Model {
             dir: dir.to_path_buf(),

@@ -62,3 +62,26 @@ fn cuda_is_an_error_where_it_is_not_available_and_auto_falls_back() {
     let m = Model::load(&common::model_dir(), &opts).unwrap();
     assert!(["CPUExecutionProvider", "CUDAExecutionProvider"].contains(&m.provider));
 }
+
+#[test]
+fn config_that_disagrees_with_the_graphs_is_invalid_model() {
+    let dir = std::env::temp_dir().join(format!("zs-badconfig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(common::model_dir()).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap() != "manifest.json" {
+            std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    std::fs::write(dir.join("config.json"), config.replace("\"d_model\": 24", "\"d_model\": 32")).unwrap();
+    let err = Model::load(&dir, &common::options()).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::InvalidModel, "{err}");
+    assert!(err.to_string().contains("encoder_model.onnx") && err.to_string().contains("32"), "{err}");
+
+    std::fs::write(dir.join("config.json"), config.replace("\"eos_token_id\": 1", "\"eos_token_id\": 5")).unwrap();
+    let err = Model::load(&dir, &common::options()).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::InvalidModel, "{err}");
+    assert!(err.to_string().contains("eos_token_id"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
