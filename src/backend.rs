@@ -37,6 +37,7 @@ fn current_key() -> LoadKey {
             cuda_device_id: gucs::cuda_device_id(),
             threads: gucs::threads(),
             verify_checksums: gucs::verify_checksums(),
+            fused_scores: true,
         },
     }
 }

@@ -18,6 +18,14 @@ pub enum DeviceSetting {
     Cuda,
 }
 
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ScoreModeSetting {
+    #[name = c"exact"]
+    Exact,
+    #[name = c"greedy"]
+    Greedy,
+}
+
 pub static MODEL_DIR: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static ONNXRUNTIME_LIBRARY: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static DEVICE: GucSetting<DeviceSetting> = GucSetting::<DeviceSetting>::new(DeviceSetting::Auto);
@@ -25,6 +33,7 @@ pub static CUDA_DEVICE_ID: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static MAX_INPUT_TOKENS: GucSetting<i32> = GucSetting::<i32>::new(512);
 pub static TEMPERATURE: GucSetting<f64> = GucSetting::<f64>::new(1.0);
+pub static SCORE_MODE: GucSetting<ScoreModeSetting> = GucSetting::<ScoreModeSetting>::new(ScoreModeSetting::Exact);
 pub static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(16);
 pub static VERIFY_CHECKSUMS: GucSetting<bool> = GucSetting::<bool>::new(false);
 
@@ -91,6 +100,14 @@ pub fn init() {
         &TEMPERATURE,
         0.01,
         100.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"zs.score_mode",
+        c"exact: every label's probability over the label trie. greedy: constrained greedy decoding down the trie.",
+        c"In greedy mode the answer is still a label; score is its path's probability and scores holds only the labels whose whole sequence was on the path.",
+        &SCORE_MODE,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -176,6 +193,13 @@ pub fn max_input_tokens() -> usize {
 
 pub fn temperature() -> f64 {
     TEMPERATURE.get()
+}
+
+pub fn score_mode() -> zeroshot::ScoreMode {
+    match SCORE_MODE.get() {
+        ScoreModeSetting::Exact => zeroshot::ScoreMode::Exact,
+        ScoreModeSetting::Greedy => zeroshot::ScoreMode::Greedy,
+    }
 }
 
 pub fn batch_size() -> usize {

@@ -93,6 +93,31 @@ def export_fp32(model, tok, out):
             shutil.copy(os.path.join(work, "onnx", name), os.path.join(out, name))
 
 
+SCORE_INPUT, LSE_OUTPUT, PICK_OUTPUT = "label_token_ids", "logits_lse", "label_logits"
+
+
+def add_label_scores(path):
+    """Adds to a decoder graph what the scorer needs instead of 250k-wide logits:
+    input `label_token_ids` [batch, 1, K] and outputs `logits_lse` [batch, 1, 1]
+    (log-sum-exp of each row's logits) and `label_logits` [batch, 1, K] (the logits of the
+    K tokens asked for). `logits` stays an output and the new input has a default value,
+    so Optimum's runtime, which feeds neither, runs the graph as before. ONNX Runtime only
+    computes the outputs a run asks for, and only these few numbers leave it."""
+    from onnx import TensorProto, helper, numpy_helper
+    model = onnx.load(path, load_external_data=False)
+    graph = model.graph
+    if any(o.name == LSE_OUTPUT for o in graph.output):
+        return
+    graph.input.append(helper.make_tensor_value_info(SCORE_INPUT, TensorProto.INT64, ["batch_size", 1, "label_tokens"]))
+    graph.initializer.append(numpy_helper.from_array(np.zeros((1, 1, 1), np.int64), SCORE_INPUT))
+    graph.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), "label_scores_axes"))
+    graph.node.append(helper.make_node("ReduceLogSumExp", ["logits", "label_scores_axes"], [LSE_OUTPUT], name="label_scores/ReduceLogSumExp", keepdims=1))
+    graph.node.append(helper.make_node("GatherElements", ["logits", SCORE_INPUT], [PICK_OUTPUT], name="label_scores/GatherElements", axis=2))
+    graph.output.append(helper.make_tensor_value_info(LSE_OUTPUT, TensorProto.FLOAT, ["batch_size", 1, 1]))
+    graph.output.append(helper.make_tensor_value_info(PICK_OUTPUT, TensorProto.FLOAT, ["batch_size", 1, "label_tokens"]))
+    onnx.save(model, path)
+
+
 def to_fp16(path):
     """Mixed precision: fp16 everywhere but the places T5 overflows (see module doc)."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -204,6 +229,8 @@ def export(source, out, precision, model_id=None, random_weights=False, template
     elif precision == "int8":
         for g in GRAPHS:
             to_int8(os.path.join(out, g))
+    for g in GRAPHS[1:]:
+        add_label_scores(os.path.join(out, g))
     manifest = {
         "model_id": model_id or (source if not os.path.isdir(source) else os.path.basename(os.path.abspath(source))),
         "random_weights": random_weights,

@@ -24,16 +24,15 @@ import tempfile
 import sentencepiece as spm
 import snownlp
 import torch
-from optimum.exporters.onnx import main_export
 from transformers import MT5Config, MT5ForConditionalGeneration, T5TokenizerFast
 
+import export_model
 import reference
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VOCAB = 3500
 SEED = 20261127
-MODEL_FILES = ["encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx",
-               "tokenizer.json", "config.json"]
+MODEL_FILES = export_model.MODEL_FILES
 
 
 def corpus_lines():
@@ -115,16 +114,10 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         tok = train_tokenizer(work)
         model = make_model(len(tok))
-        ckpt = os.path.join(work, "checkpoint")
-        model.save_pretrained(ckpt)
-        tok.save_pretrained(ckpt)
-        onnx_dir = os.path.join(work, "onnx")
-        main_export(ckpt, output=onnx_dir, task="text2text-generation-with-past",
-                    no_post_process=True, do_validation=False, device="cpu")
         shutil.rmtree(model_dir, ignore_errors=True)
-        os.makedirs(model_dir)
-        for name in MODEL_FILES:
-            shutil.copy(os.path.join(onnx_dir, name), os.path.join(model_dir, name))
+        export_model.export_fp32(model, tok, model_dir)
+        for graph in export_model.GRAPHS[1:]:
+            export_model.add_label_scores(os.path.join(model_dir, graph))
     manifest = {
         "model_id": "pg_zeroshot/tiny-random-mt5",
         "random_weights": True,

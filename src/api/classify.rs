@@ -22,7 +22,7 @@ fn label_vec(labels: &Array<'_, &str>) -> Result<Vec<String>, ZsError> {
 }
 
 fn options() -> ScoreOptions {
-    ScoreOptions { max_input_tokens: gucs::max_input_tokens(), temperature: gucs::temperature() }
+    ScoreOptions { max_input_tokens: gucs::max_input_tokens(), temperature: gucs::temperature(), mode: gucs::score_mode() }
 }
 
 /// Scores each text (None for a NULL one), checking for cancellation every
@@ -47,8 +47,10 @@ fn classify_all(bodies: &[Option<&str>], labels: &[String]) -> Result<(Vec<Strin
     })
 }
 
+/// Labels greedy mode did not score (NaN) are left out of `scores`.
 fn scores_json(labels: &[String], c: &Classification) -> Value {
-    let scores: Map<String, Value> = labels.iter().zip(&c.probs).map(|(l, p)| (l.clone(), json!(p))).collect();
+    let scores: Map<String, Value> =
+        labels.iter().zip(&c.probs).filter(|(_, p)| !p.is_nan()).map(|(l, p)| (l.clone(), json!(p))).collect();
     json!({ "label": labels[c.best], "score": c.probs[c.best], "scores": scores })
 }
 

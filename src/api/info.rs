@@ -20,6 +20,8 @@ fn zs_model_info() -> JsonB {
             "warning": manifest.random_weights.then_some("random weights: this is the tiny test model and its labels mean nothing; set zs.model_dir to a real model"),
             "precision": manifest.precision,
             "execution_provider": m.provider,
+            "score_outputs": m.score_outputs(),
+            "score_mode": format!("{:?}", gucs::score_mode()).to_lowercase(),
             "device_setting": gucs::device_name(),
             "onnxruntime_version": m.runtime.version,
             "onnxruntime_library": m.runtime.library.display().to_string(),

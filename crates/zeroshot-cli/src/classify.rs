@@ -23,7 +23,7 @@ pub struct ClassifyArgs {
 pub fn run(args: ClassifyArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut model = args.model.load()?;
     let labels = model.labels(&split_labels(&args.labels))?;
-    let opts = args.model.score_options();
+    let opts = args.model.score_options()?;
     let texts: Vec<String> = if args.texts.is_empty() {
         std::io::stdin().lock().lines().collect::<Result<_, _>>()?
     } else {
@@ -33,10 +33,11 @@ pub fn run(args: ClassifyArgs) -> Result<(), Box<dyn std::error::Error>> {
         let c = model.classify(text, &labels, &opts)?;
         let best = &labels.labels[c.best];
         if args.json {
+            // Greedy mode leaves labels off its path unscored (NaN): they are not listed.
             let scores: serde_json::Map<String, serde_json::Value> =
-                labels.labels.iter().zip(&c.probs).map(|(l, p)| (l.clone(), json!(p))).collect();
+                labels.labels.iter().zip(&c.probs).filter(|(_, p)| !p.is_nan()).map(|(l, p)| (l.clone(), json!(p))).collect();
             let logprobs: serde_json::Map<String, serde_json::Value> =
-                labels.labels.iter().zip(&c.logprobs).map(|(l, p)| (l.clone(), json!(p))).collect();
+                labels.labels.iter().zip(&c.logprobs).filter(|(_, p)| !p.is_nan()).map(|(l, p)| (l.clone(), json!(p))).collect();
             let line = json!({"text": text, "label": best, "score": c.probs[c.best], "scores": scores,
                               "logprobs": logprobs, "input_tokens": c.input_tokens, "truncated": c.truncated});
             println!("{line}");

@@ -191,7 +191,7 @@ pub fn run(args: EvalArgs) -> Result<(), BoxError> {
         }
     }
     let mut model = args.model.load()?;
-    let opts = args.model.score_options();
+    let opts = args.model.score_options()?;
     println!("| set | rows | labels | accuracy | macro-F1 | in-label | rows/s |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut results = Vec::new();

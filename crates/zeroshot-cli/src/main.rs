@@ -51,6 +51,12 @@ pub struct ModelArgs {
     /// Check manifest.json's checksums before loading.
     #[arg(long)]
     pub verify_checksums: bool,
+    /// exact (every label's probability) or greedy (constrained greedy decoding).
+    #[arg(long, default_value = "exact")]
+    pub score_mode: String,
+    /// Read full logits even where the model has our fused score outputs (for comparison).
+    #[arg(long)]
+    pub full_logits: bool,
 }
 
 impl ModelArgs {
@@ -62,6 +68,7 @@ impl ModelArgs {
             cuda_device_id: self.cuda_device_id,
             threads: self.threads,
             verify_checksums: self.verify_checksums,
+            fused_scores: !self.full_logits,
         };
         let model = Model::load(&self.model_dir, &opts)?;
         if model.is_random() {
@@ -70,8 +77,8 @@ impl ModelArgs {
         Ok(model)
     }
 
-    pub fn score_options(&self) -> ScoreOptions {
-        ScoreOptions { max_input_tokens: self.max_input_tokens, temperature: self.temperature }
+    pub fn score_options(&self) -> zeroshot::Result<ScoreOptions> {
+        Ok(ScoreOptions { max_input_tokens: self.max_input_tokens, temperature: self.temperature, mode: self.score_mode.parse()? })
     }
 }
 

@@ -4,25 +4,49 @@ use crate::error::{Error, Result};
 use crate::model::{Model, PreparedLabels};
 use crate::scorer;
 
+/// How labels are scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreMode {
+    /// Every label's exact log-probability over the label trie.
+    Exact,
+    /// Constrained greedy decoding down the trie: the answer is still a label, its score is
+    /// its path's probability, and only labels whose whole sequence lay on the path are scored.
+    Greedy,
+}
+
+impl std::str::FromStr for ScoreMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ScoreMode> {
+        match s.to_ascii_lowercase().as_str() {
+            "exact" => Ok(ScoreMode::Exact),
+            "greedy" => Ok(ScoreMode::Greedy),
+            _ => Err(Error::InvalidOption(format!("score mode {s:?}: expected exact or greedy"))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreOptions {
     /// Prompt length limit in tokens; the text is truncated to fit, never the labels.
     pub max_input_tokens: usize,
     /// Softmax temperature over the labels' log-probabilities (> 0).
     pub temperature: f64,
+    pub mode: ScoreMode,
 }
 
 impl Default for ScoreOptions {
     fn default() -> Self {
-        ScoreOptions { max_input_tokens: 512, temperature: 1.0 }
+        ScoreOptions { max_input_tokens: 512, temperature: 1.0, mode: ScoreMode::Exact }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classification {
-    /// log P(label + EOS | prompt), one per label, in the caller's order.
+    /// log P(label + EOS | prompt), one per label, in the caller's order (NaN for labels
+    /// greedy mode did not score).
     pub logprobs: Vec<f64>,
-    /// softmax(logprobs / temperature): sums to 1.
+    /// Exact mode: softmax(logprobs / temperature), sums to 1. Greedy mode: exp(logprob) of
+    /// each scored label, the model's own probability of it (NaN for the others).
     pub probs: Vec<f64>,
     /// Index of the answer.
     pub best: usize,
@@ -55,16 +79,22 @@ impl Model {
             return Err(Error::InvalidOption(format!("temperature must be positive, got {}", opts.temperature)));
         }
         let prompt = self.prompt_ids(text, labels, opts.max_input_tokens)?;
-        let layers = self.config.decoder_layers();
-        let vocab = self.config.vocab_size;
-        let logprobs = scorer::trie_logprobs(&mut self.sessions, layers, vocab, &prompt.ids, &labels.trie)?;
-        Ok(Classification {
-            probs: softmax(&logprobs, opts.temperature),
-            best: argmax_first(&logprobs),
-            logprobs,
-            input_tokens: prompt.ids.len(),
-            truncated: prompt.truncated(),
-        })
+        let (layers, vocab, outputs) = (self.config.decoder_layers(), self.config.vocab_size, self.score_outputs);
+        let (logprobs, probs, best) = match opts.mode {
+            ScoreMode::Exact => {
+                let logprobs = scorer::trie_logprobs(&mut self.sessions, layers, vocab, outputs, &prompt.ids, &labels.trie)?;
+                let probs = softmax(&logprobs, opts.temperature);
+                let best = argmax_first(&logprobs);
+                (logprobs, probs, best)
+            }
+            ScoreMode::Greedy => {
+                let (logprobs, leaf) = scorer::greedy_logprobs(&mut self.sessions, layers, vocab, outputs, &prompt.ids, &labels.trie)?;
+                let best = (0..labels.labels.len()).find(|&l| labels.trie.label_leaf(l) == leaf).expect("the path ends at a label");
+                let probs = logprobs.iter().map(|l| l.exp()).collect();
+                (logprobs, probs, best)
+            }
+        };
+        Ok(Classification { logprobs, probs, best, input_tokens: prompt.ids.len(), truncated: prompt.truncated() })
     }
 }
 

@@ -14,6 +14,6 @@ mod scorer;
 pub mod tokenize;
 pub mod trie;
 
-pub use classify::{Classification, ScoreOptions};
+pub use classify::{Classification, ScoreMode, ScoreOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{Device, LoadOptions, Model, PreparedLabels};

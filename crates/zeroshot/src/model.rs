@@ -14,6 +14,7 @@ use crate::labels::validate_labels;
 use crate::manifest::Manifest;
 use crate::prompt::{PromptTemplate, DEFAULT_SEPARATOR, DEFAULT_TEMPLATE};
 use crate::runtime::{self, Runtime};
+use crate::scorer::ScoreOutputs;
 use crate::tokenize::TextTokenizer;
 use crate::trie::LabelTrie;
 
@@ -58,12 +59,17 @@ pub struct LoadOptions {
     pub threads: usize,
     /// Check manifest.json's SHA-256 of every file before loading.
     pub verify_checksums: bool,
+    /// Read scores from the `logits_lse` / `label_logits` outputs when the graphs have them
+    /// (our export adds them); false forces full logits, as a plain Optimum export gives.
+    pub fused_scores: bool,
 }
 
 pub(crate) struct Sessions {
     pub encoder: Session,
     pub decoder: Session,
     pub decoder_with_past: Session,
+    /// When set, the shapes of every decoder-with-past input, run by run (for tests).
+    pub shape_log: Option<Vec<Vec<(String, Vec<usize>)>>>,
 }
 
 /// A label set made ready for scoring: validated, tokenised, as a trie.
@@ -89,6 +95,7 @@ pub struct Model {
     pub(crate) tokenizer: TextTokenizer,
     pub(crate) template: PromptTemplate,
     pub(crate) sessions: Sessions,
+    pub(crate) score_outputs: ScoreOutputs,
     label_cache: VecDeque<Arc<PreparedLabels>>,
 }
 
@@ -144,6 +151,8 @@ fn open_session(rt: &Runtime, path: &Path, opts: &LoadOptions) -> Result<(Sessio
     }
     // A backend must not spin a core while it waits for its next query.
     builder = builder.with_intra_op_spinning(false).map_err(build_err)?;
+    // Warnings would go to the server log on every load (our graphs' optional input draws one).
+    builder = builder.with_log_level(ort::logging::LogLevel::Error).map_err(build_err)?;
     let mut provider = "CPUExecutionProvider";
     if opts.device != Device::Cpu {
         let cuda = ort::ep::CUDA::default().with_device_id(opts.cuda_device_id).with_tf32(true).build().error_on_failure();
@@ -227,6 +236,10 @@ impl Model {
             check_dim(&dir.join(file), session.outputs(), "present.0.decoder.key", 1, heads, "attention heads")?;
         }
 
+        let fused = [&decoder, &decoder_with_past]
+            .iter()
+            .all(|s| ["logits_lse", "label_logits"].iter().all(|n| s.outputs().iter().any(|o| o.name() == *n)));
+        let score_outputs = if fused && opts.fused_scores { ScoreOutputs::Fused } else { ScoreOutputs::FullLogits };
         Ok(Model {
             dir: dir.to_path_buf(),
             config,
@@ -236,7 +249,8 @@ impl Model {
             runtime: rt,
             tokenizer,
             template,
-            sessions: Sessions { encoder, decoder, decoder_with_past },
+            sessions: Sessions { encoder, decoder, decoder_with_past, shape_log: None },
+            score_outputs,
             label_cache: VecDeque::with_capacity(LABEL_CACHE_SIZE),
         })
     }
@@ -260,6 +274,24 @@ impl Model {
             return Err(Error::invalid_model(config_path, format!("decoder_start_token_id {} is outside the vocabulary", config.decoder_start_token_id)));
         }
         Ok(())
+    }
+
+    /// "fused" when only log-sum-exps and the needed logits leave ONNX Runtime, else "full_logits".
+    pub fn score_outputs(&self) -> &'static str {
+        match self.score_outputs {
+            ScoreOutputs::Fused => "fused",
+            ScoreOutputs::FullLogits => "full_logits",
+        }
+    }
+
+    /// Starts (or stops) recording the input shapes of each decoder-with-past run.
+    pub fn record_input_shapes(&mut self, on: bool) {
+        self.sessions.shape_log = on.then(Vec::new);
+    }
+
+    /// The recorded shapes: one list of (input name, shape) per decoder-with-past run.
+    pub fn input_shapes(&self) -> &[Vec<(String, Vec<usize>)>] {
+        self.sessions.shape_log.as_deref().unwrap_or(&[])
     }
 
     pub fn is_random(&self) -> bool {

@@ -8,7 +8,7 @@
 //! have children, fed the self-attention cache rows of their parents.
 use std::borrow::Cow;
 
-use ort::session::{Session, SessionInputValue, SessionOutputs};
+use ort::session::{OutputSelector, RunOptions, Session, SessionInputValue, SessionOutputs};
 use ort::value::{DynValue, Tensor, TensorRef};
 
 use crate::error::{Error, Result};
@@ -69,13 +69,82 @@ fn log_sum_exp(row: &[f32]) -> f64 {
     max as f64 + sum.ln()
 }
 
-/// Adds each child's log-probability under `row` (one node's next-token logits) to the
-/// node's running sum.
-fn score_children(trie: &LabelTrie, node: usize, row: &[f32], cumulative: &mut [f64]) {
-    let lse = log_sum_exp(row);
+/// What one decoder step gives for each of its rows (trie nodes): the log-sum-exp of the
+/// row's logits and the logits of the node's children, in `Node::children` order.
+struct RowScores {
+    lse: Vec<f64>,
+    child_logits: Vec<Vec<f32>>,
+}
+
+/// How decoder steps read their scores: from the `logits_lse` / `label_logits` outputs our
+/// export adds (only a few numbers per row leave ONNX Runtime), or from full logits.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ScoreOutputs {
+    Fused,
+    FullLogits,
+}
+
+/// Runs one decoder step for `nodes` and returns their scores and the outputs named in
+/// `keep` (the caches), in that order. `inputs` holds everything but `label_token_ids`.
+#[allow(clippy::too_many_arguments)]
+fn decoder_step(
+    session: &mut Session,
+    what: &str,
+    mut inputs: Inputs<'_>,
+    trie: &LabelTrie,
+    nodes: &[usize],
+    outputs: ScoreOutputs,
+    keep: &[String],
+    vocab: usize,
+) -> Result<(RowScores, Vec<DynValue>)> {
+    let children: Vec<Vec<u32>> = nodes.iter().map(|&n| trie.node(n).children.iter().map(|&c| trie.node(c).token).collect()).collect();
+    let collect = |out: &mut SessionOutputs<'_>| -> Result<(RowScores, Vec<DynValue>)> {
+        let scores = match outputs {
+            ScoreOutputs::Fused => {
+                let (_, lse) = f32_data(&out["logits_lse"], "logits_lse")?;
+                let (shape, picks) = f32_data(&out["label_logits"], "label_logits")?;
+                let k = shape[2];
+                RowScores {
+                    lse: lse.iter().map(|&x| x as f64).collect(),
+                    child_logits: children.iter().enumerate().map(|(r, c)| picks[r * k..r * k + c.len()].to_vec()).collect(),
+                }
+            }
+            ScoreOutputs::FullLogits => {
+                let (shape, logits) = f32_data(&out["logits"], "logits")?;
+                check_vocab(&shape, vocab)?;
+                let rows = (0..nodes.len()).map(|r| &logits[r * vocab..(r + 1) * vocab]);
+                let (lse, child_logits) = rows.zip(&children).map(|(row, c)| (log_sum_exp(row), c.iter().map(|&t| row[t as usize]).collect())).unzip();
+                RowScores { lse, child_logits }
+            }
+        };
+        let kept = keep.iter().map(|n| take(out, n, what)).collect::<Result<Vec<_>>>()?;
+        Ok((scores, kept))
+    };
+    match outputs {
+        ScoreOutputs::Fused => {
+            let k = children.iter().map(Vec::len).max().unwrap_or(1).max(1);
+            // Rows with fewer children repeat token 0; those picks are never read.
+            let ids: Vec<i64> = children.iter().flat_map(|c| (0..k).map(move |j| c.get(j).map_or(0, |&t| t as i64))).collect();
+            let tensor = Tensor::from_array(([nodes.len(), 1, k], ids)).map_err(|e| Error::runtime("make an input tensor", e))?;
+            inputs.push(("label_token_ids".into(), tensor.into()));
+            // Only these outputs are computed and copied: never the full logits.
+            let mut selector = OutputSelector::no_default().with("logits_lse").with("label_logits");
+            for name in keep {
+                selector = selector.with(name.clone());
+            }
+            let options = RunOptions::new().map_err(|e| Error::runtime("make run options", e))?.with_outputs(selector);
+            let mut out = session.run_with_options(inputs, &options).map_err(|e| Error::runtime(format!("run the {what}"), e))?;
+            collect(&mut out)
+        }
+        ScoreOutputs::FullLogits => collect(&mut run(session, what, inputs)?),
+    }
+}
+
+/// Adds each child's log-probability to its parent's running sum.
+fn score_children(trie: &LabelTrie, node: usize, lse: f64, child_logits: &[f32], cumulative: &mut [f64]) {
     let base = cumulative[node];
-    for &child in &trie.node(node).children {
-        cumulative[child] = base + row[trie.node(child).token as usize] as f64 - lse;
+    for (&child, &logit) in trie.node(node).children.iter().zip(child_logits) {
+        cumulative[child] = base + logit as f64 - lse;
     }
 }
 
@@ -92,61 +161,125 @@ fn gather_rows(value: &DynValue, rows: &[usize]) -> Result<Tensor<f32>> {
     Tensor::from_array((new_shape, out)).map_err(|e| Error::runtime("make a cache tensor", e))
 }
 
-/// Per-label log-probabilities of `trie`'s labels given the prompt `ids`.
-pub(crate) fn trie_logprobs(sessions: &mut Sessions, layers: usize, vocab: usize, ids: &[i64], trie: &LabelTrie) -> Result<Vec<f64>> {
-    let names = KvNames::new(layers);
-    let len = ids.len();
-    let mask = vec![1i64; len];
+/// The encoder pass and the root decoder step (start token, batch 1): the encoder's
+/// cross-attention keys/values, the root's self-attention cache and the root's scores.
+struct Root {
+    cross_kv: Vec<DynValue>,
+    self_kv: Vec<DynValue>,
+    scores: RowScores,
+}
 
+fn encode_and_start(sessions: &mut Sessions, names: &KvNames, outputs: ScoreOutputs, vocab: usize, ids: &[i64], mask: &[i64], trie: &LabelTrie) -> Result<Root> {
+    let len = ids.len();
     let hidden = {
-        let inputs: Inputs = vec![("input_ids".into(), tensor_ref([1, len], ids)?), ("attention_mask".into(), tensor_ref([1, len], &mask)?)];
+        let inputs: Inputs = vec![("input_ids".into(), tensor_ref([1, len], ids)?), ("attention_mask".into(), tensor_ref([1, len], mask)?)];
         let mut out = run(&mut sessions.encoder, "encoder", inputs)?;
         take(&mut out, "last_hidden_state", "encoder")?
     };
-
-    let mut cumulative = vec![0f64; trie.nodes().len()];
     let start = [trie.node(ROOT).token as i64];
-    let (cross_kv, mut self_kv) = {
-        let inputs: Inputs = vec![
-            ("input_ids".into(), tensor_ref([1, 1], &start)?),
-            ("encoder_attention_mask".into(), tensor_ref([1, len], &mask)?),
-            ("encoder_hidden_states".into(), (&hidden).into()),
-        ];
-        let mut out = run(&mut sessions.decoder, "decoder", inputs)?;
-        let (shape, logits) = f32_data(&out["logits"], "logits")?;
-        check_vocab(&shape, vocab)?;
-        score_children(trie, ROOT, &logits[..vocab], &mut cumulative);
-        let cross = names.present_cross.iter().map(|n| take(&mut out, n, "decoder")).collect::<Result<Vec<_>>>()?;
-        let own = names.present_self.iter().map(|n| take(&mut out, n, "decoder")).collect::<Result<Vec<_>>>()?;
-        (cross, own)
-    };
+    let inputs: Inputs = vec![
+        ("input_ids".into(), tensor_ref([1, 1], &start)?),
+        ("encoder_attention_mask".into(), tensor_ref([1, len], mask)?),
+        ("encoder_hidden_states".into(), (&hidden).into()),
+    ];
+    let keep: Vec<String> = names.present_cross.iter().chain(&names.present_self).cloned().collect();
+    let (scores, mut kept) = decoder_step(&mut sessions.decoder, "decoder", inputs, trie, &[ROOT], outputs, &keep, vocab)?;
+    let self_kv = kept.split_off(names.present_cross.len());
+    Ok(Root { cross_kv: kept, self_kv, scores })
+}
+
+/// One decoder-with-past step for `nodes` (all at the same depth), each fed the cache row
+/// `parent_rows[i]` of `self_kv`. Returns the scores and the new self-attention cache.
+#[allow(clippy::too_many_arguments)]
+fn expand(
+    sessions: &mut Sessions,
+    names: &KvNames,
+    outputs: ScoreOutputs,
+    vocab: usize,
+    mask: &[i64],
+    trie: &LabelTrie,
+    nodes: &[usize],
+    parent_rows: &[usize],
+    self_kv: &[DynValue],
+    cross_kv: &[DynValue],
+) -> Result<(RowScores, Vec<DynValue>)> {
+    let tokens: Vec<i64> = nodes.iter().map(|&n| trie.node(n).token as i64).collect();
+    let mut inputs: Inputs = vec![
+        ("input_ids".into(), tensor_ref([nodes.len(), 1], &tokens)?),
+        ("encoder_attention_mask".into(), tensor_ref([1, mask.len()], mask)?),
+    ];
+    let mut shapes = vec![("input_ids".to_string(), vec![nodes.len(), 1])];
+    for (name, value) in names.past_self.iter().zip(self_kv) {
+        let rows = gather_rows(value, parent_rows)?;
+        shapes.push((name.clone(), rows.shape().iter().map(|&d| d as usize).collect()));
+        inputs.push((name.clone().into(), rows.into()));
+    }
+    // Batch 1, by reference: ONNX Runtime broadcasts it against the decoder batch.
+    for (name, value) in names.past_cross.iter().zip(cross_kv) {
+        shapes.push((name.clone(), f32_data(value, "the cross-attention cache")?.0));
+        inputs.push((name.clone().into(), value.into()));
+    }
+    if let Some(log) = sessions.shape_log.as_mut() {
+        log.push(shapes);
+    }
+    decoder_step(&mut sessions.decoder_with_past, "decoder with past", inputs, trie, nodes, outputs, &names.present_self, vocab)
+}
+
+/// Per-label log-probabilities of `trie`'s labels given the prompt `ids` (exact mode).
+pub(crate) fn trie_logprobs(sessions: &mut Sessions, layers: usize, vocab: usize, outputs: ScoreOutputs, ids: &[i64], trie: &LabelTrie) -> Result<Vec<f64>> {
+    let names = KvNames::new(layers);
+    let mask = vec![1i64; ids.len()];
+    let root = encode_and_start(sessions, &names, outputs, vocab, ids, &mask, trie)?;
+    let mut cumulative = vec![0f64; trie.nodes().len()];
+    score_children(trie, ROOT, root.scores.lse[0], &root.scores.child_logits[0], &mut cumulative);
 
     // Row of each node in the cache of the last step (the root's cache has one row).
     let mut row_of = vec![usize::MAX; trie.nodes().len()];
     row_of[ROOT] = 0;
+    let mut self_kv = root.self_kv;
     for level in trie.levels().iter().skip(1) {
         let parent_rows: Vec<usize> = level.iter().map(|&n| row_of[trie.node(n).parent]).collect();
-        let tokens: Vec<i64> = level.iter().map(|&n| trie.node(n).token as i64).collect();
-        let mut inputs: Inputs = vec![
-            ("input_ids".into(), tensor_ref([level.len(), 1], &tokens)?),
-            ("encoder_attention_mask".into(), tensor_ref([1, len], &mask)?),
-        ];
-        for (name, value) in names.past_self.iter().zip(&self_kv) {
-            inputs.push((name.clone().into(), gather_rows(value, &parent_rows)?.into()));
-        }
-        for (name, value) in names.past_cross.iter().zip(&cross_kv) {
-            inputs.push((name.clone().into(), value.into()));
-        }
-        let mut out = run(&mut sessions.decoder_with_past, "decoder with past", inputs)?;
-        let (shape, logits) = f32_data(&out["logits"], "logits")?;
-        check_vocab(&shape, vocab)?;
+        let (scores, kv) = expand(sessions, &names, outputs, vocab, &mask, trie, level, &parent_rows, &self_kv, &root.cross_kv)?;
         for (r, &node) in level.iter().enumerate() {
-            score_children(trie, node, &logits[r * vocab..(r + 1) * vocab], &mut cumulative);
+            score_children(trie, node, scores.lse[r], &scores.child_logits[r], &mut cumulative);
             row_of[node] = r;
         }
-        self_kv = names.present_self.iter().map(|n| take(&mut out, n, "decoder with past")).collect::<Result<Vec<_>>>()?;
+        self_kv = kv;
     }
     Ok((0..trie.num_labels()).map(|l| cumulative[trie.label_leaf(l)]).collect())
+}
+
+/// Greedy mode: from the root, follow the child with the highest logit until EOS, one
+/// batch-1 step per token. Returns each label's log-probability where its whole sequence
+/// was scored on the way (the chosen label, and labels that end where the path passed:
+/// `物流` on the way to `物流问题`), NaN elsewhere, and the chosen leaf.
+pub(crate) fn greedy_logprobs(sessions: &mut Sessions, layers: usize, vocab: usize, outputs: ScoreOutputs, ids: &[i64], trie: &LabelTrie) -> Result<(Vec<f64>, usize)> {
+    let names = KvNames::new(layers);
+    let mask = vec![1i64; ids.len()];
+    let root = encode_and_start(sessions, &names, outputs, vocab, ids, &mask, trie)?;
+    let mut cumulative = vec![f64::NAN; trie.nodes().len()];
+    cumulative[ROOT] = 0.0;
+    score_children(trie, ROOT, root.scores.lse[0], &root.scores.child_logits[0], &mut cumulative);
+    let pick = |node: usize, cumulative: &[f64]| -> usize {
+        // The child with the highest log-probability; the first one on ties.
+        let children = &trie.node(node).children;
+        let mut best = children[0];
+        for &c in &children[1..] {
+            if cumulative[c] > cumulative[best] {
+                best = c;
+            }
+        }
+        best
+    };
+    let mut at = pick(ROOT, &cumulative);
+    let mut self_kv = root.self_kv;
+    while !trie.node(at).children.is_empty() {
+        let (scores, kv) = expand(sessions, &names, outputs, vocab, &mask, trie, &[at], &[0], &self_kv, &root.cross_kv)?;
+        score_children(trie, at, scores.lse[0], &scores.child_logits[0], &mut cumulative);
+        self_kv = kv;
+        at = pick(at, &cumulative);
+    }
+    Ok(((0..trie.num_labels()).map(|l| cumulative[trie.label_leaf(l)]).collect(), at))
 }
 
 fn check_vocab(shape: &[usize], vocab: usize) -> Result<()> {

@@ -42,7 +42,7 @@ fn too_many_labels_reports_token_counts() {
     let mut model = common::load();
     let labels: Vec<String> = (0..40).map(|i| format!("类别{i}")).collect();
     let prepared = model.labels(&labels).unwrap();
-    let err = model.classify("文本", &prepared, &ScoreOptions { max_input_tokens: 50, temperature: 1.0 }).err().unwrap();
+    let err = model.classify("文本", &prepared, &ScoreOptions { max_input_tokens: 50, ..ScoreOptions::default() }).err().unwrap();
     match err {
         Error::TooManyLabels { labels: 40, needed, max: 50 } => assert!(needed > 50),
         other => panic!("{other:?}"),

@@ -14,9 +14,20 @@ fn reference() -> Vec<Value> {
     doc["cases"].as_array().unwrap().clone()
 }
 
+/// Both ways of reading scores: the fused outputs our export adds (the default) and the
+/// full logits a plain Optimum export gives.
 #[test]
 fn label_logprobs_match_pytorch() {
-    let mut model = common::load();
+    for fused in [true, false] {
+        let mut opts = common::options();
+        opts.fused_scores = fused;
+        let mut model = zeroshot::Model::load(&common::model_dir(), &opts).unwrap();
+        assert_eq!(model.score_outputs(), if fused { "fused" } else { "full_logits" });
+        check_against_pytorch(&mut model);
+    }
+}
+
+fn check_against_pytorch(model: &mut zeroshot::Model) {
     let cases = reference();
     assert!(cases.len() >= 20, "the parity suite has {} cases", cases.len());
     let mut worst = 0f64;
@@ -32,7 +43,7 @@ fn label_logprobs_match_pytorch() {
         assert_eq!(prompt.ids, want_ids, "{name}: prompt ids differ from the reference tokenizer's");
         assert_eq!(prompt.kept_chars as u64, case["kept_chars"].as_u64().unwrap(), "{name}: truncation");
 
-        let opts = ScoreOptions { max_input_tokens: max, temperature: 1.0 };
+        let opts = ScoreOptions { max_input_tokens: max, ..ScoreOptions::default() };
         let got = model.classify(text, &prepared, &opts).unwrap();
         let want: Vec<f64> = case["logprobs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         assert_eq!(got.logprobs.len(), want.len(), "{name}");
@@ -43,7 +54,7 @@ fn label_logprobs_match_pytorch() {
         }
         assert_eq!(labels[got.best], labels[zeroshot::classify::argmax_first(&want)], "{name}: answer");
     }
-    eprintln!("parity: {} cases, largest difference {worst:e}", cases.len());
+    eprintln!("parity ({}): {} cases, largest difference {worst:e}", model.score_outputs(), cases.len());
 }
 
 #[test]

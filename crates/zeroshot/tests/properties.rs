@@ -6,7 +6,7 @@ mod common;
 use std::cell::RefCell;
 
 use proptest::prelude::*;
-use zeroshot::{Model, ScoreOptions};
+use zeroshot::{Model, ScoreMode, ScoreOptions};
 
 thread_local! {
     static MODEL: RefCell<Model> = RefCell::new(common::load());
@@ -27,7 +27,7 @@ fn check(labels: &[String], text: &str) -> Result<(), TestCaseError> {
     MODEL.with(|m| {
         let mut model = m.borrow_mut();
         let prepared = model.labels(labels).unwrap();
-        let opts = ScoreOptions { max_input_tokens: 4096, temperature: 1.0 };
+        let opts = ScoreOptions { max_input_tokens: 4096, ..ScoreOptions::default() };
         let c = model.classify(text, &prepared, &opts).unwrap();
         prop_assert!(c.best < labels.len());
         prop_assert_eq!(c.probs.len(), labels.len());
@@ -38,6 +38,14 @@ fn check(labels: &[String], text: &str) -> Result<(), TestCaseError> {
         let plain = model.teacher_forced_logprobs(text, &prepared, opts.max_input_tokens).unwrap();
         for (i, (t, p)) in c.logprobs.iter().zip(&plain).enumerate() {
             prop_assert!((t - p).abs() < 1e-4, "label {:?}: trie {} plain {}", labels[i], t, p);
+        }
+        // Greedy mode: still a label, scored exactly as in exact mode, never above the best.
+        let g = model.classify(text, &prepared, &ScoreOptions { mode: ScoreMode::Greedy, ..opts.clone() }).unwrap();
+        prop_assert!(g.best < labels.len());
+        prop_assert!((g.logprobs[g.best] - c.logprobs[g.best]).abs() < 1e-4);
+        prop_assert!(g.logprobs[g.best] <= best + 1e-9);
+        for (i, l) in g.logprobs.iter().enumerate() {
+            prop_assert!(l.is_nan() || (l - c.logprobs[i]).abs() < 1e-4, "greedy scored {:?} as {}", labels[i], l);
         }
         Ok(())
     })

@@ -75,3 +75,14 @@ SELECT zs_classify('ＡＢＣ品牌的手机', ARRAY['ＡＢＣ','ABC']) AS firs
 
 -- Calls are counted per backend.
 SELECT (zs_model_info()->>'calls')::int > 20 AS calls_counted;
+
+-- zs.score_mode = 'greedy': still one of the labels; its score is the path's probability
+-- (the same number exact mode computes before normalising over labels), and scores holds
+-- only the labels whose whole sequence was on the path.
+SET zs.score_mode = 'greedy';
+SELECT zs_classify(body, ARRAY['物流','物流问题','商品质量','售后体验']) = ANY (ARRAY['物流','物流问题','商品质量','售后体验']) AS greedy_is_label,
+       (SELECT count(*) FROM jsonb_object_keys(zs_classify_scores(body, ARRAY['物流','物流问题','商品质量','售后体验'])->'scores')) < 4 AS partial_scores,
+       zs_classify_scores(body, ARRAY['物流','物流问题','商品质量','售后体验']) ? 'label' AS has_label
+FROM tickets WHERE id = 1;
+SELECT zs_model_info()->>'score_mode' AS mode, zs_model_info()->>'score_outputs' AS outputs;
+RESET zs.score_mode;

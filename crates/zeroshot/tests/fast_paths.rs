@@ -1,0 +1,56 @@
+//! The fast paths give the reference path's scores, with the shapes DESIGN.md §3 asks for.
+mod common;
+
+use zeroshot::{ScoreMode, ScoreOptions};
+
+#[test]
+fn our_export_has_the_fused_outputs_and_they_are_used() {
+    let model = common::load();
+    assert_eq!(model.score_outputs(), "fused");
+}
+
+/// The cross-attention keys/values reach ONNX Runtime with batch 1 however many trie nodes
+/// a step scores: never copied per label. The self-attention cache has one row per node.
+#[test]
+fn cross_attention_cache_is_never_expanded_per_label() {
+    let mut model = common::load();
+    let labels = common::strings(&["物流", "物流问题", "商品质量", "售后体验", "价格争议"]);
+    let prepared = model.labels(&labels).unwrap();
+    model.record_input_shapes(true);
+    model.classify("快递三天了还没到", &prepared, &ScoreOptions::default()).unwrap();
+    let runs = model.input_shapes().to_vec();
+    assert_eq!(runs.len(), prepared.trie().levels().len() - 1, "one decoder-with-past run per trie depth below the root");
+    let mut widest = 0;
+    let prompt_len = model.prompt_ids("快递三天了还没到", &prepared, 512).unwrap().ids.len();
+    for (depth, run) in runs.iter().enumerate() {
+        let batch = run.iter().find(|(n, _)| n == "input_ids").unwrap().1[0];
+        assert_eq!(batch, prepared.trie().levels()[depth + 1].len(), "rows = nodes with children at that depth");
+        widest = widest.max(batch);
+        for (name, shape) in run {
+            if name.contains(".encoder.") {
+                assert_eq!(shape[0], 1, "{name} {shape:?} at depth {}", depth + 1);
+                assert_eq!(shape[2], prompt_len, "{name} covers the prompt");
+            } else if name.contains(".decoder.") {
+                assert_eq!(shape[0], batch, "{name} {shape:?}");
+                assert_eq!(shape[2], depth + 1, "{name}: the past is as long as the depth");
+            }
+        }
+    }
+    assert!(widest >= 4, "the test must batch several nodes in one step (widest {widest})");
+}
+
+#[test]
+fn greedy_mode_answers_with_a_label_and_scores_its_path() {
+    let mut model = common::load();
+    let labels = common::strings(&["物流", "物流问题", "商品质量", "售后体验"]);
+    let prepared = model.labels(&labels).unwrap();
+    let exact = model.classify("快递太慢", &prepared, &ScoreOptions::default()).unwrap();
+    model.record_input_shapes(true);
+    let greedy = model.classify("快递太慢", &prepared, &ScoreOptions { mode: ScoreMode::Greedy, ..ScoreOptions::default() }).unwrap();
+    assert!(greedy.best < labels.len());
+    assert!((greedy.logprobs[greedy.best] - exact.logprobs[greedy.best]).abs() < 1e-4);
+    assert!((greedy.probs[greedy.best] - greedy.logprobs[greedy.best].exp()).abs() < 1e-12);
+    // Only the labels on the path are scored, and greedy runs one row per step.
+    assert!(greedy.logprobs.iter().any(|l| l.is_nan()));
+    assert!(model.input_shapes().iter().all(|run| run[0].1[0] == 1));
+}
