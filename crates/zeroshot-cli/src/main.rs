@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use zeroshot::{Device, LoadOptions, Model, ScoreOptions};
 
+mod bench;
 mod classify;
 mod eval;
 mod metrics;
@@ -23,6 +24,8 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Accuracy, macro-F1, in-label share and rows/s on a JSONL test set.
     Eval(eval::EvalArgs),
+    /// Latency (p50/p95) and throughput on bench/workload.json.
+    Bench(bench::BenchArgs),
 }
 
 /// How to load the model, shared by every subcommand.
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Classify(args) => classify::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -69,3 +69,19 @@ fn eval_smoke_on_fewclue() {
     assert_eq!(doc["random_weights"], true);
     std::fs::remove_file(json).ok();
 }
+
+#[test]
+fn bench_reports_every_configuration() {
+    let json = std::env::temp_dir().join(format!("zs-bench-{}.json", std::process::id()));
+    let workload = repo().join("bench/workload.json");
+    let (out, _) = zeroshot(&["bench", "--workload", workload.to_str().unwrap(), "--texts", "4", "--warmup", "1", "--json", json.to_str().unwrap()]);
+    assert!(out.starts_with("| labels | mode | texts | p50 ms | p95 ms | rows/s |"), "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6, "3 label sets x 2 modes");
+    for r in results {
+        assert!(r["p50_ms"].as_f64().unwrap() <= r["p95_ms"].as_f64().unwrap());
+        assert!(r["rows_per_s"].as_f64().unwrap() > 0.0);
+    }
+    std::fs::remove_file(json).ok();
+}

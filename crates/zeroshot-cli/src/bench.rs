@@ -1,0 +1,94 @@
+//! `zeroshot bench`: single-text latency (p50/p95) and throughput (rows/s) of the engine on
+//! bench/workload.json, per label set and score mode. Medians, not means: machines are noisy.
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::{json, Value};
+use zeroshot::{ScoreMode, ScoreOptions};
+
+use crate::ModelArgs;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The workload: texts and label sets (see bench/workload.json).
+    #[arg(long, default_value = "bench/workload.json")]
+    workload: PathBuf,
+    /// Label sets to run, by name in the workload.
+    #[arg(long, default_value = "5,15,87")]
+    label_sets: String,
+    /// Score modes to run.
+    #[arg(long, default_value = "exact,greedy")]
+    modes: String,
+    /// Texts per configuration (evenly spaced over the workload's).
+    #[arg(long, default_value_t = 20)]
+    texts: usize,
+    /// Untimed texts first, per configuration (caches, allocator, thread pool).
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// The value at quantile `q` (nearest rank) of `xs`, which it sorts.
+pub fn quantile(xs: &mut [f64], q: f64) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((q * xs.len() as f64).ceil() as usize).clamp(1, xs.len());
+    xs[rank - 1]
+}
+
+pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let workload: Value = serde_json::from_str(&std::fs::read_to_string(&args.workload)?)?;
+    let all_texts: Vec<String> = workload["texts"].as_array().ok_or("workload has no texts")?.iter().filter_map(|t| t.as_str().map(String::from)).collect();
+    let n = args.texts.min(all_texts.len()).max(1);
+    let texts: Vec<&String> = (0..n).map(|i| &all_texts[i * all_texts.len() / n]).collect();
+    let mut model = args.model.load()?;
+    println!("| labels | mode | texts | p50 ms | p95 ms | rows/s |");
+    println!("|---:|---|---:|---:|---:|---:|");
+    let mut results = Vec::new();
+    for set in args.label_sets.split(',').map(str::trim) {
+        let labels: Vec<String> = workload["label_sets"][set].as_array().ok_or(format!("no label set {set:?}"))?.iter().filter_map(|l| l.as_str().map(String::from)).collect();
+        let prepared = model.labels(&labels)?;
+        for mode_name in args.modes.split(',').map(str::trim) {
+            let mode: ScoreMode = mode_name.parse()?;
+            let opts = ScoreOptions { mode, ..args.model.score_options()? };
+            for text in texts.iter().take(args.warmup) {
+                model.classify(text, &prepared, &opts)?;
+            }
+            let mut ms = Vec::with_capacity(n);
+            let started = Instant::now();
+            for text in &texts {
+                let t = Instant::now();
+                model.classify(text, &prepared, &opts)?;
+                ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            let rows_per_s = n as f64 / started.elapsed().as_secs_f64();
+            let (p50, p95) = (quantile(&mut ms, 0.5), quantile(&mut ms, 0.95));
+            println!("| {} | {mode_name} | {n} | {p50:.1} | {p95:.1} | {rows_per_s:.2} |", labels.len());
+            results.push(json!({"labels": labels.len(), "mode": mode_name, "texts": n, "p50_ms": p50, "p95_ms": p95, "rows_per_s": rows_per_s,
+                                "decoder_rows_per_text": prepared.trie().decoder_rows()}));
+        }
+    }
+    if let Some(path) = &args.json {
+        let doc = json!({"model_dir": model.dir.display().to_string(), "model_id": model.model_id(), "provider": model.provider,
+                         "score_outputs": model.score_outputs(), "threads": args.model.threads, "results": results});
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantile;
+
+    #[test]
+    fn nearest_rank_quantiles() {
+        let mut xs = vec![5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(quantile(&mut xs, 0.5), 3.0);
+        assert_eq!(quantile(&mut xs, 0.95), 5.0);
+        assert_eq!(quantile(&mut [7.0], 0.95), 7.0);
+    }
+}
