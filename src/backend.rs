@@ -38,6 +38,7 @@ fn current_key() -> LoadKey {
             threads: gucs::threads(),
             verify_checksums: gucs::verify_checksums(),
             fused_scores: true,
+            share_weights: gucs::share_weights(),
         },
     }
 }

@@ -35,6 +35,7 @@ pub static MAX_INPUT_TOKENS: GucSetting<i32> = GucSetting::<i32>::new(512);
 pub static TEMPERATURE: GucSetting<f64> = GucSetting::<f64>::new(1.0);
 pub static SCORE_MODE: GucSetting<ScoreModeSetting> = GucSetting::<ScoreModeSetting>::new(ScoreModeSetting::Exact);
 pub static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(16);
+pub static SHARE_WEIGHTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static VERIFY_CHECKSUMS: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 pub fn init() {
@@ -122,6 +123,14 @@ pub fn init() {
         GucFlags::default(),
     );
     GucRegistry::define_bool_guc(
+        c"zs.share_weights",
+        c"Load the model's memory-mapped ORT-format files, so that all backends share one copy of the weights.",
+        c"Needs the *.ort files that tools/export_model.py --ort-format writes. CPU only; see BENCHMARKS.md for its cost.",
+        &SHARE_WEIGHTS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
         c"zs.verify_checksums",
         c"Check the SHA-256 of every model file listed in manifest.json when a backend loads the model.",
         c"Off by default: hashing a base-size model takes seconds per connection.",
@@ -204,6 +213,10 @@ pub fn score_mode() -> zeroshot::ScoreMode {
 
 pub fn batch_size() -> usize {
     BATCH_SIZE.get().max(1) as usize
+}
+
+pub fn share_weights() -> bool {
+    SHARE_WEIGHTS.get()
 }
 
 pub fn verify_checksums() -> bool {

@@ -60,6 +60,9 @@ pub struct ModelArgs {
     /// Read full logits even where the model has our fused score outputs (for comparison).
     #[arg(long)]
     pub full_logits: bool,
+    /// Load the memory-mapped ORT-format copies (export_model.py --ort-format), sharing weights between processes.
+    #[arg(long)]
+    pub share_weights: bool,
 }
 
 impl ModelArgs {
@@ -72,6 +75,7 @@ impl ModelArgs {
             threads: self.threads,
             verify_checksums: self.verify_checksums,
             fused_scores: !self.full_logits,
+            share_weights: self.share_weights,
         };
         let model = Model::load(&self.model_dir, &opts)?;
         if model.is_random() {

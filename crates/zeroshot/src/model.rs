@@ -62,6 +62,10 @@ pub struct LoadOptions {
     /// Read scores from the `logits_lse` / `label_logits` outputs when the graphs have them
     /// (our export adds them); false forces full logits, as a plain Optimum export gives.
     pub fused_scores: bool,
+    /// Load the ORT-format copies (`*.ort`, written by `export_model.py --ort-format`) from
+    /// memory-mapped files, with ONNX Runtime using the mapped bytes as the weights and no
+    /// prepacking: every process that maps the same files shares one copy in the page cache.
+    pub share_weights: bool,
 }
 
 pub(crate) struct Sessions {
@@ -97,6 +101,9 @@ pub struct Model {
     pub(crate) sessions: Sessions,
     pub(crate) score_outputs: ScoreOutputs,
     label_cache: VecDeque<Arc<PreparedLabels>>,
+    /// The mapped ORT-format files the sessions read their weights from (share_weights).
+    /// Declared after `sessions`, so it is dropped after them.
+    _mapped: Vec<memmap2::Mmap>,
 }
 
 fn require_file(dir: &Path, name: &str) -> Result<PathBuf> {
@@ -143,7 +150,22 @@ fn session_names(s: &Session) -> (Vec<String>, Vec<String>) {
     (s.inputs().iter().map(|o| o.name().to_string()).collect(), s.outputs().iter().map(|o| o.name().to_string()).collect())
 }
 
-fn open_session(rt: &Runtime, path: &Path, opts: &LoadOptions) -> Result<(Session, &'static str)> {
+/// The ORT-format copy of `onnx` (same name, `.ort`), mapped read-only.
+fn map_ort_file(onnx: &Path) -> Result<memmap2::Mmap> {
+    let path = onnx.with_extension("ort");
+    if !path.is_file() {
+        return Err(Error::MissingFile {
+            what: format!("ORT-format copy {} (needed to share weights; write it with export_model.py --ort-format)", path.file_name().unwrap_or_default().to_string_lossy()),
+            path,
+        });
+    }
+    let file = std::fs::File::open(&path).map_err(|e| Error::invalid_model(&path, e.to_string()))?;
+    // SAFETY: the file is only read; replacing a model file under a running server is not
+    // supported (documented), as with any memory-mapped data file.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::invalid_model(&path, e.to_string()))
+}
+
+fn open_session(rt: &Runtime, path: &Path, opts: &LoadOptions, mapped: Option<&[u8]>) -> Result<(Session, &'static str)> {
     let build_err = |e: ort::Error<ort::session::builder::SessionBuilder>| Error::runtime("configure a session", e);
     let mut builder = Session::builder(&rt.env).map_err(|e| Error::runtime("create a session builder", e))?;
     if opts.threads > 0 {
@@ -170,9 +192,17 @@ fn open_session(rt: &Runtime, path: &Path, opts: &LoadOptions) -> Result<(Sessio
             }
         }
     }
-    let session = builder
-        .commit_from_file(path)
-        .map_err(|e| Error::runtime(format!("load {}", path.display()), e))?;
+    let session = match mapped {
+        // The weights stay in the mapped file: no copy, no prepacked private copy either.
+        Some(bytes) => builder
+            .with_config_entry("session.use_ort_model_bytes_directly", "1")
+            .and_then(|b| b.with_config_entry("session.use_ort_model_bytes_for_initializers", "1"))
+            .and_then(|b| b.with_prepacking(false))
+            .map_err(build_err)?
+            .commit_from_memory(bytes),
+        None => builder.commit_from_file(path),
+    }
+    .map_err(|e| Error::runtime(format!("load {}", path.display()), e))?;
     Ok((session, provider))
 }
 
@@ -210,9 +240,15 @@ impl Model {
         };
 
         let rt = runtime::runtime(&opts.library)?;
-        let (encoder, provider) = open_session(rt, &dir.join(ENCODER_FILE), opts)?;
-        let (decoder, _) = open_session(rt, &dir.join(DECODER_FILE), opts)?;
-        let (decoder_with_past, _) = open_session(rt, &dir.join(DECODER_WITH_PAST_FILE), opts)?;
+        let maps = if opts.share_weights {
+            [ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE].iter().map(|f| map_ort_file(&dir.join(f))).collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let bytes = |i: usize| maps.get(i).map(|m| &m[..]);
+        let (encoder, provider) = open_session(rt, &dir.join(ENCODER_FILE), opts, bytes(0))?;
+        let (decoder, _) = open_session(rt, &dir.join(DECODER_FILE), opts, bytes(1))?;
+        let (decoder_with_past, _) = open_session(rt, &dir.join(DECODER_WITH_PAST_FILE), opts, bytes(2))?;
         let layers = config.decoder_layers();
         let (ins, outs) = session_names(&encoder);
         check_names(&dir.join(ENCODER_FILE), "input", ins, &["input_ids".into(), "attention_mask".into()])?;
@@ -252,6 +288,7 @@ impl Model {
             sessions: Sessions { encoder, decoder, decoder_with_past, shape_log: None },
             score_outputs,
             label_cache: VecDeque::with_capacity(LABEL_CACHE_SIZE),
+            _mapped: maps,
         })
     }
 
@@ -274,6 +311,10 @@ impl Model {
             return Err(Error::invalid_model(config_path, format!("decoder_start_token_id {} is outside the vocabulary", config.decoder_start_token_id)));
         }
         Ok(())
+    }
+
+    pub fn shares_weights(&self) -> bool {
+        !self._mapped.is_empty()
     }
 
     /// "fused" when only log-sum-exps and the needed logits leave ONNX Runtime, else "full_logits".
