@@ -3,6 +3,7 @@
 #   bench/sql.sh MODEL_DIR [ROWS=1000] [LABEL_SET=5] [BACKENDS=4]
 # 1. `SELECT zs_classify(body, labels) FROM t` over ROWS rows, then zs_classify_batch over the
 #    same rows: seconds and rows/s of each (one backend, model loaded first, untimed).
+# ZS_SETTINGS adds server settings, e.g. ZS_SETTINGS="-c zs.share_weights=on".
 # 2. Memory: RSS and PSS (/proc/PID/smaps_rollup) of one backend after loading the model, then
 #    of BACKENDS backends holding it at once: what each extra connection costs.
 set -euo pipefail
@@ -11,7 +12,7 @@ set -euo pipefail
 model=$(realpath "${1:?usage: bench/sql.sh MODEL_DIR [ROWS] [LABEL_SET] [BACKENDS]}")
 rows=${2:-1000}; set_name=${3:-5}; backends=${4:-4}
 chmod -R a+rX "$model"
-CLUSTER_OPTIONS="-c zs.model_dir=$model" cluster_start "${ZS_BENCH_PORT:-54341}"
+CLUSTER_OPTIONS="-c zs.model_dir=$model ${ZS_SETTINGS:-}" cluster_start "${ZS_BENCH_PORT:-54341}"
 psql_() { psql -X -q -h "$CLUSTER_HOST" -p "${ZS_BENCH_PORT:-54341}" -U postgres -d postgres "$@"; }
 labels=$(python3 -c "import json,sys; print('{' + ','.join(json.load(open('$REPO/bench/workload.json'))['label_sets']['$set_name']) + '}')")
 texts_sql=$(python3 -c "

@@ -15,7 +15,6 @@ The weights are random (seeded): the labels this model picks mean nothing.
 usage: python tools/make_test_model.py [--out tests/fixtures]   (env: tools/requirements.txt)
 """
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -78,12 +77,7 @@ def make_model(vocab_size):
     return model
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+sha256 = export_model.sha256
 
 
 def write_reference(model, tok, out_path):

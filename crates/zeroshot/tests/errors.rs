@@ -9,32 +9,22 @@ fn missing_directory_and_file_are_undefined_file() {
     assert_eq!(err.kind(), ErrorKind::UndefinedFile);
     assert!(err.to_string().contains("/nonexistent/model"), "{err}");
 
-    let dir = std::env::temp_dir().join(format!("zs-missing-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in ["config.json", "tokenizer.json", "encoder_model.onnx", "decoder_model.onnx"] {
-        std::fs::copy(common::model_dir().join(f), dir.join(f)).unwrap();
-    }
-    let err = Model::load(&dir, &common::options()).err().unwrap();
+    let copy = common::model_copy("missing", &["decoder_with_past_model.onnx"]);
+    let err = Model::load(&copy.0, &common::options()).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::UndefinedFile);
     assert!(err.to_string().contains("decoder_with_past_model.onnx"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn tampered_file_fails_the_manifest_checksum() {
-    let dir = std::env::temp_dir().join(format!("zs-tampered-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for e in std::fs::read_dir(common::model_dir()).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
-    }
+    let copy = common::model_copy("tampered", &[]);
+    let dir = &copy.0;
     let mut config = std::fs::read_to_string(dir.join("config.json")).unwrap();
     config.push(' ');
     std::fs::write(dir.join("config.json"), config).unwrap();
-    let err = Model::load(&dir, &common::options()).err().unwrap();
+    let err = Model::load(dir, &common::options()).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::InvalidModel);
     assert!(err.to_string().contains("config.json") && err.to_string().contains("SHA-256"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -65,14 +55,9 @@ fn cuda_is_an_error_where_it_is_not_available_and_auto_falls_back() {
 
 #[test]
 fn config_that_disagrees_with_the_graphs_is_invalid_model() {
-    let dir = std::env::temp_dir().join(format!("zs-badconfig-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for e in std::fs::read_dir(common::model_dir()).unwrap() {
-        let p = e.unwrap().path();
-        if p.file_name().unwrap() != "manifest.json" {
-            std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
-        }
-    }
+    // Without the manifest, whose checksums would catch the edit first.
+    let copy = common::model_copy("badconfig", &["manifest.json"]);
+    let dir = &copy.0;
     let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
     std::fs::write(dir.join("config.json"), config.replace("\"d_model\": 24", "\"d_model\": 32")).unwrap();
     let err = Model::load(&dir, &common::options()).err().unwrap();
@@ -83,5 +68,4 @@ fn config_that_disagrees_with_the_graphs_is_invalid_model() {
     let err = Model::load(&dir, &common::options()).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::InvalidModel, "{err}");
     assert!(err.to_string().contains("eos_token_id"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -27,6 +27,29 @@ pub fn load() -> Model {
     Model::load(&model_dir(), &options()).expect("the test model loads")
 }
 
+/// A scratch copy of the test model, without the files named in `except`, for tests that
+/// break it; removed when the returned guard drops.
+pub fn model_copy(tag: &str, except: &[&str]) -> ScratchDir {
+    let dir = std::env::temp_dir().join(format!("zs-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(model_dir()).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap();
+        if !except.iter().any(|x| name == *x) {
+            std::fs::copy(&p, dir.join(name)).unwrap();
+        }
+    }
+    ScratchDir(dir)
+}
+
+pub struct ScratchDir(pub PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 pub fn strings(xs: &[&str]) -> Vec<String> {
     xs.iter().map(|s| s.to_string()).collect()
 }
