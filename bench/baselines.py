@@ -29,9 +29,17 @@ sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 import reference  # noqa: E402
 
 
+DEVICE = "cpu"
+
+
+def sync():
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def prompt(tok, labels, text):
     ids, _ = reference.prompt_ids(tok, reference.DEFAULT_TEMPLATE, reference.DEFAULT_SEPARATOR, labels, text, 4096)
-    return torch.tensor([ids])
+    return torch.tensor([ids], device=DEVICE)
 
 
 @torch.no_grad()
@@ -58,6 +66,7 @@ def rank(model, tok, labels, text, targets):
         dec_in[i, 0] = start
         dec_in[i, 1:len(t)] = torch.tensor(t[:-1])
         gold[i, :len(t)] = torch.tensor(t)
+    dec_in, gold = dec_in.to(DEVICE), gold.to(DEVICE)
     logits = model(encoder_outputs=(enc.expand(n, -1, -1),), attention_mask=mask.expand(n, -1), decoder_input_ids=dec_in).logits
     logp = torch.log_softmax(logits.float(), dim=-1)
     picked = logp.gather(-1, gold.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (gold >= 0)
@@ -81,17 +90,19 @@ def nli(model, labels, text):
     for i, s in enumerate(seqs):
         ids[i, :len(s)] = torch.tensor(s)
         mask[i, :len(s)] = 1
-    entail = model(input_ids=ids, attention_mask=mask).logits.softmax(-1)[:, 2]
+    entail = model(input_ids=ids.to(DEVICE), attention_mask=mask.to(DEVICE)).logits.softmax(-1)[:, 2]
     return labels[int(entail.argmax())]
 
 
 def timed(fn, texts, warmup):
     for t in texts[:warmup]:
         fn(t)
+    sync()
     ms, started = [], time.perf_counter()
     for t in texts:
         s = time.perf_counter()
         fn(t)
+        sync()
         ms.append((time.perf_counter() - s) * 1000)
     total = time.perf_counter() - started
     return float(np.percentile(ms, 50, method="inverted_cdf")), float(np.percentile(ms, 95, method="inverted_cdf")), len(texts) / total
@@ -107,18 +118,23 @@ def main():
     ap.add_argument("--baselines", default="generate,rank,nli")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (fp32 with TF32 on CUDA)")
     ap.add_argument("--json")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.device
+    if DEVICE.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
     if args.threads:
         torch.set_num_threads(args.threads)
     work = json.load(open(args.workload, encoding="utf-8"))
     all_texts = work["texts"]
     n = min(args.texts, len(all_texts))
     texts = [all_texts[i * len(all_texts) // n] for i in range(n)]
-    model = MT5ForConditionalGeneration.from_pretrained(args.checkpoint).eval()
+    model = MT5ForConditionalGeneration.from_pretrained(args.checkpoint).eval().to(DEVICE)
     tok = AutoTokenizer.from_pretrained(args.checkpoint)
-    bert = BertForSequenceClassification(BertConfig(vocab_size=21128, num_labels=3)).eval()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    bert = BertForSequenceClassification(BertConfig(vocab_size=21128, num_labels=3)).eval().to(DEVICE)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {DEVICE}")
     print("| labels | baseline | texts | p50 ms | p95 ms | rows/s | in-label |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     results = []
