@@ -95,6 +95,42 @@ def export_fp32(model, tok, out):
 
 
 SCORE_INPUT, LSE_OUTPUT, PICK_OUTPUT = "label_token_ids", "logits_lse", "label_logits"
+CROSS_KV_GRAPH = "decoder_cross_kv.onnx"
+
+
+def add_cross_kv_graph(out):
+    """Writes decoder_cross_kv.onnx: the cross-attention keys and values of every decoder layer
+    from the encoder output, with only the k/v weights (56 MB at base size) taken from
+    decoder_model.onnx. With it the engine does the first decoder step with
+    decoder_with_past_model.onnx and an empty past, and never loads decoder_model.onnx, whose
+    250k-wide embedding and output matrices would cost each backend another 1.9 GB."""
+    from onnx import TensorProto, helper, numpy_helper
+    with open(os.path.join(out, "config.json")) as f:
+        config = json.load(f)
+    heads, d_kv = config["num_heads"], config["d_kv"]
+    layers = config.get("num_decoder_layers") or config["num_layers"]
+    decoder = onnx.load(os.path.join(out, GRAPHS[1]))
+    weights = {i.name: i for i in decoder.graph.initializer}
+    by_name = {n.name: n for n in decoder.graph.node}
+    nodes, inits, outputs = [], [numpy_helper.from_array(np.array([0, -1, heads, d_kv], np.int64), "kv_shape")], []
+    for i in range(layers):
+        for part, kv in (("k", "key"), ("v", "value")):
+            matmul = by_name[f"/decoder/block.{i}/layer.1/EncDecAttention/{part}/MatMul"]
+            w = weights[matmul.input[1]]
+            w_name = f"cross.{i}.{part}.weight"
+            inits.append(numpy_helper.from_array(numpy_helper.to_array(w), w_name))
+            base = f"/cross/{i}/{part}"
+            nodes.append(helper.make_node("MatMul", ["encoder_hidden_states", w_name], [base + "/mm"], name=base + "/MatMul"))
+            nodes.append(helper.make_node("Reshape", [base + "/mm", "kv_shape"], [base + "/heads"], name=base + "/Reshape"))
+            out_name = f"present.{i}.encoder.{kv}"
+            nodes.append(helper.make_node("Transpose", [base + "/heads"], [out_name], name=base + "/Transpose", perm=[0, 2, 1, 3]))
+            outputs.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["batch_size", heads, "encoder_sequence_length", d_kv]))
+    graph = helper.make_graph(nodes, "decoder_cross_kv",
+                              [helper.make_tensor_value_info("encoder_hidden_states", TensorProto.FLOAT, ["batch_size", "encoder_sequence_length", config["d_model"]])],
+                              outputs, inits)
+    model = helper.make_model(graph, opset_imports=decoder.opset_import, ir_version=decoder.ir_version)
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(out, CROSS_KV_GRAPH))
 
 
 def add_label_scores(path):
@@ -151,10 +187,11 @@ def write_ort_format(out):
     from pathlib import Path
     from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
     with tempfile.TemporaryDirectory() as work:
-        for g in GRAPHS:
+        graphs = [g for g in GRAPHS + [CROSS_KV_GRAPH] if os.path.exists(os.path.join(out, g))]
+        for g in graphs:
             os.symlink(os.path.abspath(os.path.join(out, g)), os.path.join(work, g))
         convert_onnx_models_to_ort(Path(work), output_dir=Path(work), optimization_styles=[OptimizationStyle.Fixed])
-        for g in GRAPHS:
+        for g in graphs:
             name = g.replace(".onnx", ".ort")
             shutil.move(os.path.join(work, name), os.path.join(out, name))
 
@@ -243,18 +280,20 @@ def export(source, out, precision, model_id=None, random_weights=False, template
     model, tok = load_checkpoint(path)
     shutil.rmtree(out, ignore_errors=True)
     export_fp32(model, tok, out)
+    add_cross_kv_graph(out)
+    graphs = GRAPHS + [CROSS_KV_GRAPH]
     if precision == "fp16":
-        for g in GRAPHS:
+        for g in graphs:
             to_fp16(os.path.join(out, g))
     elif precision == "int8":
-        for g in GRAPHS:
+        for g in graphs:
             to_int8(os.path.join(out, g))
     for g in GRAPHS[1:]:
         add_label_scores(os.path.join(out, g))
-    files = list(MODEL_FILES)
+    files = MODEL_FILES + [CROSS_KV_GRAPH]
     if ort_format:
         write_ort_format(out)
-        files += [g.replace(".onnx", ".ort") for g in GRAPHS]
+        files += [g.replace(".onnx", ".ort") for g in graphs]
     manifest = {
         "model_id": model_id or (source if not os.path.isdir(source) else os.path.basename(os.path.abspath(source))),
         "random_weights": random_weights,

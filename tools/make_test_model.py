@@ -31,7 +31,7 @@ import reference
 HERE = os.path.dirname(os.path.abspath(__file__))
 VOCAB = 3500
 SEED = 20261127
-MODEL_FILES = export_model.MODEL_FILES
+MODEL_FILES = export_model.MODEL_FILES + [export_model.CROSS_KV_GRAPH]
 
 
 def corpus_lines():
@@ -110,6 +110,7 @@ def main():
         model = make_model(len(tok))
         shutil.rmtree(model_dir, ignore_errors=True)
         export_model.export_fp32(model, tok, model_dir)
+        export_model.add_cross_kv_graph(model_dir)
         for graph in export_model.GRAPHS[1:]:
             export_model.add_label_scores(os.path.join(model_dir, graph))
     manifest = {

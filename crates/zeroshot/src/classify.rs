@@ -79,16 +79,22 @@ impl Model {
             return Err(Error::InvalidOption(format!("temperature must be positive, got {}", opts.temperature)));
         }
         let prompt = self.prompt_ids(text, labels, opts.max_input_tokens)?;
-        let (layers, vocab, outputs) = (self.config.decoder_layers(), self.config.vocab_size, self.score_outputs);
+        let outputs = self.score_outputs;
+        let dims = scorer::Dims {
+            layers: self.config.decoder_layers(),
+            vocab: self.config.vocab_size,
+            heads: self.config.num_heads,
+            head_dim: self.config.head_dim(),
+        };
         let (logprobs, probs, best) = match opts.mode {
             ScoreMode::Exact => {
-                let logprobs = scorer::trie_logprobs(&mut self.sessions, layers, vocab, outputs, &prompt.ids, &labels.trie)?;
+                let logprobs = scorer::trie_logprobs(&mut self.sessions, &dims, outputs, &prompt.ids, &labels.trie)?;
                 let probs = softmax(&logprobs, opts.temperature);
                 let best = argmax_first(&logprobs);
                 (logprobs, probs, best)
             }
             ScoreMode::Greedy => {
-                let (logprobs, leaf) = scorer::greedy_logprobs(&mut self.sessions, layers, vocab, outputs, &prompt.ids, &labels.trie)?;
+                let (logprobs, leaf) = scorer::greedy_logprobs(&mut self.sessions, &dims, outputs, &prompt.ids, &labels.trie)?;
                 let best = (0..labels.labels.len()).find(|&l| labels.trie.label_leaf(l) == leaf).expect("the path ends at a label");
                 let probs = logprobs.iter().map(|l| l.exp()).collect();
                 (logprobs, probs, best)
@@ -102,6 +108,7 @@ impl Model {
     /// Per-label log-probabilities by the plain per-label teacher-forced path (no trie, no
     /// cache). Slow; it exists so tests can check the trie path against it.
     pub fn teacher_forced_logprobs(&mut self, text: &str, labels: &PreparedLabels, max_input_tokens: usize) -> Result<Vec<f64>> {
+        self.ensure_decoder()?;
         let prompt = self.prompt_ids(text, labels, max_input_tokens)?;
         let sequences = labels.labels.iter().map(|l| self.tokenizer.label_sequence(l)).collect::<Result<Vec<_>>>()?;
         let (vocab, start) = (self.config.vocab_size, self.config.decoder_start_token_id);

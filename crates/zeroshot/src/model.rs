@@ -23,6 +23,9 @@ pub const DECODER_FILE: &str = "decoder_model.onnx";
 pub const DECODER_WITH_PAST_FILE: &str = "decoder_with_past_model.onnx";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const CONFIG_FILE: &str = "config.json";
+/// Optional (our export writes it): cross-attention keys/values from the encoder output.
+/// With it decoder_model.onnx is not loaded (see `Model::load`).
+pub const CROSS_KV_FILE: &str = "decoder_cross_kv.onnx";
 pub const MANIFEST_FILE: &str = "manifest.json";
 const REQUIRED_FILES: [&str; 5] = [CONFIG_FILE, TOKENIZER_FILE, ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE];
 
@@ -70,7 +73,10 @@ pub struct LoadOptions {
 
 pub(crate) struct Sessions {
     pub encoder: Session,
-    pub decoder: Session,
+    /// decoder_model.onnx: loaded only where there is no cross-KV graph (or on demand for
+    /// the teacher-forced check); it repeats the 250k-wide matrices of decoder_with_past.
+    pub decoder: Option<Session>,
+    pub cross_kv: Option<Session>,
     pub decoder_with_past: Session,
     /// When set, the shapes of every decoder-with-past input, run by run (for tests).
     pub shape_log: Option<Vec<Vec<(String, Vec<usize>)>>>,
@@ -95,6 +101,7 @@ pub struct Model {
     pub manifest: Option<Manifest>,
     pub provider: &'static str,
     pub load_time: Duration,
+    options: LoadOptions,
     pub runtime: &'static Runtime,
     pub(crate) tokenizer: TextTokenizer,
     pub(crate) template: PromptTemplate,
@@ -103,7 +110,7 @@ pub struct Model {
     label_cache: VecDeque<Arc<PreparedLabels>>,
     /// The mapped ORT-format files the sessions read their weights from (share_weights).
     /// Declared after `sessions`, so it is dropped after them.
-    _mapped: Vec<memmap2::Mmap>,
+    _mapped: Vec<Option<memmap2::Mmap>>,
 }
 
 fn require_file(dir: &Path, name: &str) -> Result<PathBuf> {
@@ -241,23 +248,33 @@ impl Model {
 
         let rt = runtime::runtime(&opts.library)?;
         let maps = if opts.share_weights {
-            [ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE].iter().map(|f| map_ort_file(&dir.join(f))).collect::<Result<Vec<_>>>()?
+            // The cross-KV graph, where there is one, replaces decoder_model in slot 1 and 3.
+            let has_cross = dir.join(CROSS_KV_FILE).is_file();
+            let files = [ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE, CROSS_KV_FILE];
+            files.iter().enumerate()
+                .map(|(i, f)| if (i == 1 && has_cross) || (i == 3 && !has_cross) { Ok(None) } else { map_ort_file(&dir.join(f)).map(Some) })
+                .collect::<Result<Vec<_>>>()?
         } else {
             Vec::new()
         };
-        let bytes = |i: usize| maps.get(i).map(|m| &m[..]);
+        let bytes = |i: usize| maps.get(i).and_then(|m| m.as_ref()).map(|m| &m[..]);
         let (encoder, provider) = open_session(rt, &dir.join(ENCODER_FILE), opts, bytes(0))?;
-        let (decoder, _) = open_session(rt, &dir.join(DECODER_FILE), opts, bytes(1))?;
         let (decoder_with_past, _) = open_session(rt, &dir.join(DECODER_WITH_PAST_FILE), opts, bytes(2))?;
         let layers = config.decoder_layers();
         let (ins, outs) = session_names(&encoder);
         check_names(&dir.join(ENCODER_FILE), "input", ins, &["input_ids".into(), "attention_mask".into()])?;
         check_names(&dir.join(ENCODER_FILE), "output", outs, &["last_hidden_state".into()])?;
-        let (ins, outs) = session_names(&decoder);
-        check_names(&dir.join(DECODER_FILE), "input", ins, &["input_ids".into(), "encoder_hidden_states".into(), "encoder_attention_mask".into()])?;
-        let mut want = vec!["logits".to_string()];
-        want.extend(kv_names("present", layers, &["decoder", "encoder"]));
-        check_names(&dir.join(DECODER_FILE), "output", outs, &want)?;
+        let (decoder, cross_kv) = if dir.join(CROSS_KV_FILE).is_file() {
+            let (cross, _) = open_session(rt, &dir.join(CROSS_KV_FILE), opts, bytes(3))?;
+            let (ins, outs) = session_names(&cross);
+            check_names(&dir.join(CROSS_KV_FILE), "input", ins, &["encoder_hidden_states".into()])?;
+            check_names(&dir.join(CROSS_KV_FILE), "output", outs, &kv_names("present", layers, &["encoder"]))?;
+            (None, Some(cross))
+        } else {
+            let (decoder, _) = open_session(rt, &dir.join(DECODER_FILE), opts, bytes(1))?;
+            Self::check_decoder(dir, &decoder, layers)?;
+            (Some(decoder), None)
+        };
         let (ins, outs) = session_names(&decoder_with_past);
         let mut want = vec!["input_ids".to_string(), "encoder_attention_mask".into()];
         want.extend(kv_names("past_key_values", layers, &["decoder", "encoder"]));
@@ -267,13 +284,12 @@ impl Model {
         check_names(&dir.join(DECODER_WITH_PAST_FILE), "output", outs, &want)?;
         let heads = config.num_heads;
         check_dim(&dir.join(ENCODER_FILE), encoder.outputs(), "last_hidden_state", 2, config.d_model, "width")?;
-        for (file, session) in [(DECODER_FILE, &decoder), (DECODER_WITH_PAST_FILE, &decoder_with_past)] {
+        for (file, session) in decoder.iter().map(|d| (DECODER_FILE, d)).chain([(DECODER_WITH_PAST_FILE, &decoder_with_past)]) {
             check_dim(&dir.join(file), session.outputs(), "logits", 2, config.vocab_size, "vocabulary size")?;
             check_dim(&dir.join(file), session.outputs(), "present.0.decoder.key", 1, heads, "attention heads")?;
         }
 
-        let fused = [&decoder, &decoder_with_past]
-            .iter()
+        let fused = decoder.iter().chain([&decoder_with_past])
             .all(|s| ["logits_lse", "label_logits"].iter().all(|n| s.outputs().iter().any(|o| o.name() == *n)));
         let score_outputs = if fused && opts.fused_scores { ScoreOutputs::Fused } else { ScoreOutputs::FullLogits };
         Ok(Model {
@@ -282,14 +298,46 @@ impl Model {
             manifest,
             provider,
             load_time: started.elapsed(),
+            options: opts.clone(),
             runtime: rt,
             tokenizer,
             template,
-            sessions: Sessions { encoder, decoder, decoder_with_past, shape_log: None },
+            sessions: Sessions { encoder, decoder, cross_kv, decoder_with_past, shape_log: None },
             score_outputs,
             label_cache: VecDeque::with_capacity(LABEL_CACHE_SIZE),
             _mapped: maps,
         })
+    }
+
+    fn check_decoder(dir: &Path, decoder: &Session, layers: usize) -> Result<()> {
+        let (ins, outs) = session_names(decoder);
+        check_names(&dir.join(DECODER_FILE), "input", ins, &["input_ids".into(), "encoder_hidden_states".into(), "encoder_attention_mask".into()])?;
+        let mut want = vec!["logits".to_string()];
+        want.extend(kv_names("present", layers, &["decoder", "encoder"]));
+        check_names(&dir.join(DECODER_FILE), "output", outs, &want)
+    }
+
+    /// decoder_model.onnx, opened now if the fast path did not need it.
+    pub(crate) fn ensure_decoder(&mut self) -> Result<()> {
+        if self.sessions.decoder.is_none() {
+            let (decoder, _) = open_session(self.runtime, &self.dir.join(DECODER_FILE), &self.options, None)?;
+            Self::check_decoder(&self.dir, &decoder, self.config.decoder_layers())?;
+            self.sessions.decoder = Some(decoder);
+        }
+        Ok(())
+    }
+
+    /// Graphs this model runs, by file name (decoder_model.onnx only without a cross-KV graph).
+    pub fn loaded_graphs(&self) -> Vec<&'static str> {
+        let mut g = vec![ENCODER_FILE];
+        if self.sessions.cross_kv.is_some() {
+            g.push(CROSS_KV_FILE);
+        }
+        if self.sessions.decoder.is_some() {
+            g.push(DECODER_FILE);
+        }
+        g.push(DECODER_WITH_PAST_FILE);
+        g
     }
 
     /// The ids the scorer relies on must agree between config.json and tokenizer.json.

@@ -37,6 +37,15 @@ impl KvNames {
     }
 }
 
+/// The sizes the scorer needs from config.json.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dims {
+    pub layers: usize,
+    pub vocab: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+}
+
 type Inputs<'v> = Vec<(Cow<'static, str>, SessionInputValue<'v>)>;
 
 fn run<'s>(session: &'s mut Session, what: &str, inputs: Inputs<'_>) -> Result<SessionOutputs<'s>> {
@@ -169,7 +178,7 @@ struct Root {
     scores: RowScores,
 }
 
-fn encode_and_start(sessions: &mut Sessions, names: &KvNames, outputs: ScoreOutputs, vocab: usize, ids: &[i64], mask: &[i64], trie: &LabelTrie) -> Result<Root> {
+fn encode_and_start(sessions: &mut Sessions, names: &KvNames, outputs: ScoreOutputs, dims: &Dims, ids: &[i64], mask: &[i64], trie: &LabelTrie) -> Result<Root> {
     let len = ids.len();
     let hidden = {
         let inputs: Inputs = vec![("input_ids".into(), tensor_ref([1, len], ids)?), ("attention_mask".into(), tensor_ref([1, len], mask)?)];
@@ -177,13 +186,33 @@ fn encode_and_start(sessions: &mut Sessions, names: &KvNames, outputs: ScoreOutp
         take(&mut out, "last_hidden_state", "encoder")?
     };
     let start = [trie.node(ROOT).token as i64];
+    if let Some(cross) = sessions.cross_kv.as_mut() {
+        // Our export's path: the cross-attention graph, then the root step through
+        // decoder_with_past with an empty past (decoder_model.onnx is not even loaded).
+        let cross_kv = {
+            let mut out = run(cross, "cross-attention graph", vec![("encoder_hidden_states".into(), (&hidden).into())])?;
+            names.present_cross.iter().map(|n| take(&mut out, n, "cross-attention graph")).collect::<Result<Vec<_>>>()?
+        };
+        let mut inputs: Inputs = vec![("input_ids".into(), tensor_ref([1, 1], &start)?), ("encoder_attention_mask".into(), tensor_ref([1, len], mask)?)];
+        for name in &names.past_self {
+            let empty = Tensor::from_array(([1, dims.heads, 0, dims.head_dim], Vec::<f32>::new())).map_err(|e| Error::runtime("make an empty cache", e))?;
+            inputs.push((name.clone().into(), empty.into()));
+        }
+        for (name, value) in names.past_cross.iter().zip(&cross_kv) {
+            inputs.push((name.clone().into(), value.into()));
+        }
+        let (scores, self_kv) =
+            decoder_step(&mut sessions.decoder_with_past, "decoder with past", inputs, trie, &[ROOT], outputs, &names.present_self, dims.vocab)?;
+        return Ok(Root { cross_kv, self_kv, scores });
+    }
+    let decoder = sessions.decoder.as_mut().ok_or_else(|| Error::runtime("run the decoder", "neither decoder_model.onnx nor decoder_cross_kv.onnx is loaded"))?;
     let inputs: Inputs = vec![
         ("input_ids".into(), tensor_ref([1, 1], &start)?),
         ("encoder_attention_mask".into(), tensor_ref([1, len], mask)?),
         ("encoder_hidden_states".into(), (&hidden).into()),
     ];
     let keep: Vec<String> = names.present_cross.iter().chain(&names.present_self).cloned().collect();
-    let (scores, mut kept) = decoder_step(&mut sessions.decoder, "decoder", inputs, trie, &[ROOT], outputs, &keep, vocab)?;
+    let (scores, mut kept) = decoder_step(decoder, "decoder", inputs, trie, &[ROOT], outputs, &keep, dims.vocab)?;
     let self_kv = kept.split_off(names.present_cross.len());
     Ok(Root { cross_kv: kept, self_kv, scores })
 }
@@ -195,7 +224,7 @@ fn expand(
     sessions: &mut Sessions,
     names: &KvNames,
     outputs: ScoreOutputs,
-    vocab: usize,
+    dims: &Dims,
     mask: &[i64],
     trie: &LabelTrie,
     nodes: &[usize],
@@ -222,14 +251,14 @@ fn expand(
     if let Some(log) = sessions.shape_log.as_mut() {
         log.push(shapes);
     }
-    decoder_step(&mut sessions.decoder_with_past, "decoder with past", inputs, trie, nodes, outputs, &names.present_self, vocab)
+    decoder_step(&mut sessions.decoder_with_past, "decoder with past", inputs, trie, nodes, outputs, &names.present_self, dims.vocab)
 }
 
 /// Per-label log-probabilities of `trie`'s labels given the prompt `ids` (exact mode).
-pub(crate) fn trie_logprobs(sessions: &mut Sessions, layers: usize, vocab: usize, outputs: ScoreOutputs, ids: &[i64], trie: &LabelTrie) -> Result<Vec<f64>> {
-    let names = KvNames::new(layers);
+pub(crate) fn trie_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: ScoreOutputs, ids: &[i64], trie: &LabelTrie) -> Result<Vec<f64>> {
+    let names = KvNames::new(dims.layers);
     let mask = vec![1i64; ids.len()];
-    let root = encode_and_start(sessions, &names, outputs, vocab, ids, &mask, trie)?;
+    let root = encode_and_start(sessions, &names, outputs, dims, ids, &mask, trie)?;
     let mut cumulative = vec![0f64; trie.nodes().len()];
     score_children(trie, ROOT, root.scores.lse[0], &root.scores.child_logits[0], &mut cumulative);
 
@@ -239,7 +268,7 @@ pub(crate) fn trie_logprobs(sessions: &mut Sessions, layers: usize, vocab: usize
     let mut self_kv = root.self_kv;
     for level in trie.levels().iter().skip(1) {
         let parent_rows: Vec<usize> = level.iter().map(|&n| row_of[trie.node(n).parent]).collect();
-        let (scores, kv) = expand(sessions, &names, outputs, vocab, &mask, trie, level, &parent_rows, &self_kv, &root.cross_kv)?;
+        let (scores, kv) = expand(sessions, &names, outputs, dims, &mask, trie, level, &parent_rows, &self_kv, &root.cross_kv)?;
         for (r, &node) in level.iter().enumerate() {
             score_children(trie, node, scores.lse[r], &scores.child_logits[r], &mut cumulative);
             row_of[node] = r;
@@ -253,10 +282,10 @@ pub(crate) fn trie_logprobs(sessions: &mut Sessions, layers: usize, vocab: usize
 /// batch-1 step per token. Returns each label's log-probability where its whole sequence
 /// was scored on the way (the chosen label, and labels that end where the path passed:
 /// `物流` on the way to `物流问题`), NaN elsewhere, and the chosen leaf.
-pub(crate) fn greedy_logprobs(sessions: &mut Sessions, layers: usize, vocab: usize, outputs: ScoreOutputs, ids: &[i64], trie: &LabelTrie) -> Result<(Vec<f64>, usize)> {
-    let names = KvNames::new(layers);
+pub(crate) fn greedy_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: ScoreOutputs, ids: &[i64], trie: &LabelTrie) -> Result<(Vec<f64>, usize)> {
+    let names = KvNames::new(dims.layers);
     let mask = vec![1i64; ids.len()];
-    let root = encode_and_start(sessions, &names, outputs, vocab, ids, &mask, trie)?;
+    let root = encode_and_start(sessions, &names, outputs, dims, ids, &mask, trie)?;
     let mut cumulative = vec![f64::NAN; trie.nodes().len()];
     cumulative[ROOT] = 0.0;
     score_children(trie, ROOT, root.scores.lse[0], &root.scores.child_logits[0], &mut cumulative);
@@ -274,7 +303,7 @@ pub(crate) fn greedy_logprobs(sessions: &mut Sessions, layers: usize, vocab: usi
     let mut at = pick(ROOT, &cumulative);
     let mut self_kv = root.self_kv;
     while !trie.node(at).children.is_empty() {
-        let (scores, kv) = expand(sessions, &names, outputs, vocab, &mask, trie, &[at], &[0], &self_kv, &root.cross_kv)?;
+        let (scores, kv) = expand(sessions, &names, outputs, dims, &mask, trie, &[at], &[0], &self_kv, &root.cross_kv)?;
         score_children(trie, at, scores.lse[0], &scores.child_logits[0], &mut cumulative);
         self_kv = kv;
         at = pick(at, &cumulative);
@@ -307,7 +336,8 @@ pub(crate) fn teacher_forced_logprobs(sessions: &mut Sessions, vocab: usize, sta
             ("encoder_attention_mask".into(), tensor_ref([1, len], &mask)?),
             ("encoder_hidden_states".into(), (&hidden).into()),
         ];
-        let out = run(&mut sessions.decoder, "decoder", inputs)?;
+        let decoder = sessions.decoder.as_mut().ok_or_else(|| Error::runtime("run the decoder", "decoder_model.onnx is not loaded"))?;
+        let out = run(decoder, "decoder", inputs)?;
         let (shape, logits) = f32_data(&out["logits"], "logits")?;
         check_vocab(&shape, vocab)?;
         let total: f64 = seq

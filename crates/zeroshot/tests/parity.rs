@@ -14,15 +14,19 @@ fn reference() -> Vec<Value> {
     doc["cases"].as_array().unwrap().clone()
 }
 
-/// Both ways of reading scores: the fused outputs our export adds (the default) and the
-/// full logits a plain Optimum export gives.
+/// Every path our engine can take: the fused outputs our export adds (the default) or the
+/// full logits a plain Optimum export gives; the root step through our cross-KV graph (the
+/// default) or through decoder_model.onnx, as a plain Optimum export has it.
 #[test]
 fn label_logprobs_match_pytorch() {
-    for fused in [true, false] {
+    let without_cross = common::model_copy("nocross", &["decoder_cross_kv.onnx", "manifest.json"]);
+    for (dir, fused) in [(common::model_dir(), true), (common::model_dir(), false), (without_cross.0.clone(), true), (without_cross.0.clone(), false)] {
         let mut opts = common::options();
         opts.fused_scores = fused;
-        let mut model = zeroshot::Model::load(&common::model_dir(), &opts).unwrap();
+        let mut model = zeroshot::Model::load(&dir, &opts).unwrap();
         assert_eq!(model.score_outputs(), if fused { "fused" } else { "full_logits" });
+        let cross = dir == common::model_dir();
+        assert_eq!(model.loaded_graphs().contains(&"decoder_model.onnx"), !cross, "{:?}", model.loaded_graphs());
         check_against_pytorch(&mut model);
     }
 }
@@ -54,7 +58,7 @@ fn check_against_pytorch(model: &mut zeroshot::Model) {
         }
         assert_eq!(labels[got.best], labels[zeroshot::classify::argmax_first(&want)], "{name}: answer");
     }
-    eprintln!("parity ({}): {} cases, largest difference {worst:e}", model.score_outputs(), cases.len());
+    eprintln!("parity ({}, {:?}): {} cases, largest difference {worst:e}", model.score_outputs(), model.loaded_graphs(), cases.len());
 }
 
 #[test]
