@@ -69,3 +69,12 @@ fn config_that_disagrees_with_the_graphs_is_invalid_model() {
     assert_eq!(err.kind(), ErrorKind::InvalidModel, "{err}");
     assert!(err.to_string().contains("eos_token_id"), "{err}");
 }
+
+#[test]
+fn share_weights_without_ort_files_names_the_missing_file() {
+    let mut opts = common::options();
+    opts.share_weights = true;
+    let err = Model::load(&common::model_dir(), &opts).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::UndefinedFile, "{err}");
+    assert!(err.to_string().contains("encoder_model.ort") && err.to_string().contains("--ort-format"), "{err}");
+}

@@ -17,6 +17,13 @@ SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) AS mis
 SET zs.model_dir = '/tmp/pg_zeroshot_regress/missing_file';
 SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) AS missing_file;
 SET zs.model_dir = '/tmp/pg_zeroshot_regress/corrupt_onnx';
-SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) LIKE 'XX000: pg_zeroshot: ONNX Runtime failed to load /tmp/pg_zeroshot_regress/corrupt_onnx/decoder_model.onnx: %' AS corrupt_onnx;
+SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) LIKE 'XX000: pg_zeroshot: ONNX Runtime failed to load /tmp/pg_zeroshot_regress/corrupt_onnx/decoder_with_past_model.onnx: %' AS corrupt_onnx;
 RESET zs.model_dir;
 SELECT zs_classify('文本', ARRAY['正面','负面']) IN ('正面','负面') AS model_fixed;
+
+-- zs.share_weights needs the ORT-format copies, which the bundled test model does not have.
+SET zs.share_weights = on;
+SELECT regexp_replace(zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$), ': /.*$', '') AS share_weights_without_ort;
+RESET zs.share_weights;
+SELECT zs_classify('文本', ARRAY['正面','负面']) IN ('正面','负面') AS works_again;
+SELECT zs_model_info()->>'shares_weights' AS shares_weights;
