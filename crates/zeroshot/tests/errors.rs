@@ -78,3 +78,26 @@ fn share_weights_without_ort_files_names_the_missing_file() {
     assert_eq!(err.kind(), ErrorKind::UndefinedFile, "{err}");
     assert!(err.to_string().contains("encoder_model.ort") && err.to_string().contains("--ort-format"), "{err}");
 }
+
+/// A model directory can carry its own prompt (PromptCLUE- or Randeng-style): the manifest's
+/// template and separator replace the model card's, for the prompt and for label checks.
+#[test]
+fn manifest_template_and_separator_are_used() {
+    let copy = common::model_copy("template", &[]);
+    let path = copy.0.join("manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    manifest["prompt_template"] = "分类任务：{labels}\n{text}".into();
+    manifest["label_separator"] = "|".into();
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    let mut custom = Model::load(&copy.0, &common::options()).unwrap();
+    let mut default = common::load();
+    let labels = common::strings(&["物流,问题", "商品质量"]); // a comma is fine when the separator is |
+    let prepared = custom.labels(&labels).unwrap();
+    let ids = custom.prompt_ids("快递太慢", &prepared, 512).unwrap().ids;
+    let want: Vec<i64> = custom.tokenizer().encode("分类任务：物流,问题|商品质量\n快递太慢").unwrap().into_iter().map(i64::from).collect();
+    assert_eq!(ids, want);
+    assert!(default.labels(&labels).is_err(), "the default separator is ,");
+    assert!(custom.labels(&common::strings(&["a|b"])).is_err());
+    let c = custom.classify("快递太慢", &prepared, &ScoreOptions::default()).unwrap();
+    assert!(c.best < 2);
+}
