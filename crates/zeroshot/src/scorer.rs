@@ -1,11 +1,14 @@
 //! Exact label scoring over the label trie (DESIGN.md §3):
 //! log P(label | prompt) = Σ_t log softmax(logits_t)[label_t] over the label's tokens and EOS.
 //!
-//! One encoder pass per text. The root decoder step (the start token, batch 1) yields the
-//! cross-attention keys/values of the encoder output; they are passed by reference, batch 1,
-//! to every later step, never copied per label (ONNX Runtime broadcasts them against the
-//! decoder batch). Each trie depth is then one batched decoder step over the nodes that
-//! have children, fed the self-attention cache rows of their parents.
+//! One encoder pass per text. The cross-attention keys/values of the encoder output come
+//! from our cross-KV graph (or, for a plain Optimum export, from decoder_model.onnx's root
+//! step); they are passed by reference, batch 1, to every decoder step, never copied per
+//! label (ONNX Runtime broadcasts them against the decoder batch). The root step (the start
+//! token) and then each trie depth are one decoder-with-past step over the nodes that have
+//! children, fed the self-attention cache rows of their parents. Only the log-sum-exp and the
+//! children's logits of each node leave ONNX Runtime when the graphs have our fused outputs.
+//! Greedy mode walks the same trie one node per step.
 use std::borrow::Cow;
 
 use ort::session::{OutputSelector, RunOptions, Session, SessionInputValue, SessionOutputs};
