@@ -14,7 +14,7 @@ use crate::labels::validate_labels;
 use crate::manifest::Manifest;
 use crate::prompt::{PromptTemplate, DEFAULT_SEPARATOR, DEFAULT_TEMPLATE};
 use crate::runtime::{self, Runtime};
-use crate::scorer::ScoreOutputs;
+use crate::scorer::{kv_names, ScoreOutputs};
 use crate::tokenize::TextTokenizer;
 use crate::trie::LabelTrie;
 
@@ -132,11 +132,6 @@ fn check_names(path: &Path, kind: &str, have: Vec<String>, want: &[String]) -> R
     Err(Error::invalid_model(path, format!("graph has no {kind} {missing:?} (it has {have:?}); export it with optimum's text2text-generation-with-past task or tools/export_model.py")))
 }
 
-fn kv_names(prefix: &str, layers: usize, parts: &[&str]) -> Vec<String> {
-    (0..layers)
-        .flat_map(|i| parts.iter().flat_map(move |p| ["key", "value"].map(|kv| format!("{prefix}.{i}.{p}.{kv}"))))
-        .collect()
-}
 
 /// A static dimension of an outlet that disagrees with config.json is an error; a dynamic
 /// one (-1) is checked when the graph runs.
@@ -268,7 +263,7 @@ impl Model {
             let (cross, _) = open_session(rt, &dir.join(CROSS_KV_FILE), opts, bytes(3))?;
             let (ins, outs) = session_names(&cross);
             check_names(&dir.join(CROSS_KV_FILE), "input", ins, &["encoder_hidden_states".into()])?;
-            check_names(&dir.join(CROSS_KV_FILE), "output", outs, &kv_names("present", layers, &["encoder"]))?;
+            check_names(&dir.join(CROSS_KV_FILE), "output", outs, &kv_names("present", layers, "encoder"))?;
             (None, Some(cross))
         } else {
             let (decoder, _) = open_session(rt, &dir.join(DECODER_FILE), opts, bytes(1))?;
@@ -277,10 +272,11 @@ impl Model {
         };
         let (ins, outs) = session_names(&decoder_with_past);
         let mut want = vec!["input_ids".to_string(), "encoder_attention_mask".into()];
-        want.extend(kv_names("past_key_values", layers, &["decoder", "encoder"]));
+        want.extend(kv_names("past_key_values", layers, "decoder"));
+        want.extend(kv_names("past_key_values", layers, "encoder"));
         check_names(&dir.join(DECODER_WITH_PAST_FILE), "input", ins, &want)?;
         let mut want = vec!["logits".to_string()];
-        want.extend(kv_names("present", layers, &["decoder"]));
+        want.extend(kv_names("present", layers, "decoder"));
         check_names(&dir.join(DECODER_WITH_PAST_FILE), "output", outs, &want)?;
         let heads = config.num_heads;
         check_dim(&dir.join(ENCODER_FILE), encoder.outputs(), "last_hidden_state", 2, config.d_model, "width")?;
@@ -313,7 +309,8 @@ impl Model {
         let (ins, outs) = session_names(decoder);
         check_names(&dir.join(DECODER_FILE), "input", ins, &["input_ids".into(), "encoder_hidden_states".into(), "encoder_attention_mask".into()])?;
         let mut want = vec!["logits".to_string()];
-        want.extend(kv_names("present", layers, &["decoder", "encoder"]));
+        want.extend(kv_names("present", layers, "decoder"));
+        want.extend(kv_names("present", layers, "encoder"));
         check_names(&dir.join(DECODER_FILE), "output", outs, &want)
     }
 

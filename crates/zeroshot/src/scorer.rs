@@ -26,16 +26,19 @@ struct KvNames {
     present_cross: Vec<String>,
 }
 
+/// `{prefix}.{layer}.{part}.{key|value}` for every layer: Optimum's cache names
+/// (prefix `past_key_values` or `present`, part `decoder` or `encoder`).
+pub(crate) fn kv_names(prefix: &str, layers: usize, part: &str) -> Vec<String> {
+    (0..layers).flat_map(|i| ["key", "value"].map(|kv| format!("{prefix}.{i}.{part}.{kv}"))).collect()
+}
+
 impl KvNames {
     fn new(layers: usize) -> KvNames {
-        let names = |prefix: &str, part: &str| -> Vec<String> {
-            (0..layers).flat_map(|i| ["key", "value"].map(|kv| format!("{prefix}.{i}.{part}.{kv}"))).collect()
-        };
         KvNames {
-            past_self: names("past_key_values", "decoder"),
-            past_cross: names("past_key_values", "encoder"),
-            present_self: names("present", "decoder"),
-            present_cross: names("present", "encoder"),
+            past_self: kv_names("past_key_values", layers, "decoder"),
+            past_cross: kv_names("past_key_values", layers, "encoder"),
+            present_self: kv_names("present", layers, "decoder"),
+            present_cross: kv_names("present", layers, "encoder"),
         }
     }
 }
