@@ -54,9 +54,11 @@ fn load(key: &LoadKey) -> Result<Model, ZsError> {
         }
     }
     let model = Model::load(&key.dir, &key.options).map_err(|source| {
-        let library = matches!(source, zeroshot::Error::RuntimeLibrary { .. })
-            || matches!(&source, zeroshot::Error::MissingFile { what, .. } if what.contains("ONNX Runtime"));
-        let setting = if library { "zs.onnxruntime_library" } else if matches!(source, zeroshot::Error::DeviceUnavailable(_)) { "zs.device" } else { "zs.model_dir" };
+        let setting = match &source {
+            e if e.concerns_runtime_library() => "zs.onnxruntime_library",
+            zeroshot::Error::DeviceUnavailable(_) => "zs.device",
+            _ => "zs.model_dir",
+        };
         ZsError::Load { setting, source }
     })?;
     pgrx::log!(

@@ -19,6 +19,8 @@ pub enum Error {
     MissingFile { what: String, path: PathBuf },
     #[error("invalid model file {path}: {reason}")]
     InvalidModel { path: PathBuf, reason: String },
+    #[error("ONNX Runtime library does not exist: {0}")]
+    MissingLibrary(PathBuf),
     #[error("cannot load the ONNX Runtime library {path}: {message}")]
     RuntimeLibrary { path: PathBuf, message: String },
     #[error("{0}")]
@@ -56,11 +58,16 @@ impl Error {
             | Error::DuplicateLabel { .. }
             | Error::InvalidOption(_) => ErrorKind::InvalidParameter,
             Error::TooManyLabels { .. } => ErrorKind::ProgramLimit,
-            Error::MissingFile { .. } | Error::RuntimeLibrary { .. } => ErrorKind::UndefinedFile,
+            Error::MissingFile { .. } | Error::MissingLibrary(_) | Error::RuntimeLibrary { .. } => ErrorKind::UndefinedFile,
             Error::InvalidModel { .. } => ErrorKind::InvalidModel,
             Error::DeviceUnavailable(_) => ErrorKind::DeviceUnavailable,
             Error::Runtime { .. } | Error::Tokenizer(_) => ErrorKind::Internal,
         }
+    }
+
+    /// Whether the error is about the ONNX Runtime library rather than the model.
+    pub fn concerns_runtime_library(&self) -> bool {
+        matches!(self, Error::MissingLibrary(_) | Error::RuntimeLibrary { .. })
     }
 
     pub(crate) fn runtime(action: impl Into<String>, err: impl std::fmt::Display) -> Error {

@@ -41,7 +41,7 @@ fn with_sources(err: &dyn std::error::Error) -> String {
 /// works on the next call.
 fn probe_library(path: &Path) -> Result<String> {
     if !path.exists() {
-        return Err(Error::MissingFile { what: "ONNX Runtime library".into(), path: path.to_path_buf() });
+        return Err(Error::MissingLibrary(path.to_path_buf()));
     }
     let fail = |message: String| Error::RuntimeLibrary { path: path.to_path_buf(), message };
     // SAFETY: loading ONNX Runtime runs only its static initialisers.
