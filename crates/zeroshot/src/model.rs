@@ -110,7 +110,7 @@ pub struct Model {
     label_cache: VecDeque<Arc<PreparedLabels>>,
     /// The mapped ORT-format files the sessions read their weights from (share_weights).
     /// Declared after `sessions`, so it is dropped after them.
-    _mapped: Vec<Option<memmap2::Mmap>>,
+    _mapped: Vec<memmap2::Mmap>,
 }
 
 fn require_file(dir: &Path, name: &str) -> Result<PathBuf> {
@@ -242,31 +242,29 @@ impl Model {
         };
 
         let rt = runtime::runtime(&opts.library)?;
-        let maps = if opts.share_weights {
-            // The cross-KV graph, where there is one, replaces decoder_model in slot 1 and 3.
-            let has_cross = dir.join(CROSS_KV_FILE).is_file();
-            let files = [ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE, CROSS_KV_FILE];
-            files.iter().enumerate()
-                .map(|(i, f)| if (i == 1 && has_cross) || (i == 3 && !has_cross) { Ok(None) } else { map_ort_file(&dir.join(f)).map(Some) })
-                .collect::<Result<Vec<_>>>()?
-        } else {
-            Vec::new()
+        // With share_weights each graph is read from its mapped .ort copy; the mappings are kept
+        // (moving an Mmap does not move the mapped bytes the session points into).
+        let mut maps = Vec::new();
+        let mut open = |file: &str| -> Result<(Session, &'static str)> {
+            let map = if opts.share_weights { Some(map_ort_file(&dir.join(file))?) } else { None };
+            let session = open_session(rt, &dir.join(file), opts, map.as_deref())?;
+            maps.extend(map);
+            Ok(session)
         };
-        let bytes = |i: usize| maps.get(i).and_then(|m| m.as_ref()).map(|m| &m[..]);
-        let (encoder, provider) = open_session(rt, &dir.join(ENCODER_FILE), opts, bytes(0))?;
-        let (decoder_with_past, _) = open_session(rt, &dir.join(DECODER_WITH_PAST_FILE), opts, bytes(2))?;
+        let (encoder, provider) = open(ENCODER_FILE)?;
+        let (decoder_with_past, _) = open(DECODER_WITH_PAST_FILE)?;
         let layers = config.decoder_layers();
         let (ins, outs) = session_names(&encoder);
         check_names(&dir.join(ENCODER_FILE), "input", ins, &["input_ids".into(), "attention_mask".into()])?;
         check_names(&dir.join(ENCODER_FILE), "output", outs, &["last_hidden_state".into()])?;
         let (decoder, cross_kv) = if dir.join(CROSS_KV_FILE).is_file() {
-            let (cross, _) = open_session(rt, &dir.join(CROSS_KV_FILE), opts, bytes(3))?;
+            let (cross, _) = open(CROSS_KV_FILE)?;
             let (ins, outs) = session_names(&cross);
             check_names(&dir.join(CROSS_KV_FILE), "input", ins, &["encoder_hidden_states".into()])?;
             check_names(&dir.join(CROSS_KV_FILE), "output", outs, &kv_names("present", layers, "encoder"))?;
             (None, Some(cross))
         } else {
-            let (decoder, _) = open_session(rt, &dir.join(DECODER_FILE), opts, bytes(1))?;
+            let (decoder, _) = open(DECODER_FILE)?;
             Self::check_decoder(dir, &decoder, layers)?;
             (Some(decoder), None)
         };
