@@ -47,10 +47,9 @@ fn classify_all(bodies: &[Option<&str>], labels: &[String]) -> Result<(Vec<Strin
     })
 }
 
-/// Labels greedy mode did not score (NaN) are left out of `scores`.
+/// Labels greedy mode did not score are left out of `scores`.
 fn scores_json(labels: &[String], c: &Classification) -> Value {
-    let scores: Map<String, Value> =
-        labels.iter().zip(&c.probs).filter(|(_, p)| !p.is_nan()).map(|(l, p)| (l.clone(), json!(p))).collect();
+    let scores: Map<String, Value> = c.scored(labels).map(|(l, p, _)| (l.to_string(), json!(p))).collect();
     json!({ "label": labels[c.best], "score": c.probs[c.best], "scores": scores })
 }
 

@@ -33,11 +33,9 @@ pub fn run(args: ClassifyArgs) -> Result<(), Box<dyn std::error::Error>> {
         let c = model.classify(text, &labels, &opts)?;
         let best = &labels.labels[c.best];
         if args.json {
-            // Greedy mode leaves labels off its path unscored (NaN): they are not listed.
-            let scores: serde_json::Map<String, serde_json::Value> =
-                labels.labels.iter().zip(&c.probs).filter(|(_, p)| !p.is_nan()).map(|(l, p)| (l.clone(), json!(p))).collect();
-            let logprobs: serde_json::Map<String, serde_json::Value> =
-                labels.labels.iter().zip(&c.logprobs).filter(|(_, p)| !p.is_nan()).map(|(l, p)| (l.clone(), json!(p))).collect();
+            // Greedy mode leaves labels off its path unscored: they are not listed.
+            let scores: serde_json::Map<String, serde_json::Value> = c.scored(&labels.labels).map(|(l, p, _)| (l.to_string(), json!(p))).collect();
+            let logprobs: serde_json::Map<String, serde_json::Value> = c.scored(&labels.labels).map(|(l, _, lp)| (l.to_string(), json!(lp))).collect();
             let line = json!({"text": text, "label": best, "score": c.probs[c.best], "scores": scores,
                               "logprobs": logprobs, "input_tokens": c.input_tokens, "truncated": c.truncated});
             println!("{line}");

@@ -54,6 +54,18 @@ pub struct Classification {
     pub truncated: bool,
 }
 
+impl Classification {
+    /// (label, probability, log-probability) of every scored label, in the caller's order;
+    /// labels greedy mode did not score (NaN) are left out.
+    pub fn scored<'a>(&'a self, labels: &'a [String]) -> impl Iterator<Item = (&'a str, f64, f64)> + 'a {
+        labels
+            .iter()
+            .zip(self.probs.iter().zip(&self.logprobs))
+            .filter(|(_, (p, _))| !p.is_nan())
+            .map(|(l, (&p, &lp))| (l.as_str(), p, lp))
+    }
+}
+
 /// Index of the largest value; the first one on ties.
 pub fn argmax_first(xs: &[f64]) -> usize {
     let mut best = 0;
