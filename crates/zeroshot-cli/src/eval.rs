@@ -123,13 +123,15 @@ pub fn fewclue(task: &str, dir: &Path) -> Result<TestSet, BoxError> {
     }
 }
 
+/// `n` indices spread evenly over `0..len`, in order (all of them when `n >= len`).
+pub fn evenly_spaced(len: usize, n: usize) -> Vec<usize> {
+    let n = n.min(len);
+    (0..n).map(|i| i * len / n).collect()
+}
+
 /// Keeps `n` rows spread evenly over the set, in order.
 fn sample_evenly(set: &mut TestSet, n: usize) {
-    let len = set.texts.len();
-    if n >= len {
-        return;
-    }
-    let keep: Vec<usize> = (0..n).map(|i| i * len / n).collect();
+    let keep = evenly_spaced(set.texts.len(), n);
     set.texts = keep.iter().map(|&i| set.texts[i].clone()).collect();
     set.gold = keep.iter().map(|&i| set.gold[i]).collect();
 }
