@@ -276,8 +276,14 @@ def check(out, model, tok, precision):
 
 
 def export(source, out, precision, model_id=None, random_weights=False, template=None, separator=None, do_check=True, ort_format=False):
-    path = resolve_source(source)
-    model, tok = load_checkpoint(path)
+    """Export a checkpoint directory or model id (see export_loaded)."""
+    model, tok = load_checkpoint(resolve_source(source))
+    model_id = model_id or (source if not os.path.isdir(source) else os.path.basename(os.path.abspath(source)))
+    return export_loaded(model, tok, out, precision, model_id, random_weights, template, separator, do_check, ort_format)
+
+
+def export_loaded(model, tok, out, precision, model_id, random_weights=False, template=None, separator=None, do_check=True, ort_format=False):
+    """Write the model directory OUT for a model already in memory; True if the check passed."""
     shutil.rmtree(out, ignore_errors=True)
     export_fp32(model, tok, out)
     add_cross_kv_graph(out)
@@ -295,7 +301,7 @@ def export(source, out, precision, model_id=None, random_weights=False, template
         write_ort_format(out)
         files += [g.replace(".onnx", ".ort") for g in graphs]
     manifest = {
-        "model_id": model_id or (source if not os.path.isdir(source) else os.path.basename(os.path.abspath(source))),
+        "model_id": model_id,
         "random_weights": random_weights,
         "prompt_template": template or reference.DEFAULT_TEMPLATE,
         "label_separator": separator or reference.DEFAULT_SEPARATOR,
@@ -308,7 +314,7 @@ def export(source, out, precision, model_id=None, random_weights=False, template
         json.dump(manifest, f, ensure_ascii=False, indent=1)
         f.write("\n")
     sizes = {n: os.path.getsize(os.path.join(out, n)) for n in files}
-    print(f"exported {source} -> {out} ({precision}, {sum(sizes.values()) / 2**20:.1f} MiB)")
+    print(f"exported {model_id} -> {out} ({precision}, {sum(sizes.values()) / 2**20:.1f} MiB)")
     if not do_check:
         return True
     ok, lines = check(out, model, tok, precision)

@@ -17,8 +17,6 @@ pub struct Manifest {
     #[serde(default)]
     pub random_weights: bool,
     #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
     pub prompt_template: Option<String>,
     #[serde(default)]
     pub label_separator: Option<String>,
