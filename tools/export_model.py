@@ -133,6 +133,91 @@ def add_cross_kv_graph(out):
     onnx.save(model, os.path.join(out, CROSS_KV_GRAPH))
 
 
+GROUPED_KEY = "pg_zeroshot.grouped_cross_attention"
+
+
+def group_cross_attention(path):
+    """Lets decoder_with_past_model.onnx score the trie nodes of several texts in one run
+    without copying any text's cross-attention keys/values per node.
+
+    The stock graph multiplies queries [B, heads, S, d] by keys [B or 1, heads, d, L]: with
+    one text, batch-1 keys broadcast against B trie nodes; with T texts the keys would have
+    to be expanded to B rows. Here each layer's cross-attention reads the decoder batch as
+    T groups of B/T rows, text-major (row t·n + j is node j of text t, T being the batch of
+    `past_key_values.*.encoder.*`): queries become [T, heads, S, n, d], keys and values
+    [T, heads, 1, L, d] and the encoder mask bias [T, heads, S, 1, L]. When T = B this is the
+    stock computation (n = 1) and when T = 1 it is the broadcast one, so Optimum's runtime
+    and our single-text path get the same results; B must be a multiple of T."""
+    from onnx import helper, numpy_helper
+    model = onnx.load(path)
+    graph = model.graph
+    if any(p.key == GROUPED_KEY for p in model.metadata_props):
+        return
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    by_name = {n.name: n for n in graph.node}
+    with open(os.path.join(os.path.dirname(path), "config.json")) as f:
+        config = json.load(f)
+    heads, d_kv = config["num_heads"], config["d_kv"]
+    layers = config.get("num_decoder_layers") or config["num_layers"]
+    const = {"g_zero": [0], "g_one": [1], "g_two": [2], "g_three": [3], "g_minus_one": [-1],
+             "g_heads": [heads], "g_dkv": [d_kv], "g_axis2": [2], "g_axis3": [3]}
+    for name, value in const.items():
+        graph.initializer.append(numpy_helper.from_array(np.array(value, np.int64), name))
+    new_nodes = []
+
+    def node(op, inputs, name, **attrs):
+        new_nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
+        return name
+
+    for i in range(layers):
+        prefix = f"/decoder/block.{i}/layer.1/EncDecAttention"
+        scores_mm, values_mm = by_name[f"{prefix}/MatMul"], by_name[f"{prefix}/MatMul_1"]
+        [bias_add] = consumers[scores_mm.output[0]]
+        assert bias_add.op_type == "Add", bias_add.op_type
+        query, keys_t = scores_mm.input
+        past_key = f"past_key_values.{i}.encoder.key"
+        g = f"/group/{i}"
+        texts = node("Slice", [node("Shape", [past_key], g + "/key_shape"), "g_zero", "g_one"], g + "/texts")
+        steps = node("Slice", [node("Shape", [query], g + "/query_shape"), "g_two", "g_three"], g + "/steps")
+        shape5 = node("Concat", [texts, "g_minus_one", "g_heads", steps, "g_dkv"], g + "/shape5", axis=0)
+        # [B, heads, S, d] -> [T, n, heads, S, d] -> [T, heads, S, n, d]
+        q5 = node("Transpose", [node("Reshape", [query, shape5], g + "/q_rows")], g + "/q", perm=[0, 2, 3, 1, 4])
+        scores_mm.input[0] = q5
+        scores_mm.input[1] = node("Unsqueeze", [keys_t, "g_axis2"], g + "/k")
+        bias_slot = 1 if bias_add.input[0] == scores_mm.output[0] else 0
+        bias_add.input[bias_slot] = node("Unsqueeze", [bias_add.input[bias_slot], "g_axis3"], g + "/bias")
+        values_mm.input[1] = node("Unsqueeze", [values_mm.input[1], "g_axis2"], g + "/v")
+        # [T, heads, S, n, d] -> [T, n, heads, S, d] -> [B, heads, S, d], what the graph expects.
+        grouped_out = values_mm.output[0]
+        values_mm.output[0] = g + "/attn5"
+        rows_shape = node("Concat", ["g_minus_one", "g_heads", steps, "g_dkv"], g + "/rows_shape", axis=0)
+        new_nodes.append(helper.make_node("Transpose", [g + "/attn5"], [g + "/attn_rows"], name=g + "/attn_rows", perm=[0, 3, 1, 2, 4]))
+        new_nodes.append(helper.make_node("Reshape", [g + "/attn_rows", rows_shape], [grouped_out], name=g + "/attn"))
+    graph.node.extend(new_nodes)
+    # Topological order: ONNX requires it, and the new nodes feed older ones.
+    ordered, ready = [], {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending = list(graph.node)
+    while pending:
+        rest = []
+        for n in pending:
+            if all(x in ready for x in n.input):
+                ordered.append(n)
+                ready.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):
+            raise RuntimeError(f"cannot order {len(rest)} nodes, first {rest[0].name}")
+        pending = rest
+    del graph.node[:]
+    graph.node.extend(ordered)
+    model.metadata_props.append(onnx.StringStringEntryProto(key=GROUPED_KEY, value="1"))
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
 def add_label_scores(path):
     """Adds to a decoder graph what the scorer needs instead of 250k-wide logits:
     input `label_token_ids` [batch, 1, K] and outputs `logits_lse` [batch, 1, 1]
@@ -282,11 +367,18 @@ def export(source, out, precision, model_id=None, random_weights=False, template
     return export_loaded(model, tok, out, precision, model_id, random_weights, template, separator, do_check, ort_format)
 
 
-def export_loaded(model, tok, out, precision, model_id, random_weights=False, template=None, separator=None, do_check=True, ort_format=False):
-    """Write the model directory OUT for a model already in memory; True if the check passed."""
+def export_loaded(model, tok, out, precision, model_id, random_weights=False, template=None, separator=None, do_check=True, ort_format=False,
+                  stock_decoder_copy=None):
+    """Write the model directory OUT for a model already in memory; True if the check passed.
+    stock_decoder_copy: where to keep Optimum's own decoder_with_past_model.onnx, before our
+    changes (the test fixture keeps one to test a plain Optimum export)."""
     shutil.rmtree(out, ignore_errors=True)
     export_fp32(model, tok, out)
     add_cross_kv_graph(out)
+    if stock_decoder_copy:
+        os.makedirs(os.path.dirname(stock_decoder_copy), exist_ok=True)
+        shutil.copy(os.path.join(out, GRAPHS[2]), stock_decoder_copy)
+    group_cross_attention(os.path.join(out, GRAPHS[2]))
     graphs = GRAPHS + [CROSS_KV_GRAPH]
     if precision == "fp16":
         for g in graphs:

@@ -2,7 +2,9 @@
 //! earlier label) and a softmax over the labels at a temperature.
 use crate::error::{Error, Result};
 use crate::model::{Model, PreparedLabels};
-use crate::scorer;
+use crate::runs::{plan_runs, RunLimits};
+use crate::scorer::{self, PromptBatch};
+use crate::tokenize::PromptIds;
 
 /// How labels are scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,11 +34,13 @@ pub struct ScoreOptions {
     /// Softmax temperature over the labels' log-probabilities (> 0).
     pub temperature: f64,
     pub mode: ScoreMode,
+    /// How many texts `classify_many` may put in one ONNX Runtime run (exact mode).
+    pub runs: RunLimits,
 }
 
 impl Default for ScoreOptions {
     fn default() -> Self {
-        ScoreOptions { max_input_tokens: 512, temperature: 1.0, mode: ScoreMode::Exact }
+        ScoreOptions { max_input_tokens: 512, temperature: 1.0, mode: ScoreMode::Exact, runs: RunLimits::default() }
     }
 }
 
@@ -84,35 +88,66 @@ pub fn softmax(logprobs: &[f64], temperature: f64) -> Vec<f64> {
     exps.into_iter().map(|e| e / sum).collect()
 }
 
+impl Classification {
+    fn exact(logprobs: Vec<f64>, prompt: &PromptIds, temperature: f64) -> Classification {
+        let probs = softmax(&logprobs, temperature);
+        let best = argmax_first(&logprobs);
+        Classification { logprobs, probs, best, input_tokens: prompt.ids.len(), truncated: prompt.truncated() }
+    }
+}
+
 impl Model {
-    /// Scores every label of `labels` for `text`.
-    pub fn classify(&mut self, text: &str, labels: &PreparedLabels, opts: &ScoreOptions) -> Result<Classification> {
-        if !(opts.temperature > 0.0 && opts.temperature.is_finite()) {
-            return Err(Error::InvalidOption(format!("temperature must be positive, got {}", opts.temperature)));
-        }
-        let prompt = self.prompt_ids(text, labels, opts.max_input_tokens)?;
-        let outputs = self.score_outputs;
-        let dims = scorer::Dims {
+    fn dims(&self) -> scorer::Dims {
+        scorer::Dims {
             layers: self.config.decoder_layers(),
             vocab: self.config.vocab_size,
             heads: self.config.num_heads,
             head_dim: self.config.head_dim(),
-        };
-        let (logprobs, probs, best) = match opts.mode {
-            ScoreMode::Exact => {
-                let logprobs = scorer::trie_logprobs(&mut self.sessions, &dims, outputs, &prompt.ids, &labels.trie)?;
-                let probs = softmax(&logprobs, opts.temperature);
-                let best = argmax_first(&logprobs);
-                (logprobs, probs, best)
+        }
+    }
+
+    /// Scores every label of `labels` for `text`.
+    pub fn classify(&mut self, text: &str, labels: &PreparedLabels, opts: &ScoreOptions) -> Result<Classification> {
+        Ok(self.classify_many(&[text], labels, opts)?.pop().expect("one text in, one result out"))
+    }
+
+    /// Scores every label for each text, in input order. In exact mode, with the grouped
+    /// decoder our export writes, texts share ONNX Runtime runs (`opts.runs`): one encoder run
+    /// over their padded prompts, one decoder step per trie depth for all of them. A text's
+    /// scores then differ from `classify`'s alone only by float rounding (padding changes the
+    /// order of some sums). Greedy mode and plain Optimum exports score one text per run.
+    pub fn classify_many(&mut self, texts: &[&str], labels: &PreparedLabels, opts: &ScoreOptions) -> Result<Vec<Classification>> {
+        if !(opts.temperature > 0.0 && opts.temperature.is_finite()) {
+            return Err(Error::InvalidOption(format!("temperature must be positive, got {}", opts.temperature)));
+        }
+        let prompts = texts.iter().map(|t| self.prompt_ids(t, labels, opts.max_input_tokens)).collect::<Result<Vec<_>>>()?;
+        let outputs = self.score_outputs;
+        let dims = self.dims();
+        if opts.mode == ScoreMode::Greedy {
+            return prompts
+                .iter()
+                .map(|prompt| {
+                    let (logprobs, leaf) = scorer::greedy_logprobs(&mut self.sessions, &dims, outputs, &prompt.ids, &labels.trie)?;
+                    let best = (0..labels.labels.len()).find(|&l| labels.trie.label_leaf(l) == leaf).expect("the path ends at a label");
+                    let probs = logprobs.iter().map(|l| l.exp()).collect();
+                    Ok(Classification { logprobs, probs, best, input_tokens: prompt.ids.len(), truncated: prompt.truncated() })
+                })
+                .collect();
+        }
+        let lens: Vec<usize> = prompts.iter().map(|p| p.ids.len()).collect();
+        let widest = labels.trie.levels().iter().map(Vec::len).max().unwrap_or(1);
+        // Limits no second text fits: Optimum's decoder broadcasts only one text's keys/values.
+        let limits = if self.sessions.groups_texts { opts.runs } else { RunLimits { max_rows: 0, max_tokens: 0 } };
+        let mut results: Vec<Option<Classification>> = vec![None; texts.len()];
+        for run in plan_runs(&lens, widest, limits) {
+            let ids: Vec<&[i64]> = run.iter().map(|&i| prompts[i].ids.as_slice()).collect();
+            let batch = PromptBatch::new(&ids, self.config.pad_token_id as i64);
+            let logprobs = scorer::trie_logprobs(&mut self.sessions, &dims, outputs, &batch, &labels.trie)?;
+            for (&i, lp) in run.iter().zip(logprobs) {
+                results[i] = Some(Classification::exact(lp, &prompts[i], opts.temperature));
             }
-            ScoreMode::Greedy => {
-                let (logprobs, leaf) = scorer::greedy_logprobs(&mut self.sessions, &dims, outputs, &prompt.ids, &labels.trie)?;
-                let best = (0..labels.labels.len()).find(|&l| labels.trie.label_leaf(l) == leaf).expect("the path ends at a label");
-                let probs = logprobs.iter().map(|l| l.exp()).collect();
-                (logprobs, probs, best)
-            }
-        };
-        Ok(Classification { logprobs, probs, best, input_tokens: prompt.ids.len(), truncated: prompt.truncated() })
+        }
+        Ok(results.into_iter().map(|r| r.expect("plan_runs places every text")).collect())
     }
 }
 

@@ -9,11 +9,13 @@ pub mod labels;
 pub mod manifest;
 pub mod model;
 pub mod prompt;
+pub mod runs;
 pub mod runtime;
 mod scorer;
 pub mod tokenize;
 pub mod trie;
 
 pub use classify::{Classification, ScoreMode, ScoreOptions};
+pub use runs::RunLimits;
 pub use error::{Error, ErrorKind, Result};
 pub use model::{Device, LoadOptions, Model, PreparedLabels};

@@ -27,6 +27,9 @@ pub const CONFIG_FILE: &str = "config.json";
 /// With it decoder_model.onnx is not loaded (see `Model::load`).
 pub const CROSS_KV_FILE: &str = "decoder_cross_kv.onnx";
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// Metadata key (value "1") that tools/export_model.py sets on a decoder_with_past graph
+/// whose cross-attention groups the batch by text (`group_cross_attention` there).
+pub const GROUPED_KEY: &str = "pg_zeroshot.grouped_cross_attention";
 const REQUIRED_FILES: [&str; 5] = [CONFIG_FILE, TOKENIZER_FILE, ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE];
 
 /// How many prepared label sets a model keeps (least recently used goes first).
@@ -78,6 +81,10 @@ pub(crate) struct Sessions {
     pub decoder: Option<Session>,
     pub cross_kv: Option<Session>,
     pub decoder_with_past: Session,
+    /// decoder_with_past_model.onnx reads its batch as several texts' trie nodes, each text
+    /// with its own cross-attention keys/values (our export's grouped cross-attention; see
+    /// `GROUPED_KEY`). Without it, texts are scored one at a time.
+    pub groups_texts: bool,
     /// When set, the shapes of every decoder-with-past input, run by run (for tests).
     pub shape_log: Option<Vec<Vec<(String, Vec<usize>)>>>,
 }
@@ -283,6 +290,11 @@ impl Model {
             check_dim(&dir.join(file), session.outputs(), "present.0.decoder.key", 1, heads, "attention heads")?;
         }
 
+        let groups_texts = decoder_with_past
+            .metadata()
+            .map_err(|e| Error::runtime(format!("read the metadata of {}", dir.join(DECODER_WITH_PAST_FILE).display()), e))?
+            .custom(GROUPED_KEY)
+            .is_some_and(|v| v == "1");
         let fused = decoder.iter().chain([&decoder_with_past])
             .all(|s| ["logits_lse", "label_logits"].iter().all(|n| s.outputs().iter().any(|o| o.name() == *n)));
         let score_outputs = if fused && opts.fused_scores { ScoreOutputs::Fused } else { ScoreOutputs::FullLogits };
@@ -296,7 +308,7 @@ impl Model {
             runtime: rt,
             tokenizer,
             template,
-            sessions: Sessions { encoder, decoder, cross_kv, decoder_with_past, shape_log: None },
+            sessions: Sessions { encoder, decoder, cross_kv, decoder_with_past, groups_texts, shape_log: None },
             score_outputs,
             label_cache: VecDeque::with_capacity(LABEL_CACHE_SIZE),
             _mapped: maps,
@@ -354,6 +366,11 @@ impl Model {
             return Err(Error::invalid_model(config_path, format!("decoder_start_token_id {} is outside the vocabulary", config.decoder_start_token_id)));
         }
         Ok(())
+    }
+
+    /// Whether `classify_many` scores several texts per ONNX Runtime run.
+    pub fn groups_texts(&self) -> bool {
+        self.sessions.groups_texts
     }
 
     pub fn shares_weights(&self) -> bool {

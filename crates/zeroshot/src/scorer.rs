@@ -1,14 +1,16 @@
 //! Exact label scoring over the label trie (DESIGN.md §3):
 //! log P(label | prompt) = Σ_t log softmax(logits_t)[label_t] over the label's tokens and EOS.
 //!
-//! One encoder pass per text. The cross-attention keys/values of the encoder output come
-//! from our cross-KV graph (or, for a plain Optimum export, from decoder_model.onnx's root
-//! step); they are passed by reference, batch 1, to every decoder step, never copied per
-//! label (ONNX Runtime broadcasts them against the decoder batch). The root step (the start
-//! token) and then each trie depth are one decoder-with-past step over the nodes that have
-//! children, fed the self-attention cache rows of their parents. Only the log-sum-exp and the
-//! children's logits of each node leave ONNX Runtime when the graphs have our fused outputs.
-//! Greedy mode walks the same trie one node per step.
+//! One encoder run per batch of texts (prompts padded to the longest). The cross-attention
+//! keys/values of the encoder output come from our cross-KV graph (or, for a plain Optimum
+//! export, from decoder_model.onnx's root step), one row per text, and are passed by
+//! reference to every decoder step, never copied per label: the decoder broadcasts a text's
+//! row over that text's trie nodes (Optimum's graph does this for one text; our export's
+//! grouped graph for several, rows text-major). The root step (the start token) and then
+//! each trie depth are one decoder-with-past step over the nodes that have children, for
+//! all texts, fed the self-attention cache rows of their parents. Only the log-sum-exp and
+//! the children's logits of each node leave ONNX Runtime when the graphs have our fused
+//! outputs. Greedy mode walks the same trie one node per step, one text at a time.
 use std::borrow::Cow;
 
 use ort::session::{OutputSelector, RunOptions, Session, SessionInputValue, SessionOutputs};
@@ -176,22 +178,51 @@ fn gather_rows(value: &DynValue, rows: &[usize]) -> Result<Tensor<f32>> {
     Tensor::from_array((new_shape, out)).map_err(|e| Error::runtime("make a cache tensor", e))
 }
 
-/// The encoder pass and the root decoder step (start token, batch 1): the encoder's
-/// cross-attention keys/values, the root's self-attention cache and the root's scores.
+/// The prompts of one run of texts, right-padded to the longest: `[texts, len]` ids and
+/// attention mask (0 over the padding, which T5's encoder and cross-attention then ignore).
+pub(crate) struct PromptBatch {
+    pub ids: Vec<i64>,
+    pub mask: Vec<i64>,
+    pub texts: usize,
+    pub len: usize,
+}
+
+impl PromptBatch {
+    pub fn new(prompts: &[&[i64]], pad: i64) -> PromptBatch {
+        let len = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(prompts.len() * len);
+        let mut mask = Vec::with_capacity(prompts.len() * len);
+        for p in prompts {
+            ids.extend_from_slice(p);
+            ids.extend(std::iter::repeat_n(pad, len - p.len()));
+            mask.extend(std::iter::repeat_n(1, p.len()));
+            mask.extend(std::iter::repeat_n(0, len - p.len()));
+        }
+        PromptBatch { ids, mask, texts: prompts.len(), len }
+    }
+
+    fn shape(&self) -> [usize; 2] {
+        [self.texts, self.len]
+    }
+}
+
+/// The encoder pass and the root decoder step (start token, one row per text): the
+/// encoder's cross-attention keys/values (batch = texts), the root's self-attention cache
+/// and the root's scores (row t is text t).
 struct Root {
     cross_kv: Vec<DynValue>,
     self_kv: Vec<DynValue>,
     scores: RowScores,
 }
 
-fn encode_and_start(sessions: &mut Sessions, names: &KvNames, outputs: ScoreOutputs, dims: &Dims, ids: &[i64], mask: &[i64], trie: &LabelTrie) -> Result<Root> {
-    let len = ids.len();
+fn encode_and_start(sessions: &mut Sessions, names: &KvNames, outputs: ScoreOutputs, dims: &Dims, batch: &PromptBatch, trie: &LabelTrie) -> Result<Root> {
     let hidden = {
-        let inputs: Inputs = vec![("input_ids".into(), tensor_ref([1, len], ids)?), ("attention_mask".into(), tensor_ref([1, len], mask)?)];
+        let inputs: Inputs = vec![("input_ids".into(), tensor_ref(batch.shape(), &batch.ids)?), ("attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?)];
         let mut out = run(&mut sessions.encoder, "encoder", inputs)?;
         take(&mut out, "last_hidden_state", "encoder")?
     };
-    let start = [trie.node(ROOT).token as i64];
+    let start = vec![trie.node(ROOT).token as i64; batch.texts];
+    let roots = vec![ROOT; batch.texts];
     if let Some(cross) = sessions.cross_kv.as_mut() {
         // Our export's path: the cross-attention graph, then the root step through
         // decoder_with_past with an empty past (decoder_model.onnx is not even loaded).
@@ -199,39 +230,40 @@ fn encode_and_start(sessions: &mut Sessions, names: &KvNames, outputs: ScoreOutp
             let mut out = run(cross, "cross-attention graph", vec![("encoder_hidden_states".into(), (&hidden).into())])?;
             names.present_cross.iter().map(|n| take(&mut out, n, "cross-attention graph")).collect::<Result<Vec<_>>>()?
         };
-        let mut inputs: Inputs = vec![("input_ids".into(), tensor_ref([1, 1], &start)?), ("encoder_attention_mask".into(), tensor_ref([1, len], mask)?)];
+        let mut inputs: Inputs = vec![("input_ids".into(), tensor_ref([batch.texts, 1], &start)?), ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?)];
         for name in &names.past_self {
-            let empty = Tensor::from_array(([1, dims.heads, 0, dims.head_dim], Vec::<f32>::new())).map_err(|e| Error::runtime("make an empty cache", e))?;
+            let empty = Tensor::from_array(([batch.texts, dims.heads, 0, dims.head_dim], Vec::<f32>::new())).map_err(|e| Error::runtime("make an empty cache", e))?;
             inputs.push((name.clone().into(), empty.into()));
         }
         for (name, value) in names.past_cross.iter().zip(&cross_kv) {
             inputs.push((name.clone().into(), value.into()));
         }
         let (scores, self_kv) =
-            decoder_step(&mut sessions.decoder_with_past, "decoder with past", inputs, trie, &[ROOT], outputs, &names.present_self, dims.vocab)?;
+            decoder_step(&mut sessions.decoder_with_past, "decoder with past", inputs, trie, &roots, outputs, &names.present_self, dims.vocab)?;
         return Ok(Root { cross_kv, self_kv, scores });
     }
     let decoder = sessions.decoder.as_mut().ok_or_else(|| Error::runtime("run the decoder", "neither decoder_model.onnx nor decoder_cross_kv.onnx is loaded"))?;
     let inputs: Inputs = vec![
-        ("input_ids".into(), tensor_ref([1, 1], &start)?),
-        ("encoder_attention_mask".into(), tensor_ref([1, len], mask)?),
+        ("input_ids".into(), tensor_ref([batch.texts, 1], &start)?),
+        ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
         ("encoder_hidden_states".into(), (&hidden).into()),
     ];
     let keep: Vec<String> = names.present_cross.iter().chain(&names.present_self).cloned().collect();
-    let (scores, mut kept) = decoder_step(decoder, "decoder", inputs, trie, &[ROOT], outputs, &keep, dims.vocab)?;
+    let (scores, mut kept) = decoder_step(decoder, "decoder", inputs, trie, &roots, outputs, &keep, dims.vocab)?;
     let self_kv = kept.split_off(names.present_cross.len());
     Ok(Root { cross_kv: kept, self_kv, scores })
 }
 
-/// One decoder-with-past step for `nodes` (all at the same depth), each fed the cache row
-/// `parent_rows[i]` of `self_kv`. Returns the scores and the new self-attention cache.
+/// One decoder-with-past step: row r scores trie node `nodes[r]` and is fed the cache row
+/// `parent_rows[r]` of `self_kv`. Rows are text-major (the same count for every text of
+/// `batch`), as our grouped decoder reads them. Returns the scores and the new cache.
 #[allow(clippy::too_many_arguments)]
 fn expand(
     sessions: &mut Sessions,
     names: &KvNames,
     outputs: ScoreOutputs,
     dims: &Dims,
-    mask: &[i64],
+    batch: &PromptBatch,
     trie: &LabelTrie,
     nodes: &[usize],
     parent_rows: &[usize],
@@ -241,7 +273,7 @@ fn expand(
     let tokens: Vec<i64> = nodes.iter().map(|&n| trie.node(n).token as i64).collect();
     let mut inputs: Inputs = vec![
         ("input_ids".into(), tensor_ref([nodes.len(), 1], &tokens)?),
-        ("encoder_attention_mask".into(), tensor_ref([1, mask.len()], mask)?),
+        ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
     ];
     let mut shapes = vec![("input_ids".to_string(), vec![nodes.len(), 1])];
     for (name, value) in names.past_self.iter().zip(self_kv) {
@@ -249,7 +281,7 @@ fn expand(
         shapes.push((name.clone(), rows.shape().iter().map(|&d| d as usize).collect()));
         inputs.push((name.clone().into(), rows.into()));
     }
-    // Batch 1, by reference: ONNX Runtime broadcasts it against the decoder batch.
+    // One row per text, by reference: the decoder broadcasts it over that text's rows.
     for (name, value) in names.past_cross.iter().zip(cross_kv) {
         shapes.push((name.clone(), f32_data(value, "the cross-attention cache")?.0));
         inputs.push((name.clone().into(), value.into()));
@@ -260,28 +292,46 @@ fn expand(
     decoder_step(&mut sessions.decoder_with_past, "decoder with past", inputs, trie, nodes, outputs, &names.present_self, dims.vocab)
 }
 
-/// Per-label log-probabilities of `trie`'s labels given the prompt `ids` (exact mode).
-pub(crate) fn trie_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: ScoreOutputs, ids: &[i64], trie: &LabelTrie) -> Result<Vec<f64>> {
+/// Per-label log-probabilities of `trie`'s labels for every prompt of `batch` (exact mode):
+/// one encoder run, then one decoder step per trie depth for all texts together. Several
+/// texts need the grouped decoder our export writes (`Sessions::groups_texts`).
+pub(crate) fn trie_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: ScoreOutputs, batch: &PromptBatch, trie: &LabelTrie) -> Result<Vec<Vec<f64>>> {
+    if batch.texts > 1 && !sessions.groups_texts {
+        return Err(Error::runtime("run the decoder", "several texts in one run need the grouped decoder_with_past_model.onnx that tools/export_model.py writes"));
+    }
     let names = KvNames::new(dims.layers);
-    let mask = vec![1i64; ids.len()];
-    let root = encode_and_start(sessions, &names, outputs, dims, ids, &mask, trie)?;
-    let mut cumulative = vec![0f64; trie.nodes().len()];
-    score_children(trie, ROOT, root.scores.lse[0], &root.scores.child_logits[0], &mut cumulative);
+    let texts = batch.texts;
+    let root = encode_and_start(sessions, &names, outputs, dims, batch, trie)?;
+    let mut cumulative = vec![vec![0f64; trie.nodes().len()]; texts];
+    for (t, cumulative) in cumulative.iter_mut().enumerate() {
+        score_children(trie, ROOT, root.scores.lse[t], &root.scores.child_logits[t], cumulative);
+    }
 
-    // Row of each node in the cache of the last step (the root's cache has one row).
-    let mut row_of = vec![usize::MAX; trie.nodes().len()];
-    row_of[ROOT] = 0;
+    // Position of each node within its depth; in the last step's cache, node j of text t
+    // is row t * width + j (the root step had one row per text).
+    let mut index_in_level = vec![usize::MAX; trie.nodes().len()];
+    index_in_level[ROOT] = 0;
+    let mut parent_width = 1;
     let mut self_kv = root.self_kv;
     for level in trie.levels().iter().skip(1) {
-        let parent_rows: Vec<usize> = level.iter().map(|&n| row_of[trie.node(n).parent]).collect();
-        let (scores, kv) = expand(sessions, &names, outputs, dims, &mask, trie, level, &parent_rows, &self_kv, &root.cross_kv)?;
-        for (r, &node) in level.iter().enumerate() {
-            score_children(trie, node, scores.lse[r], &scores.child_logits[r], &mut cumulative);
-            row_of[node] = r;
+        let width = level.len();
+        let nodes: Vec<usize> = (0..texts).flat_map(|_| level.iter().copied()).collect();
+        let parent_rows: Vec<usize> =
+            (0..texts).flat_map(|t| level.iter().map(move |&n| (t, n))).map(|(t, n)| t * parent_width + index_in_level[trie.node(n).parent]).collect();
+        let (scores, kv) = expand(sessions, &names, outputs, dims, batch, trie, &nodes, &parent_rows, &self_kv, &root.cross_kv)?;
+        for (t, cumulative) in cumulative.iter_mut().enumerate() {
+            for (j, &node) in level.iter().enumerate() {
+                let r = t * width + j;
+                score_children(trie, node, scores.lse[r], &scores.child_logits[r], cumulative);
+            }
         }
+        for (j, &node) in level.iter().enumerate() {
+            index_in_level[node] = j;
+        }
+        parent_width = width;
         self_kv = kv;
     }
-    Ok((0..trie.num_labels()).map(|l| cumulative[trie.label_leaf(l)]).collect())
+    Ok(cumulative.iter().map(|c| (0..trie.num_labels()).map(|l| c[trie.label_leaf(l)]).collect()).collect())
 }
 
 /// Greedy mode: from the root, follow the child with the highest logit until EOS, one
@@ -290,8 +340,8 @@ pub(crate) fn trie_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: Score
 /// `物流` on the way to `物流问题`), NaN elsewhere, and the chosen leaf.
 pub(crate) fn greedy_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: ScoreOutputs, ids: &[i64], trie: &LabelTrie) -> Result<(Vec<f64>, usize)> {
     let names = KvNames::new(dims.layers);
-    let mask = vec![1i64; ids.len()];
-    let root = encode_and_start(sessions, &names, outputs, dims, ids, &mask, trie)?;
+    let batch = PromptBatch::new(&[ids], 0);
+    let root = encode_and_start(sessions, &names, outputs, dims, &batch, trie)?;
     let mut cumulative = vec![f64::NAN; trie.nodes().len()];
     cumulative[ROOT] = 0.0;
     score_children(trie, ROOT, root.scores.lse[0], &root.scores.child_logits[0], &mut cumulative);
@@ -309,7 +359,7 @@ pub(crate) fn greedy_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: Sco
     let mut at = pick(ROOT, &cumulative);
     let mut self_kv = root.self_kv;
     while !trie.node(at).children.is_empty() {
-        let (scores, kv) = expand(sessions, &names, outputs, dims, &mask, trie, &[at], &[0], &self_kv, &root.cross_kv)?;
+        let (scores, kv) = expand(sessions, &names, outputs, dims, &batch, trie, &[at], &[0], &self_kv, &root.cross_kv)?;
         score_children(trie, at, scores.lse[0], &scores.child_logits[0], &mut cumulative);
         self_kv = kv;
         at = pick(at, &cumulative);

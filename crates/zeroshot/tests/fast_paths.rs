@@ -54,3 +54,41 @@ fn greedy_mode_answers_with_a_label_and_scores_its_path() {
     assert!(greedy.logprobs.iter().any(|l| l.is_nan()));
     assert!(model.input_shapes().iter().all(|run| run[0].1[0] == 1));
 }
+
+/// Several texts in one run: the decoder steps once per depth for all of them, with one
+/// cross-attention row per text (never per node) and the nodes of each text, text-major.
+#[test]
+fn texts_share_decoder_steps_without_copying_cross_attention() {
+    let mut model = common::load();
+    assert!(model.groups_texts(), "our export writes the grouped decoder");
+    let labels = common::strings(&["物流", "物流问题", "商品质量", "售后体验", "价格争议"]);
+    let prepared = model.labels(&labels).unwrap();
+    let texts = ["快递三天了还没到", "质量很差，用了两天就坏了，客服也不理人", "好"];
+    let longest = texts.iter().map(|t| model.prompt_ids(t, &prepared, 512).unwrap().ids.len()).max().unwrap();
+    model.record_input_shapes(true);
+    let results = model.classify_many(&texts, &prepared, &ScoreOptions::default()).unwrap();
+    assert_eq!(results.len(), texts.len());
+    let runs = model.input_shapes().to_vec();
+    assert_eq!(runs.len(), prepared.trie().levels().len() - 1, "one decoder-with-past run per depth for all three texts");
+    for (depth, run) in runs.iter().enumerate() {
+        let rows = run.iter().find(|(n, _)| n == "input_ids").unwrap().1[0];
+        assert_eq!(rows, texts.len() * prepared.trie().levels()[depth + 1].len());
+        for (name, shape) in run {
+            if name.contains(".encoder.") {
+                assert_eq!(shape[0], texts.len(), "{name} {shape:?}: one row per text");
+                assert_eq!(shape[2], longest, "{name}: padded to the longest prompt");
+            } else if name.contains(".decoder.") {
+                assert_eq!(shape[0], rows, "{name} {shape:?}");
+            }
+        }
+    }
+    // The row limit splits the texts into runs; the results do not depend on it.
+    model.record_input_shapes(true);
+    let one_at_a_time = ScoreOptions { runs: zeroshot::RunLimits { max_rows: 1, ..Default::default() }, ..ScoreOptions::default() };
+    let single = model.classify_many(&texts, &prepared, &one_at_a_time).unwrap();
+    assert_eq!(model.input_shapes().len(), texts.len() * runs.len());
+    for (a, b) in results.iter().zip(&single) {
+        assert_eq!(a.best, b.best);
+        assert!(a.logprobs.iter().zip(&b.logprobs).all(|(x, y)| (x - y).abs() < 1e-5), "{:?} {:?}", a.logprobs, b.logprobs);
+    }
+}

@@ -15,20 +15,70 @@ fn reference() -> Vec<Value> {
 }
 
 /// Every path our engine can take: the fused outputs our export adds (the default) or the
-/// full logits a plain Optimum export gives; the root step through our cross-KV graph (the
-/// default) or through decoder_model.onnx, as a plain Optimum export has it.
+/// full logits; the root step through our cross-KV graph (the default) or through
+/// decoder_model.onnx; our grouped decoder-with-past or Optimum's own (a plain Optimum export).
 #[test]
 fn label_logprobs_match_pytorch() {
     let without_cross = common::model_copy("nocross", &["decoder_cross_kv.onnx", "manifest.json"]);
-    for (dir, fused) in [(common::model_dir(), true), (common::model_dir(), false), (without_cross.0.clone(), true), (without_cross.0.clone(), false)] {
+    let plain = common::model_copy("optimum", &["decoder_cross_kv.onnx", "manifest.json", "decoder_with_past_model.onnx"]);
+    std::fs::copy(common::fixtures().join("optimum-stock/decoder_with_past_model.onnx"), plain.0.join("decoder_with_past_model.onnx")).unwrap();
+    let ours = common::model_dir();
+    for (dir, fused, grouped) in [
+        (&ours, true, true),
+        (&ours, false, true),
+        (&without_cross.0, true, true),
+        (&without_cross.0, false, true),
+        (&plain.0, false, false),
+    ] {
         let mut opts = common::options();
         opts.fused_scores = fused;
-        let mut model = zeroshot::Model::load(&dir, &opts).unwrap();
+        let mut model = zeroshot::Model::load(dir, &opts).unwrap();
         assert_eq!(model.score_outputs(), if fused { "fused" } else { "full_logits" });
-        let cross = dir == common::model_dir();
+        let cross = *dir == ours;
         assert_eq!(model.loaded_graphs().contains(&"decoder_model.onnx"), !cross, "{:?}", model.loaded_graphs());
+        assert_eq!(model.groups_texts(), grouped);
         check_against_pytorch(&mut model);
+        check_batches_against_pytorch(&mut model);
     }
+}
+
+/// `classify_many` over the cases that share a label set: several texts of different
+/// lengths in one run (padded) give PyTorch's scores too, and `classify`'s within rounding.
+fn check_batches_against_pytorch(model: &mut zeroshot::Model) {
+    let cases = reference();
+    let mut groups: Vec<(Vec<String>, u64, Vec<&Value>)> = Vec::new();
+    for case in &cases {
+        let labels: Vec<String> = case["labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
+        let max = case["max_input_tokens"].as_u64().unwrap();
+        match groups.iter_mut().find(|g| g.0 == labels && g.1 == max) {
+            Some(g) => g.2.push(case),
+            None => groups.push((labels, max, vec![case])),
+        }
+    }
+    let largest = groups.iter().map(|g| g.2.len()).max().unwrap();
+    assert!(largest >= 5, "some label set must have several texts (largest group {largest})");
+    let (mut worst, mut worst_vs_single) = (0f64, 0f64);
+    for (labels, max, group) in &groups {
+        let prepared = model.labels(labels).unwrap();
+        let texts: Vec<&str> = group.iter().map(|c| c["text"].as_str().unwrap()).collect();
+        let lens: std::collections::BTreeSet<usize> = texts.iter().map(|t| model.prompt_ids(t, &prepared, *max as usize).unwrap().ids.len()).collect();
+        assert!(group.len() == 1 || lens.len() > 1, "texts of one length would not test the padding");
+        let opts = ScoreOptions { max_input_tokens: *max as usize, ..ScoreOptions::default() };
+        let batch = model.classify_many(&texts, &prepared, &opts).unwrap();
+        assert_eq!(batch.len(), texts.len());
+        for ((case, got), text) in group.iter().zip(&batch).zip(&texts) {
+            let want: Vec<f64> = case["logprobs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let single = model.classify(text, &prepared, &opts).unwrap();
+            for ((g, w), s) in got.logprobs.iter().zip(&want).zip(&single.logprobs) {
+                worst = worst.max((g - w).abs());
+                worst_vs_single = worst_vs_single.max((g - s).abs());
+            }
+            assert!(worst <= TOLERANCE, "{}: batched scores differ from PyTorch by {worst:e}", case["name"]);
+            assert_eq!(got.best, single.best, "{}: the batch answers as classify does", case["name"]);
+        }
+    }
+    assert!(worst_vs_single <= 1e-5, "batched and single scores differ by {worst_vs_single:e}");
+    eprintln!("batched parity ({}, grouped {}): largest difference {worst:e} from PyTorch, {worst_vs_single:e} from classify", model.score_outputs(), model.groups_texts());
 }
 
 fn check_against_pytorch(model: &mut zeroshot::Model) {

@@ -43,7 +43,8 @@ fn check(labels: &[String], text: &str) -> Result<(), TestCaseError> {
         let g = model.classify(text, &prepared, &ScoreOptions { mode: ScoreMode::Greedy, ..opts.clone() }).unwrap();
         prop_assert!(g.best < labels.len());
         prop_assert!((g.logprobs[g.best] - c.logprobs[g.best]).abs() < 1e-4);
-        prop_assert!(g.logprobs[g.best] <= best + 1e-9);
+        // Within float rounding: greedy runs its steps with other batch shapes.
+        prop_assert!(g.logprobs[g.best] <= best + 1e-4);
         for (i, l) in g.logprobs.iter().enumerate() {
             prop_assert!(l.is_nan() || (l - c.logprobs[i]).abs() < 1e-4, "greedy scored {:?} as {}", labels[i], l);
         }
