@@ -35,6 +35,7 @@ pub static MAX_INPUT_TOKENS: GucSetting<i32> = GucSetting::<i32>::new(512);
 pub static TEMPERATURE: GucSetting<f64> = GucSetting::<f64>::new(1.0);
 pub static SCORE_MODE: GucSetting<ScoreModeSetting> = GucSetting::<ScoreModeSetting>::new(ScoreModeSetting::Exact);
 pub static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(16);
+pub static BATCH_ROWS: GucSetting<i32> = GucSetting::<i32>::new(zeroshot::RunLimits::DEFAULT_MAX_ROWS as i32);
 pub static SHARE_WEIGHTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static VERIFY_CHECKSUMS: GucSetting<bool> = GucSetting::<bool>::new(false);
 
@@ -114,11 +115,21 @@ pub fn init() {
     );
     GucRegistry::define_int_guc(
         c"zs.batch_size",
-        c"Texts zs_classify_batch scores between two checks for cancellation.",
-        c"",
+        c"Texts zs_classify_batch scores together, between two checks for cancellation.",
+        c"In exact mode the texts of a chunk share ONNX Runtime runs, as zs.batch_rows allows.",
         &BATCH_SIZE,
         1,
         4096,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"zs.batch_rows",
+        c"Decoder rows (texts times the widest level of the label trie) one ONNX Runtime run may score.",
+        c"Each row briefly takes a vocabulary-wide row of logits (1 MB for mT5) inside ONNX Runtime; 1 scores one text per run.",
+        &BATCH_ROWS,
+        1,
+        65536,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -213,6 +224,10 @@ pub fn score_mode() -> zeroshot::ScoreMode {
 
 pub fn batch_size() -> usize {
     BATCH_SIZE.get().max(1) as usize
+}
+
+pub fn batch_rows() -> usize {
+    BATCH_ROWS.get().max(1) as usize
 }
 
 pub fn share_weights() -> bool {

@@ -6,7 +6,7 @@
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{json, Map, Value};
-use zeroshot::{Classification, ScoreOptions};
+use zeroshot::{Classification, RunLimits, ScoreOptions};
 
 use crate::backend::{count_calls, with_model};
 use crate::error::{OrReport, ZsError};
@@ -22,11 +22,17 @@ fn label_vec(labels: &Array<'_, &str>) -> Result<Vec<String>, ZsError> {
 }
 
 fn options() -> ScoreOptions {
-    ScoreOptions { max_input_tokens: gucs::max_input_tokens(), temperature: gucs::temperature(), mode: gucs::score_mode() }
+    ScoreOptions {
+        max_input_tokens: gucs::max_input_tokens(),
+        temperature: gucs::temperature(),
+        mode: gucs::score_mode(),
+        runs: RunLimits { max_rows: gucs::batch_rows(), ..RunLimits::default() },
+    }
 }
 
-/// Scores each text (None for a NULL one), checking for cancellation every
-/// zs.batch_size texts: an ONNX Runtime run itself cannot be interrupted.
+/// Scores each text (None for a NULL one), zs.batch_size texts at a time: the texts of a
+/// chunk share ONNX Runtime runs (exact mode), and cancellation is checked between chunks
+/// because an ONNX Runtime run itself cannot be interrupted.
 fn classify_all(bodies: &[Option<&str>], labels: &[String]) -> Result<(Vec<String>, Vec<Option<Classification>>), ZsError> {
     let opts = options();
     let chunk = gucs::batch_size();
@@ -35,13 +41,10 @@ fn classify_all(bodies: &[Option<&str>], labels: &[String]) -> Result<(Vec<Strin
         let mut out = Vec::with_capacity(bodies.len());
         for part in bodies.chunks(chunk) {
             pgrx::check_for_interrupts!();
-            for body in part {
-                out.push(match body {
-                    Some(text) => Some(model.classify(text, &prepared, &opts)?),
-                    None => None,
-                });
-            }
-            count_calls(part.iter().filter(|b| b.is_some()).count() as u64);
+            let texts: Vec<&str> = part.iter().flatten().copied().collect();
+            let mut results = model.classify_many(&texts, &prepared, &opts)?.into_iter();
+            out.extend(part.iter().map(|body| body.and_then(|_| results.next())));
+            count_calls(texts.len() as u64);
         }
         Ok((prepared.labels.clone(), out))
     })

@@ -19,9 +19,18 @@ pub struct RunLimits {
     pub max_tokens: usize,
 }
 
+impl RunLimits {
+    /// 256 rows: on a 2-core CPU the time per row stops falling near 100 rows (BENCHMARKS.md),
+    /// and 256 MB of transient logits is as much as a backend should take.
+    pub const DEFAULT_MAX_ROWS: usize = 256;
+    /// 4096 tokens: 300 MB of cross-attention keys/values at mT5-base size, 16 prompts
+    /// of 256 tokens.
+    pub const DEFAULT_MAX_TOKENS: usize = 4096;
+}
+
 impl Default for RunLimits {
     fn default() -> Self {
-        RunLimits { max_rows: 256, max_tokens: 8192 }
+        RunLimits { max_rows: Self::DEFAULT_MAX_ROWS, max_tokens: Self::DEFAULT_MAX_TOKENS }
     }
 }
 
