@@ -146,13 +146,16 @@ pub struct EvalResult {
     pub rows_per_second: f64,
 }
 
+/// Texts per `classify_many` call, as zs_classify_batch's default zs.batch_size.
+const EVAL_BATCH: usize = 16;
+
 pub fn evaluate(model: &mut zeroshot::Model, set: &TestSet, opts: &zeroshot::ScoreOptions) -> Result<EvalResult, BoxError> {
     let prepared = model.labels(&set.labels)?;
     let started = Instant::now();
     let mut predicted = Vec::with_capacity(set.texts.len());
     let mut in_label = 0usize;
-    for text in &set.texts {
-        let c = model.classify(text, &prepared, opts)?;
+    let texts: Vec<&str> = set.texts.iter().map(String::as_str).collect();
+    for c in texts.chunks(EVAL_BATCH).map(|chunk| model.classify_many(chunk, &prepared, opts)).collect::<Result<Vec<_>, _>>()?.into_iter().flatten() {
         // The answer is an index into the label set by construction; count it as the
         // model's release would count a free-text answer: is the text one of the labels?
         if set.labels.contains(&prepared.labels[c.best]) {

@@ -60,6 +60,9 @@ pub struct ModelArgs {
     /// Read full logits even where the model has our fused score outputs (for comparison).
     #[arg(long)]
     pub full_logits: bool,
+    /// Decoder rows one ONNX Runtime run may score when several texts run together (zs.batch_rows).
+    #[arg(long, default_value_t = zeroshot::RunLimits::DEFAULT_MAX_ROWS)]
+    pub batch_rows: usize,
     /// Load the memory-mapped ORT-format copies (export_model.py --ort-format), sharing weights between processes.
     #[arg(long)]
     pub share_weights: bool,
@@ -85,7 +88,12 @@ impl ModelArgs {
     }
 
     pub fn score_options(&self) -> zeroshot::Result<ScoreOptions> {
-        Ok(ScoreOptions { max_input_tokens: self.max_input_tokens, temperature: self.temperature, mode: self.score_mode.parse()? })
+        Ok(ScoreOptions {
+            max_input_tokens: self.max_input_tokens,
+            temperature: self.temperature,
+            mode: self.score_mode.parse()?,
+            runs: zeroshot::RunLimits { max_rows: self.batch_rows.max(1), ..Default::default() },
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::model::{Model, PreparedLabels};
 use crate::runs::{plan_runs, RunLimits};
-use crate::scorer::{self, PromptBatch};
+use crate::scorer::{self, RunPrompts};
 use crate::tokenize::PromptIds;
 
 /// How labels are scored.
@@ -141,8 +141,8 @@ impl Model {
         let mut results: Vec<Option<Classification>> = vec![None; texts.len()];
         for run in plan_runs(&lens, widest, limits) {
             let ids: Vec<&[i64]> = run.iter().map(|&i| prompts[i].ids.as_slice()).collect();
-            let batch = PromptBatch::new(&ids, self.config.pad_token_id as i64);
-            let logprobs = scorer::trie_logprobs(&mut self.sessions, &dims, outputs, &batch, &labels.trie)?;
+            let run_prompts = RunPrompts::new(&ids, self.config.pad_token_id as i64);
+            let logprobs = scorer::trie_logprobs(&mut self.sessions, &dims, outputs, &run_prompts, &labels.trie)?;
             for (&i, lp) in run.iter().zip(logprobs) {
                 results[i] = Some(Classification::exact(lp, &prompts[i], opts.temperature));
             }

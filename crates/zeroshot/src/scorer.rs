@@ -18,6 +18,7 @@ use ort::value::{DynValue, Tensor, TensorRef};
 
 use crate::error::{Error, Result};
 use crate::model::Sessions;
+use crate::runs::encoder_buckets;
 use crate::trie::{LabelTrie, ROOT};
 
 /// Names of the key/value inputs and outputs of a decoder with `layers` layers.
@@ -206,6 +207,56 @@ impl PromptBatch {
     }
 }
 
+/// The texts of one run: their prompts padded together (the decoder's mask and the row
+/// count) and the encoder buckets, consecutive ranges of them encoded together with little
+/// padding (`runs::encoder_buckets`).
+pub(crate) struct RunPrompts {
+    pub all: PromptBatch,
+    pub buckets: Vec<PromptBatch>,
+}
+
+impl RunPrompts {
+    pub fn new(prompts: &[&[i64]], pad: i64) -> RunPrompts {
+        let lens: Vec<usize> = prompts.iter().map(|p| p.len()).collect();
+        let buckets = encoder_buckets(&lens).into_iter().map(|r| PromptBatch::new(&prompts[r], pad)).collect();
+        RunPrompts { all: PromptBatch::new(prompts, pad), buckets }
+    }
+}
+
+/// Tensors of several encoder buckets stacked along their first axis (texts), each padded
+/// with zeros along `seq_axis` to `len` prompt tokens; a single part is returned as it is.
+/// Zeros are never read: the mask hides padded prompt positions from every attention.
+fn pad_and_stack(mut parts: Vec<DynValue>, seq_axis: usize, len: usize) -> Result<DynValue> {
+    if parts.len() == 1 {
+        return Ok(parts.pop().expect("one part"));
+    }
+    let mut shape: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    for part in &parts {
+        let (part_shape, data) = f32_data(part, "the encoder output")?;
+        let outer: usize = part_shape[..seq_axis].iter().product();
+        let inner: usize = part_shape[seq_axis + 1..].iter().product();
+        let have = part_shape[seq_axis];
+        for o in 0..outer {
+            out.extend_from_slice(&data[o * have * inner..(o + 1) * have * inner]);
+            out.resize(out.len() + (len - have) * inner, 0.0);
+        }
+        if shape.is_empty() {
+            shape = part_shape;
+            shape[0] = 0;
+            shape[seq_axis] = len;
+        }
+        shape[0] += part.shape().first().copied().unwrap_or(0) as usize;
+    }
+    Ok(Tensor::from_array((shape, out)).map_err(|e| Error::runtime("make an input tensor", e))?.into_dyn())
+}
+
+fn encode(sessions: &mut Sessions, batch: &PromptBatch) -> Result<DynValue> {
+    let inputs: Inputs = vec![("input_ids".into(), tensor_ref(batch.shape(), &batch.ids)?), ("attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?)];
+    let mut out = run(&mut sessions.encoder, "encoder", inputs)?;
+    take(&mut out, "last_hidden_state", "encoder")
+}
+
 /// The encoder pass and the root decoder step (start token, one row per text): the
 /// encoder's cross-attention keys/values (batch = texts), the root's self-attention cache
 /// and the root's scores (row t is text t).
@@ -215,21 +266,23 @@ struct Root {
     scores: RowScores,
 }
 
-fn encode_and_start(sessions: &mut Sessions, names: &KvNames, outputs: ScoreOutputs, dims: &Dims, batch: &PromptBatch, trie: &LabelTrie) -> Result<Root> {
-    let hidden = {
-        let inputs: Inputs = vec![("input_ids".into(), tensor_ref(batch.shape(), &batch.ids)?), ("attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?)];
-        let mut out = run(&mut sessions.encoder, "encoder", inputs)?;
-        take(&mut out, "last_hidden_state", "encoder")?
-    };
+fn encode_and_start(sessions: &mut Sessions, names: &KvNames, outputs: ScoreOutputs, dims: &Dims, prompts: &RunPrompts, trie: &LabelTrie) -> Result<Root> {
+    let batch = &prompts.all;
+    let hidden = prompts.buckets.iter().map(|b| encode(sessions, b)).collect::<Result<Vec<_>>>()?;
     let start = vec![trie.node(ROOT).token as i64; batch.texts];
     let roots = vec![ROOT; batch.texts];
     if let Some(cross) = sessions.cross_kv.as_mut() {
         // Our export's path: the cross-attention graph, then the root step through
         // decoder_with_past with an empty past (decoder_model.onnx is not even loaded).
-        let cross_kv = {
-            let mut out = run(cross, "cross-attention graph", vec![("encoder_hidden_states".into(), (&hidden).into())])?;
-            names.present_cross.iter().map(|n| take(&mut out, n, "cross-attention graph")).collect::<Result<Vec<_>>>()?
-        };
+        let mut per_layer: Vec<Vec<DynValue>> = names.present_cross.iter().map(|_| Vec::new()).collect();
+        for h in &hidden {
+            let mut out = run(cross, "cross-attention graph", vec![("encoder_hidden_states".into(), h.into())])?;
+            for (name, parts) in names.present_cross.iter().zip(&mut per_layer) {
+                parts.push(take(&mut out, name, "cross-attention graph")?);
+            }
+        }
+        // [texts, heads, prompt, head_dim]: padded along the prompt axis.
+        let cross_kv = per_layer.into_iter().map(|parts| pad_and_stack(parts, 2, batch.len)).collect::<Result<Vec<_>>>()?;
         let mut inputs: Inputs = vec![("input_ids".into(), tensor_ref([batch.texts, 1], &start)?), ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?)];
         for name in &names.past_self {
             let empty = Tensor::from_array(([batch.texts, dims.heads, 0, dims.head_dim], Vec::<f32>::new())).map_err(|e| Error::runtime("make an empty cache", e))?;
@@ -242,6 +295,8 @@ fn encode_and_start(sessions: &mut Sessions, names: &KvNames, outputs: ScoreOutp
             decoder_step(&mut sessions.decoder_with_past, "decoder with past", inputs, trie, &roots, outputs, &names.present_self, dims.vocab)?;
         return Ok(Root { cross_kv, self_kv, scores });
     }
+    // [texts, prompt, d_model]: padded along the prompt axis.
+    let hidden = pad_and_stack(hidden, 1, batch.len)?;
     let decoder = sessions.decoder.as_mut().ok_or_else(|| Error::runtime("run the decoder", "neither decoder_model.onnx nor decoder_cross_kv.onnx is loaded"))?;
     let inputs: Inputs = vec![
         ("input_ids".into(), tensor_ref([batch.texts, 1], &start)?),
@@ -295,13 +350,14 @@ fn expand(
 /// Per-label log-probabilities of `trie`'s labels for every prompt of `batch` (exact mode):
 /// one encoder run, then one decoder step per trie depth for all texts together. Several
 /// texts need the grouped decoder our export writes (`Sessions::groups_texts`).
-pub(crate) fn trie_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: ScoreOutputs, batch: &PromptBatch, trie: &LabelTrie) -> Result<Vec<Vec<f64>>> {
+pub(crate) fn trie_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: ScoreOutputs, prompts: &RunPrompts, trie: &LabelTrie) -> Result<Vec<Vec<f64>>> {
+    let batch = &prompts.all;
     if batch.texts > 1 && !sessions.groups_texts {
         return Err(Error::runtime("run the decoder", "several texts in one run need the grouped decoder_with_past_model.onnx that tools/export_model.py writes"));
     }
     let names = KvNames::new(dims.layers);
     let texts = batch.texts;
-    let root = encode_and_start(sessions, &names, outputs, dims, batch, trie)?;
+    let root = encode_and_start(sessions, &names, outputs, dims, prompts, trie)?;
     let mut cumulative = vec![vec![0f64; trie.nodes().len()]; texts];
     for (t, cumulative) in cumulative.iter_mut().enumerate() {
         score_children(trie, ROOT, root.scores.lse[t], &root.scores.child_logits[t], cumulative);
@@ -340,8 +396,9 @@ pub(crate) fn trie_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: Score
 /// `物流` on the way to `物流问题`), NaN elsewhere, and the chosen leaf.
 pub(crate) fn greedy_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: ScoreOutputs, ids: &[i64], trie: &LabelTrie) -> Result<(Vec<f64>, usize)> {
     let names = KvNames::new(dims.layers);
-    let batch = PromptBatch::new(&[ids], 0);
-    let root = encode_and_start(sessions, &names, outputs, dims, &batch, trie)?;
+    let prompts = RunPrompts::new(&[ids], 0);
+    let batch = &prompts.all;
+    let root = encode_and_start(sessions, &names, outputs, dims, &prompts, trie)?;
     let mut cumulative = vec![f64::NAN; trie.nodes().len()];
     cumulative[ROOT] = 0.0;
     score_children(trie, ROOT, root.scores.lse[0], &root.scores.child_logits[0], &mut cumulative);
@@ -359,7 +416,7 @@ pub(crate) fn greedy_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: Sco
     let mut at = pick(ROOT, &cumulative);
     let mut self_kv = root.self_kv;
     while !trie.node(at).children.is_empty() {
-        let (scores, kv) = expand(sessions, &names, outputs, dims, &batch, trie, &[at], &[0], &self_kv, &root.cross_kv)?;
+        let (scores, kv) = expand(sessions, &names, outputs, dims, batch, trie, &[at], &[0], &self_kv, &root.cross_kv)?;
         score_children(trie, at, scores.lse[0], &scores.child_logits[0], &mut cumulative);
         self_kv = kv;
         at = pick(at, &cumulative);
