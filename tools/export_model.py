@@ -94,7 +94,7 @@ def export_fp32(model, tok, out):
             shutil.copy(os.path.join(work, "onnx", name), os.path.join(out, name))
 
 
-SCORE_INPUT, LSE_OUTPUT, PICK_OUTPUT = "label_token_ids", "logits_lse", "label_logits"
+SCORE_INPUT, SCORE_OUTPUT = "label_token_ids", "label_logprobs"
 CROSS_KV_GRAPH = "decoder_cross_kv.onnx"
 
 
@@ -219,24 +219,24 @@ def group_cross_attention(path):
 
 
 def add_label_scores(path):
-    """Adds to a decoder graph what the scorer needs instead of 250k-wide logits:
-    input `label_token_ids` [batch, 1, K] and outputs `logits_lse` [batch, 1, 1]
-    (log-sum-exp of each row's logits) and `label_logits` [batch, 1, K] (the logits of the
-    K tokens asked for). `logits` stays an output and the new input has a default value,
-    so Optimum's runtime, which feeds neither, runs the graph as before. ONNX Runtime only
-    computes the outputs a run asks for, and only these few numbers leave it."""
+    """Adds to a decoder graph what the scorer needs instead of 250k-wide logits: input
+    `label_token_ids` [batch, 1, K] and output `label_logprobs` [batch, 1, K], the
+    log-softmax of each row's logits at the K tokens asked for. `logits` stays an output and
+    the new input has a default value, so Optimum's runtime, which feeds neither, runs the
+    graph as before. ONNX Runtime only copies out the outputs a run asks for, so only these
+    few numbers leave it. LogSoftmax, not ReduceLogSumExp: ONNX Runtime's LogSoftmax kernel
+    is vectorised and threaded, and was 5x faster on 80 rows of mT5 logits (its
+    ReduceLogSumExp took 31% of a decoder step), and closer to float64."""
     from onnx import TensorProto, helper, numpy_helper
     model = onnx.load(path, load_external_data=False)
     graph = model.graph
-    if any(o.name == LSE_OUTPUT for o in graph.output):
+    if any(o.name == SCORE_OUTPUT for o in graph.output):
         return
     graph.input.append(helper.make_tensor_value_info(SCORE_INPUT, TensorProto.INT64, ["batch_size", 1, "label_tokens"]))
     graph.initializer.append(numpy_helper.from_array(np.zeros((1, 1, 1), np.int64), SCORE_INPUT))
-    graph.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), "label_scores_axes"))
-    graph.node.append(helper.make_node("ReduceLogSumExp", ["logits", "label_scores_axes"], [LSE_OUTPUT], name="label_scores/ReduceLogSumExp", keepdims=1))
-    graph.node.append(helper.make_node("GatherElements", ["logits", SCORE_INPUT], [PICK_OUTPUT], name="label_scores/GatherElements", axis=2))
-    graph.output.append(helper.make_tensor_value_info(LSE_OUTPUT, TensorProto.FLOAT, ["batch_size", 1, 1]))
-    graph.output.append(helper.make_tensor_value_info(PICK_OUTPUT, TensorProto.FLOAT, ["batch_size", 1, "label_tokens"]))
+    graph.node.append(helper.make_node("LogSoftmax", ["logits"], ["label_scores/log_softmax"], name="label_scores/LogSoftmax", axis=-1))
+    graph.node.append(helper.make_node("GatherElements", ["label_scores/log_softmax", SCORE_INPUT], [SCORE_OUTPUT], name="label_scores/GatherElements", axis=2))
+    graph.output.append(helper.make_tensor_value_info(SCORE_OUTPUT, TensorProto.FLOAT, ["batch_size", 1, "label_tokens"]))
     onnx.save(model, path)
 
 

@@ -14,7 +14,7 @@ use crate::labels::validate_labels;
 use crate::manifest::Manifest;
 use crate::prompt::{PromptTemplate, DEFAULT_SEPARATOR, DEFAULT_TEMPLATE};
 use crate::runtime::{self, Runtime};
-use crate::scorer::{kv_names, ScoreOutputs};
+use crate::scorer::{kv_names, ScoreOutputs, LOGPROBS_OUTPUT};
 use crate::tokenize::TextTokenizer;
 use crate::trie::LabelTrie;
 
@@ -65,7 +65,7 @@ pub struct LoadOptions {
     pub threads: usize,
     /// Check manifest.json's SHA-256 of every file before loading.
     pub verify_checksums: bool,
-    /// Read scores from the `logits_lse` / `label_logits` outputs when the graphs have them
+    /// Read scores from the `label_logprobs` output when the graphs have it
     /// (our export adds them); false forces full logits, as a plain Optimum export gives.
     pub fused_scores: bool,
     /// Load the ORT-format copies (`*.ort`, written by `export_model.py --ort-format`) from
@@ -296,7 +296,7 @@ impl Model {
             .custom(GROUPED_KEY)
             .is_some_and(|v| v == "1");
         let fused = decoder.iter().chain([&decoder_with_past])
-            .all(|s| ["logits_lse", "label_logits"].iter().all(|n| s.outputs().iter().any(|o| o.name() == *n)));
+            .all(|s| s.outputs().iter().any(|o| o.name() == LOGPROBS_OUTPUT));
         let score_outputs = if fused && opts.fused_scores { ScoreOutputs::Fused } else { ScoreOutputs::FullLogits };
         Ok(Model {
             dir: dir.to_path_buf(),

@@ -21,6 +21,9 @@ use crate::model::Sessions;
 use crate::runs::encoder_buckets;
 use crate::trie::{LabelTrie, ROOT};
 
+/// The output our export adds to the decoder graphs: log-softmax at the requested tokens.
+pub(crate) const LOGPROBS_OUTPUT: &str = "label_logprobs";
+
 /// Names of the key/value inputs and outputs of a decoder with `layers` layers.
 struct KvNames {
     past_self: Vec<String>,
@@ -87,15 +90,14 @@ fn log_sum_exp(row: &[f32]) -> f64 {
     max as f64 + sum.ln()
 }
 
-/// What one decoder step gives for each of its rows (trie nodes): the log-sum-exp of the
-/// row's logits and the logits of the node's children, in `Node::children` order.
+/// What one decoder step gives for each of its rows (trie nodes): the log-probability of
+/// each of the node's children, in `Node::children` order.
 struct RowScores {
-    lse: Vec<f64>,
-    child_logits: Vec<Vec<f32>>,
+    child_logprobs: Vec<Vec<f64>>,
 }
 
-/// How decoder steps read their scores: from the `logits_lse` / `label_logits` outputs our
-/// export adds (only a few numbers per row leave ONNX Runtime), or from full logits.
+/// How decoder steps read their scores: from the `label_logprobs` output our export adds
+/// (only a few numbers per row leave ONNX Runtime), or from full logits.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum ScoreOutputs {
     Fused,
@@ -119,20 +121,22 @@ fn decoder_step(
     let collect = |out: &mut SessionOutputs<'_>| -> Result<(RowScores, Vec<DynValue>)> {
         let scores = match outputs {
             ScoreOutputs::Fused => {
-                let (_, lse) = f32_data(&out["logits_lse"], "logits_lse")?;
-                let (shape, picks) = f32_data(&out["label_logits"], "label_logits")?;
+                let (shape, picks) = f32_data(&out[LOGPROBS_OUTPUT], LOGPROBS_OUTPUT)?;
                 let k = shape[2];
-                RowScores {
-                    lse: lse.iter().map(|&x| x as f64).collect(),
-                    child_logits: children.iter().enumerate().map(|(r, c)| picks[r * k..r * k + c.len()].to_vec()).collect(),
-                }
+                RowScores { child_logprobs: children.iter().enumerate().map(|(r, c)| picks[r * k..r * k + c.len()].iter().map(|&x| x as f64).collect()).collect() }
             }
             ScoreOutputs::FullLogits => {
                 let (shape, logits) = f32_data(&out["logits"], "logits")?;
                 check_vocab(&shape, vocab)?;
                 let rows = (0..nodes.len()).map(|r| &logits[r * vocab..(r + 1) * vocab]);
-                let (lse, child_logits) = rows.zip(&children).map(|(row, c)| (log_sum_exp(row), c.iter().map(|&t| row[t as usize]).collect())).unzip();
-                RowScores { lse, child_logits }
+                let child_logprobs = rows
+                    .zip(&children)
+                    .map(|(row, c)| {
+                        let lse = log_sum_exp(row);
+                        c.iter().map(|&t| row[t as usize] as f64 - lse).collect()
+                    })
+                    .collect();
+                RowScores { child_logprobs }
             }
         };
         let kept = keep.iter().map(|n| take(out, n, what)).collect::<Result<Vec<_>>>()?;
@@ -146,7 +150,7 @@ fn decoder_step(
             let tensor = Tensor::from_array(([nodes.len(), 1, k], ids)).map_err(|e| Error::runtime("make an input tensor", e))?;
             inputs.push(("label_token_ids".into(), tensor.into()));
             // Only these outputs are computed and copied: never the full logits.
-            let mut selector = OutputSelector::no_default().with("logits_lse").with("label_logits");
+            let mut selector = OutputSelector::no_default().with(LOGPROBS_OUTPUT);
             for name in keep {
                 selector = selector.with(name.clone());
             }
@@ -159,10 +163,10 @@ fn decoder_step(
 }
 
 /// Adds each child's log-probability to its parent's running sum.
-fn score_children(trie: &LabelTrie, node: usize, lse: f64, child_logits: &[f32], cumulative: &mut [f64]) {
+fn score_children(trie: &LabelTrie, node: usize, child_logprobs: &[f64], cumulative: &mut [f64]) {
     let base = cumulative[node];
-    for (&child, &logit) in trie.node(node).children.iter().zip(child_logits) {
-        cumulative[child] = base + logit as f64 - lse;
+    for (&child, &logprob) in trie.node(node).children.iter().zip(child_logprobs) {
+        cumulative[child] = base + logprob;
     }
 }
 
@@ -360,7 +364,7 @@ pub(crate) fn trie_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: Score
     let root = encode_and_start(sessions, &names, outputs, dims, prompts, trie)?;
     let mut cumulative = vec![vec![0f64; trie.nodes().len()]; texts];
     for (t, cumulative) in cumulative.iter_mut().enumerate() {
-        score_children(trie, ROOT, root.scores.lse[t], &root.scores.child_logits[t], cumulative);
+        score_children(trie, ROOT, &root.scores.child_logprobs[t], cumulative);
     }
 
     // Position of each node within its depth; in the last step's cache, node j of text t
@@ -378,7 +382,7 @@ pub(crate) fn trie_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: Score
         for (t, cumulative) in cumulative.iter_mut().enumerate() {
             for (j, &node) in level.iter().enumerate() {
                 let r = t * width + j;
-                score_children(trie, node, scores.lse[r], &scores.child_logits[r], cumulative);
+                score_children(trie, node, &scores.child_logprobs[r], cumulative);
             }
         }
         for (j, &node) in level.iter().enumerate() {
@@ -401,7 +405,7 @@ pub(crate) fn greedy_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: Sco
     let root = encode_and_start(sessions, &names, outputs, dims, &prompts, trie)?;
     let mut cumulative = vec![f64::NAN; trie.nodes().len()];
     cumulative[ROOT] = 0.0;
-    score_children(trie, ROOT, root.scores.lse[0], &root.scores.child_logits[0], &mut cumulative);
+    score_children(trie, ROOT, &root.scores.child_logprobs[0], &mut cumulative);
     let pick = |node: usize, cumulative: &[f64]| -> usize {
         // The child with the highest log-probability; the first one on ties.
         let children = &trie.node(node).children;
@@ -417,7 +421,7 @@ pub(crate) fn greedy_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: Sco
     let mut self_kv = root.self_kv;
     while !trie.node(at).children.is_empty() {
         let (scores, kv) = expand(sessions, &names, outputs, dims, batch, trie, &[at], &[0], &self_kv, &root.cross_kv)?;
-        score_children(trie, at, scores.lse[0], &scores.child_logits[0], &mut cumulative);
+        score_children(trie, at, &scores.child_logprobs[0], &mut cumulative);
         self_kv = kv;
         at = pick(at, &cumulative);
     }
