@@ -63,6 +63,9 @@ pub struct ModelArgs {
     /// Decoder rows one ONNX Runtime run may score when several texts run together (zs.batch_rows).
     #[arg(long, default_value_t = zeroshot::RunLimits::DEFAULT_MAX_ROWS)]
     pub batch_rows: usize,
+    /// Padded prompt tokens one run may encode when several texts run together.
+    #[arg(long, default_value_t = zeroshot::RunLimits::DEFAULT_MAX_TOKENS)]
+    pub batch_tokens: usize,
     /// Load the memory-mapped ORT-format copies (export_model.py --ort-format), sharing weights between processes.
     #[arg(long)]
     pub share_weights: bool,
@@ -92,7 +95,7 @@ impl ModelArgs {
             max_input_tokens: self.max_input_tokens,
             temperature: self.temperature,
             mode: self.score_mode.parse()?,
-            runs: zeroshot::RunLimits { max_rows: self.batch_rows.max(1), ..Default::default() },
+            runs: zeroshot::RunLimits { max_rows: self.batch_rows.max(1), max_tokens: self.batch_tokens.max(1) },
         })
     }
 }

@@ -377,7 +377,7 @@ impl Model {
         !self._mapped.is_empty()
     }
 
-    /// "fused" when only log-sum-exps and the needed logits leave ONNX Runtime, else "full_logits".
+    /// "fused" when only the needed log-probabilities leave ONNX Runtime, else "full_logits".
     pub fn score_outputs(&self) -> &'static str {
         match self.score_outputs {
             ScoreOutputs::Fused => "fused",

@@ -8,9 +8,9 @@
 //! row over that text's trie nodes (Optimum's graph does this for one text; our export's
 //! grouped graph for several, rows text-major). The root step (the start token) and then
 //! each trie depth are one decoder-with-past step over the nodes that have children, for
-//! all texts, fed the self-attention cache rows of their parents. Only the log-sum-exp and
-//! the children's logits of each node leave ONNX Runtime when the graphs have our fused
-//! outputs. Greedy mode walks the same trie one node per step, one text at a time.
+//! all texts, fed the self-attention cache rows of their parents. Only the children's
+//! log-probabilities of each node leave ONNX Runtime when the graphs have our fused output.
+//! Greedy mode walks the same trie one node per step, one text at a time.
 use std::borrow::Cow;
 
 use ort::session::{OutputSelector, RunOptions, Session, SessionInputValue, SessionOutputs};
