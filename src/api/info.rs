@@ -22,6 +22,7 @@ fn zs_model_info() -> JsonB {
             "execution_provider": m.provider,
             "score_outputs": m.score_outputs(),
             "shares_weights": m.shares_weights(),
+            "batches_texts": m.groups_texts(),
             "score_mode": format!("{:?}", gucs::score_mode()).to_lowercase(),
             "device_setting": gucs::device_name(),
             "onnxruntime_version": m.runtime.version,

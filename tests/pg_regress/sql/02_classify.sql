@@ -99,5 +99,6 @@ SELECT zs_classify(body, ARRAY['物流','物流问题','商品质量','售后体
        (SELECT count(*) FROM jsonb_object_keys(zs_classify_scores(body, ARRAY['物流','物流问题','商品质量','售后体验'])->'scores')) < 4 AS partial_scores,
        zs_classify_scores(body, ARRAY['物流','物流问题','商品质量','售后体验']) ? 'label' AS has_label
 FROM tickets WHERE id = 1;
-SELECT zs_model_info()->>'score_mode' AS mode, zs_model_info()->>'score_outputs' AS outputs;
+SELECT zs_model_info()->>'score_mode' AS mode, zs_model_info()->>'score_outputs' AS outputs,
+       zs_model_info()->>'batches_texts' AS batches_texts;
 RESET zs.score_mode;
