@@ -16,8 +16,10 @@ because T5's feed-forward activations overflow fp16 with real weights), int8 (dy
 quantisation of the MatMul weights, for CPU).
 
 After exporting it scores labels for a few prompts with the ONNX graphs (ONNX Runtime,
-through all three graphs: encoder, decoder, decoder-with-past) and with PyTorch, prints the
-largest differences and exits non-zero if they exceed the tolerance: 1e-4 on log-probabilities
+through all three graphs: encoder, decoder, decoder-with-past) and with PyTorch, then scores
+the prompts again all in one run through the grouped decoder and its label_logprobs output
+(as the engine batches texts) against one prompt per run, prints the largest differences and
+exits non-zero if they exceed the tolerance: 1e-4 on log-probabilities
 for fp32 (scaled by |log-probability|/100 beyond 100, as float32 rounding grows with it: random
 weights give log-probabilities near -400), 1e-2 on label probabilities for fp16 and int8.
 
@@ -327,14 +329,63 @@ class OnnxScorer:
         return out
 
 
+    def grouped_logprobs(self, prompts, targets):
+        """The same log-probabilities for several prompts in one run, as the engine batches
+        texts: the encoder over the padded prompts, then each step one row per (text, label),
+        text-major, through the grouped decoder-with-past, read from its label_logprobs
+        output. Each text's cross-attention keys/values stay one row. Returns [text][label]."""
+        texts, width, n = len(prompts), max(len(p) for p in prompts), len(targets)
+        ids, mask = np.zeros((texts, width), np.int64), np.zeros((texts, width), np.int64)
+        for t, p in enumerate(prompts):
+            ids[t, :len(p)], mask[t, :len(p)] = p, 1
+        hidden = self.enc.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        res = dict(zip(self.dec_out, self.dec.run(None, {
+            "input_ids": np.full((texts, 1), self.start, np.int64), "encoder_attention_mask": mask, "encoder_hidden_states": hidden})))
+        logits = res["logits"][:, -1].astype(np.float64)
+        lse = np.logaddexp.reduce(logits, axis=-1)
+        total = np.array([[logits[t, tg[0]] - lse[t] for tg in targets] for t in range(texts)])
+        cache = {}
+        for name in self.past_in:
+            present = res[name.replace("past_key_values", "present")]
+            cache[name] = present if ".encoder." in name else np.repeat(present, n, axis=0)
+        for k in range(1, max(len(tg) for tg in targets)):
+            # Labels already complete are fed and asked for token 0; those rows are not read.
+            fed = [[tg[k - 1] if k <= len(tg) else 0] for _ in range(texts) for tg in targets]
+            asked = [[[tg[k] if k < len(tg) else 0]] for _ in range(texts) for tg in targets]
+            step = dict(zip(self.past_out, self.past.run(None, {
+                "input_ids": np.array(fed, np.int64), "encoder_attention_mask": mask,
+                SCORE_INPUT: np.array(asked, np.int64), **cache})))
+            picked = step[SCORE_OUTPUT][:, 0, 0].reshape(texts, n)
+            for t in range(texts):
+                for j, tg in enumerate(targets):
+                    if k < len(tg):
+                        total[t, j] += picked[t, j]
+            for name in self.past_in:
+                if ".decoder." in name:
+                    cache[name] = step[name.replace("past_key_values", "present")]
+        return total.tolist()
+
+
 def softmax(xs):
     xs = np.array(xs)
     e = np.exp(xs - xs.max())
     return e / e.sum()
 
 
+def difference(got, want, what):
+    """Largest |got - want|: on log-probabilities (scaled: float32 rounding grows with the
+    magnitude; random weights at base size give log-probabilities near -400, a trained
+    model's lie in -30..0, so beyond 100 the tolerance scales with it, 1e-4 at -100 and 4e-4
+    at -400: relative 1e-6), or on the label probabilities."""
+    got, want = np.array(got), np.array(want)
+    if what == "logprob":
+        return float(np.max(np.abs(got - want) / np.maximum(1.0, np.abs(want) / 100.0)))
+    return float(np.max(np.abs(softmax(got) - softmax(want))))
+
+
 def check(out, model, tok, precision):
-    """Largest |ONNX - PyTorch| over CHECK_CASES; returns (ok, report lines)."""
+    """Largest |ONNX - PyTorch| over CHECK_CASES, then the grouped decoder (all check texts in
+    one run, label_logprobs output) against one text per run; returns (ok, report lines)."""
     scorer = OnnxScorer(out, model.config)
     what, tol = TOLERANCE[precision]
     worst, lines = 0.0, []
@@ -343,18 +394,19 @@ def check(out, model, tok, precision):
         torch_lp = reference.label_logprobs(model, tok, ids, labels)
         onnx_lp = scorer.logprobs(ids, [tok(l).input_ids for l in labels])
         finite = bool(np.all(np.isfinite(onnx_lp)))
-        if what == "logprob":
-            # float32 rounding grows with the magnitude: random weights at base size give
-            # log-probabilities near -400, a trained model's lie in -30..0. Beyond 100 the
-            # tolerance scales with it (1e-4 at -100, 4e-4 at -400): relative 1e-6.
-            scale = np.maximum(1.0, np.abs(np.array(torch_lp)) / 100.0)
-            diff = float(np.max(np.abs(np.array(onnx_lp) - np.array(torch_lp)) / scale))
-        else:
-            diff = float(np.max(np.abs(softmax(onnx_lp) - softmax(torch_lp))))
+        diff = difference(onnx_lp, torch_lp, what)
         same = int(np.argmax(onnx_lp)) == int(np.argmax(torch_lp))
         worst = max(worst, diff if finite else float("inf"))
         lines.append(f"  {precision}: {len(labels)} labels, max |Δ{what}|{' (scaled)' if what == 'logprob' else ''} = {diff:.2e}, "
                      f"log-probs {min(torch_lp):.1f}..{max(torch_lp):.1f}, same answer: {same}, finite: {finite}")
+    labels = CHECK_CASES[0][1]
+    targets = [tok(l).input_ids for l in labels]
+    prompts = [reference.prompt_ids(tok, reference.DEFAULT_TEMPLATE, reference.DEFAULT_SEPARATOR, labels, text, 512)[0] for text, _ in CHECK_CASES]
+    grouped = scorer.grouped_logprobs(prompts, targets)
+    diff = max(difference(g, scorer.logprobs(p, targets), what) for g, p in zip(grouped, prompts))
+    finite = bool(np.all(np.isfinite(grouped)))
+    worst = max(worst, diff if finite else float("inf"))
+    lines.append(f"  {precision}: {len(prompts)} texts in one grouped run, max |Δ{what}| against one text per run = {diff:.2e}, finite: {finite}")
     ok = worst <= tol
     lines.append(f"  {precision}: {'PASS' if ok else 'FAIL'} (largest |Δ{what}| {worst:.2e}, tolerance {tol:g})")
     return ok, lines
