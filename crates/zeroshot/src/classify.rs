@@ -3,7 +3,8 @@
 use crate::error::{Error, Result};
 use crate::model::{Model, PreparedLabels};
 use crate::runs::{plan_runs, RunLimits};
-use crate::scorer::{self, RunPrompts};
+use crate::batch::RunPrompts;
+use crate::scorer;
 use crate::tokenize::PromptIds;
 
 /// How labels are scored.

@@ -2,6 +2,7 @@
 //!
 //! No Postgres here: the extension and the `zeroshot` command line are both front ends.
 //! See DESIGN.md §2–3 (shared) and the README for the model contract and the scoring method.
+mod batch;
 pub mod classify;
 pub mod config;
 pub mod error;

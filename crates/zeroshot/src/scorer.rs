@@ -18,7 +18,7 @@ use ort::value::{DynValue, Tensor, TensorRef};
 
 use crate::error::{Error, Result};
 use crate::model::Sessions;
-use crate::runs::encoder_buckets;
+use crate::batch::{PromptBatch, RunPrompts};
 use crate::trie::{LabelTrie, ROOT};
 
 /// The output our export adds to the decoder graphs: log-softmax at the requested tokens.
@@ -181,50 +181,6 @@ fn gather_rows(value: &DynValue, rows: &[usize]) -> Result<Tensor<f32>> {
     let mut new_shape = shape.clone();
     new_shape[0] = rows.len();
     Tensor::from_array((new_shape, out)).map_err(|e| Error::runtime("make a cache tensor", e))
-}
-
-/// The prompts of one run of texts, right-padded to the longest: `[texts, len]` ids and
-/// attention mask (0 over the padding, which T5's encoder and cross-attention then ignore).
-pub(crate) struct PromptBatch {
-    pub ids: Vec<i64>,
-    pub mask: Vec<i64>,
-    pub texts: usize,
-    pub len: usize,
-}
-
-impl PromptBatch {
-    pub fn new(prompts: &[&[i64]], pad: i64) -> PromptBatch {
-        let len = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
-        let mut ids = Vec::with_capacity(prompts.len() * len);
-        let mut mask = Vec::with_capacity(prompts.len() * len);
-        for p in prompts {
-            ids.extend_from_slice(p);
-            ids.extend(std::iter::repeat_n(pad, len - p.len()));
-            mask.extend(std::iter::repeat_n(1, p.len()));
-            mask.extend(std::iter::repeat_n(0, len - p.len()));
-        }
-        PromptBatch { ids, mask, texts: prompts.len(), len }
-    }
-
-    fn shape(&self) -> [usize; 2] {
-        [self.texts, self.len]
-    }
-}
-
-/// The texts of one run: their prompts padded together (the decoder's mask and the row
-/// count) and the encoder buckets, consecutive ranges of them encoded together with little
-/// padding (`runs::encoder_buckets`).
-pub(crate) struct RunPrompts {
-    pub all: PromptBatch,
-    pub buckets: Vec<PromptBatch>,
-}
-
-impl RunPrompts {
-    pub fn new(prompts: &[&[i64]], pad: i64) -> RunPrompts {
-        let lens: Vec<usize> = prompts.iter().map(|p| p.len()).collect();
-        let buckets = encoder_buckets(&lens).into_iter().map(|r| PromptBatch::new(&prompts[r], pad)).collect();
-        RunPrompts { all: PromptBatch::new(prompts, pad), buckets }
-    }
 }
 
 /// Tensors of several encoder buckets stacked along their first axis (texts), each padded
