@@ -95,6 +95,13 @@ impl Classification {
         let best = argmax_first(&logprobs);
         Classification { logprobs, probs, best, input_tokens: prompt.ids.len(), truncated: prompt.truncated() }
     }
+
+    /// Greedy mode: the label whose leaf the path reached; probabilities are the model's own.
+    fn greedy(logprobs: Vec<f64>, leaf: usize, labels: &PreparedLabels, prompt: &PromptIds) -> Classification {
+        let best = (0..labels.labels.len()).find(|&l| labels.trie.label_leaf(l) == leaf).expect("the path ends at a label");
+        let probs = logprobs.iter().map(|l| l.exp()).collect();
+        Classification { logprobs, probs, best, input_tokens: prompt.ids.len(), truncated: prompt.truncated() }
+    }
 }
 
 impl Model {
@@ -116,7 +123,8 @@ impl Model {
     /// decoder our export writes, texts share ONNX Runtime runs (`opts.runs`): one encoder run
     /// over their padded prompts, one decoder step per trie depth for all of them. A text's
     /// scores then differ from `classify`'s alone only by float rounding (padding changes the
-    /// order of some sums). Greedy mode and plain Optimum exports score one text per run.
+    /// order of some sums). Greedy mode batches texts with any export (one row per text per
+    /// step); exact mode with a plain Optimum export scores one text per run.
     pub fn classify_many(&mut self, texts: &[&str], labels: &PreparedLabels, opts: &ScoreOptions) -> Result<Vec<Classification>> {
         if !(opts.temperature > 0.0 && opts.temperature.is_finite()) {
             return Err(Error::InvalidOption(format!("temperature must be positive, got {}", opts.temperature)));
@@ -124,28 +132,32 @@ impl Model {
         let prompts = texts.iter().map(|t| self.prompt_ids(t, labels, opts.max_input_tokens)).collect::<Result<Vec<_>>>()?;
         let outputs = self.score_outputs;
         let dims = self.dims();
-        if opts.mode == ScoreMode::Greedy {
-            return prompts
-                .iter()
-                .map(|prompt| {
-                    let (logprobs, leaf) = scorer::greedy_logprobs(&mut self.sessions, &dims, outputs, &prompt.ids, &labels.trie)?;
-                    let best = (0..labels.labels.len()).find(|&l| labels.trie.label_leaf(l) == leaf).expect("the path ends at a label");
-                    let probs = logprobs.iter().map(|l| l.exp()).collect();
-                    Ok(Classification { logprobs, probs, best, input_tokens: prompt.ids.len(), truncated: prompt.truncated() })
-                })
-                .collect();
-        }
         let lens: Vec<usize> = prompts.iter().map(|p| p.ids.len()).collect();
-        let widest = labels.trie.levels().iter().map(Vec::len).max().unwrap_or(1);
-        // Limits no second text fits: Optimum's decoder broadcasts only one text's keys/values.
-        let limits = if self.sessions.groups_texts { opts.runs } else { RunLimits { max_rows: 0, max_tokens: 0 } };
+        let (rows_per_text, limits) = match opts.mode {
+            ScoreMode::Exact if self.sessions.groups_texts => (labels.trie.levels().iter().map(Vec::len).max().unwrap_or(1), opts.runs),
+            // Limits no second text fits: Optimum's decoder broadcasts only one text's keys/values.
+            ScoreMode::Exact => (1, RunLimits { max_rows: 0, max_tokens: 0 }),
+            // One row per text per step: the layout any decoder takes.
+            ScoreMode::Greedy => (1, opts.runs),
+        };
         let mut results: Vec<Option<Classification>> = vec![None; texts.len()];
-        for run in plan_runs(&lens, widest, limits) {
+        for run in plan_runs(&lens, rows_per_text, limits) {
             let ids: Vec<&[i64]> = run.iter().map(|&i| prompts[i].ids.as_slice()).collect();
             let run_prompts = RunPrompts::new(&ids, self.config.pad_token_id as i64);
-            let logprobs = scorer::trie_logprobs(&mut self.sessions, &dims, outputs, &run_prompts, &labels.trie)?;
-            for (&i, lp) in run.iter().zip(logprobs) {
-                results[i] = Some(Classification::exact(lp, &prompts[i], opts.temperature));
+            let scored: Vec<Classification> = match opts.mode {
+                ScoreMode::Exact => scorer::trie_logprobs(&mut self.sessions, &dims, outputs, &run_prompts, &labels.trie)?
+                    .into_iter()
+                    .zip(&run)
+                    .map(|(logprobs, &i)| Classification::exact(logprobs, &prompts[i], opts.temperature))
+                    .collect(),
+                ScoreMode::Greedy => scorer::greedy_logprobs(&mut self.sessions, &dims, outputs, &run_prompts, &labels.trie)?
+                    .into_iter()
+                    .zip(&run)
+                    .map(|((logprobs, leaf), &i)| Classification::greedy(logprobs, leaf, labels, &prompts[i]))
+                    .collect(),
+            };
+            for (&i, c) in run.iter().zip(scored) {
+                results[i] = Some(c);
             }
         }
         Ok(results.into_iter().map(|r| r.expect("plan_runs places every text")).collect())

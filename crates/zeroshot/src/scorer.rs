@@ -350,18 +350,23 @@ pub(crate) fn trie_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: Score
     Ok(cumulative.iter().map(|c| (0..trie.num_labels()).map(|l| c[trie.label_leaf(l)]).collect()).collect())
 }
 
-/// Greedy mode: from the root, follow the child with the highest logit until EOS, one
-/// batch-1 step per token. Returns each label's log-probability where its whole sequence
-/// was scored on the way (the chosen label, and labels that end where the path passed:
-/// `物流` on the way to `物流问题`), NaN elsewhere, and the chosen leaf.
-pub(crate) fn greedy_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: ScoreOutputs, ids: &[i64], trie: &LabelTrie) -> Result<(Vec<f64>, usize)> {
+/// Greedy mode: from the root, each text follows the child with the highest logit until EOS,
+/// one decoder row per text per step (all texts of `prompts` together; a text that reached
+/// its leaf rides along on a row nobody reads until the longest path ends). Returns, per
+/// text, each label's log-probability where its whole sequence was scored on the way (the
+/// chosen label, and labels that end where the path passed: `物流` on the way to `物流问题`),
+/// NaN elsewhere, and the chosen leaf. One row per text is the layout Optimum's own decoder
+/// accepts too, so this batches texts with any export.
+pub(crate) fn greedy_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: ScoreOutputs, prompts: &RunPrompts, trie: &LabelTrie) -> Result<Vec<(Vec<f64>, usize)>> {
     let names = KvNames::new(dims.layers);
-    let prompts = RunPrompts::new(&[ids], 0);
     let batch = &prompts.all;
-    let root = encode_and_start(sessions, &names, outputs, dims, &prompts, trie)?;
-    let mut cumulative = vec![f64::NAN; trie.nodes().len()];
-    cumulative[ROOT] = 0.0;
-    score_children(trie, ROOT, &root.scores.child_logprobs[0], &mut cumulative);
+    let texts = batch.texts;
+    let root = encode_and_start(sessions, &names, outputs, dims, prompts, trie)?;
+    let mut cumulative = vec![vec![f64::NAN; trie.nodes().len()]; texts];
+    for (t, cumulative) in cumulative.iter_mut().enumerate() {
+        cumulative[ROOT] = 0.0;
+        score_children(trie, ROOT, &root.scores.child_logprobs[t], cumulative);
+    }
     let pick = |node: usize, cumulative: &[f64]| -> usize {
         // The child with the highest log-probability; the first one on ties.
         let children = &trie.node(node).children;
@@ -373,15 +378,20 @@ pub(crate) fn greedy_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: Sco
         }
         best
     };
-    let mut at = pick(ROOT, &cumulative);
+    let mut at: Vec<usize> = cumulative.iter().map(|c| pick(ROOT, c)).collect();
+    let rows: Vec<usize> = (0..texts).collect();
     let mut self_kv = root.self_kv;
-    while !trie.node(at).children.is_empty() {
-        let (scores, kv) = expand(sessions, &names, outputs, dims, batch, trie, &[at], &[0], &self_kv, &root.cross_kv)?;
-        score_children(trie, at, &scores.child_logprobs[0], &mut cumulative);
+    while at.iter().any(|&n| !trie.node(n).children.is_empty()) {
+        let (scores, kv) = expand(sessions, &names, outputs, dims, batch, trie, &at, &rows, &self_kv, &root.cross_kv)?;
+        for (t, cumulative) in cumulative.iter_mut().enumerate() {
+            if !trie.node(at[t]).children.is_empty() {
+                score_children(trie, at[t], &scores.child_logprobs[t], cumulative);
+                at[t] = pick(at[t], cumulative);
+            }
+        }
         self_kv = kv;
-        at = pick(at, &cumulative);
     }
-    Ok(((0..trie.num_labels()).map(|l| cumulative[trie.label_leaf(l)]).collect(), at))
+    Ok(cumulative.iter().zip(at).map(|(c, leaf)| ((0..trie.num_labels()).map(|l| c[trie.label_leaf(l)]).collect(), leaf)).collect())
 }
 
 fn check_vocab(shape: &[usize], vocab: usize) -> Result<()> {

@@ -92,3 +92,43 @@ fn texts_share_decoder_steps_without_copying_cross_attention() {
         assert!(a.logprobs.iter().zip(&b.logprobs).all(|(x, y)| (x - y).abs() < 1e-5), "{:?} {:?}", a.logprobs, b.logprobs);
     }
 }
+
+/// Greedy mode batches texts with any export, ours or Optimum's own: one row per text per
+/// step (a text whose path ended rides along), the same answers and path scores as one text
+/// at a time.
+#[test]
+fn greedy_mode_batches_texts_with_any_export() {
+    let plain = common::plain_optimum_copy();
+    for dir in [common::model_dir(), plain.0.clone()] {
+        let mut opts = common::options();
+        opts.fused_scores = dir == common::model_dir();
+        let mut model = zeroshot::Model::load(&dir, &opts).unwrap();
+        let labels = common::strings(&["A", "很长的一个标签名字", "中"]);
+        let prepared = model.labels(&labels).unwrap();
+        let texts = ["快递三天了还没到", "质量很差，用了两天就坏了，客服也不理人", "好", "退货很顺利"];
+        let greedy = ScoreOptions { mode: ScoreMode::Greedy, ..ScoreOptions::default() };
+        model.record_input_shapes(true);
+        let batch = model.classify_many(&texts, &prepared, &greedy).unwrap();
+        let runs = model.input_shapes().to_vec();
+        assert!(!runs.is_empty());
+        for run in &runs {
+            for (name, shape) in run {
+                if name == "input_ids" || name.contains(".encoder.") {
+                    assert_eq!(shape[0], texts.len(), "{dir:?} {name} {shape:?}: one row per text");
+                }
+            }
+        }
+        // With the fixture's weights the paths end at different depths ("中" and the long
+        // label), so a text rides along after its path ended: the case this test is for.
+        let answers: Vec<&str> = batch.iter().map(|c| labels[c.best].as_str()).collect();
+        assert!(answers.contains(&"中") && answers.contains(&"很长的一个标签名字"), "{dir:?}: {answers:?}");
+        for (text, b) in texts.iter().zip(&batch) {
+            let one = model.classify(text, &prepared, &greedy).unwrap();
+            assert_eq!(b.best, one.best, "{dir:?} {text}");
+            for (x, y) in b.logprobs.iter().zip(&one.logprobs) {
+                assert_eq!(x.is_nan(), y.is_nan(), "{dir:?} {text}: the same labels are scored");
+                assert!(x.is_nan() || (x - y).abs() < 1e-5, "{dir:?} {text}: {x} against {y}");
+            }
+        }
+    }
+}

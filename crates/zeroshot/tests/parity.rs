@@ -20,8 +20,7 @@ fn reference() -> Vec<Value> {
 #[test]
 fn label_logprobs_match_pytorch() {
     let without_cross = common::model_copy("nocross", &["decoder_cross_kv.onnx", "manifest.json"]);
-    let plain = common::model_copy("optimum", &["decoder_cross_kv.onnx", "manifest.json", "decoder_with_past_model.onnx"]);
-    std::fs::copy(common::fixtures().join("optimum-stock/decoder_with_past_model.onnx"), plain.0.join("decoder_with_past_model.onnx")).unwrap();
+    let plain = common::plain_optimum_copy();
     let ours = common::model_dir();
     for (dir, fused, grouped) in [
         (&ours, true, true),
