@@ -99,6 +99,12 @@ SELECT zs_classify(body, ARRAY['物流','物流问题','商品质量','售后体
        (SELECT count(*) FROM jsonb_object_keys(zs_classify_scores(body, ARRAY['物流','物流问题','商品质量','售后体验'])->'scores')) < 4 AS partial_scores,
        zs_classify_scores(body, ARRAY['物流','物流问题','商品质量','售后体验']) ? 'label' AS has_label
 FROM tickets WHERE id = 1;
+-- Greedy zs_classify_batch (texts share runs) answers as zs_classify does row by row.
+SELECT bool_and(b.label = zs_classify(t.body, ARRAY['物流','物流问题','商品质量','售后体验'])) AS greedy_batch_same_answers,
+       count(*) AS rows
+FROM zs_classify_batch((SELECT array_agg(body ORDER BY id) FROM tickets), ARRAY['物流','物流问题','商品质量','售后体验']) AS b
+JOIN tickets t ON t.id = b.ord
+WHERE t.body IS NOT NULL;
 SELECT zs_model_info()->>'score_mode' AS mode, zs_model_info()->>'score_outputs' AS outputs,
        zs_model_info()->>'batches_texts' AS batches_texts;
 RESET zs.score_mode;
