@@ -9,6 +9,8 @@ import argparse
 import collections
 import json
 import os
+import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -65,6 +67,8 @@ def main():
         print(f"| {texts} | {nodes} | {texts * nodes} | {ms:.0f} | {ms / (texts * nodes):.1f} |", flush=True)
 
     opts.enable_profiling = True
+    profile_dir = tempfile.mkdtemp(prefix="zs-profile-")
+    opts.profile_file_prefix = os.path.join(profile_dir, "decoder")
     session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     texts, nodes = PROFILED if grouped else (1, PROFILED[0] * PROFILED[1])
     f = feed(config, texts, nodes, args.prompt, args.past)
@@ -72,6 +76,7 @@ def main():
         session.run(outputs, f)
     with open(session.end_profiling()) as fh:
         events = json.load(fh)
+    shutil.rmtree(profile_dir)
     by_op = collections.Counter()
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):

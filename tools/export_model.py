@@ -188,7 +188,14 @@ def group_cross_attention(path):
         # [B, heads, S, d] -> [T, n, heads, S, d] -> [T, heads, S, n, d]
         q5 = node("Transpose", [node("Reshape", [query, shape5], g + "/q_rows")], g + "/q", perm=[0, 2, 3, 1, 4])
         scores_mm.input[0] = q5
-        scores_mm.input[1] = node("Unsqueeze", [keys_t, "g_axis2"], g + "/k")
+        # Keys: unsqueeze before Optimum's transpose ([T, heads, 1, d, L]), so that the
+        # transpose still feeds the MatMul directly and ONNX Runtime can fuse the two.
+        [keys_transpose] = [n for n in graph.node if keys_t in n.output]
+        assert keys_transpose.op_type == "Transpose", keys_transpose.op_type
+        keys_transpose.input[0] = node("Unsqueeze", [keys_transpose.input[0], "g_axis2"], g + "/k")
+        for a in keys_transpose.attribute:
+            if a.name == "perm":
+                a.ints[:] = [0, 1, 2, 4, 3]
         bias_slot = 1 if bias_add.input[0] == scores_mm.output[0] else 0
         bias_add.input[bias_slot] = node("Unsqueeze", [bias_add.input[bias_slot], "g_axis3"], g + "/bias")
         values_mm.input[1] = node("Unsqueeze", [values_mm.input[1], "g_axis2"], g + "/v")
