@@ -196,7 +196,7 @@ fn pad_and_stack(mut parts: Vec<DynValue>, seq_axis: usize, len: usize) -> Resul
         let (part_shape, data) = f32_data(part, "the encoder output")?;
         let outer: usize = part_shape[..seq_axis].iter().product();
         let inner: usize = part_shape[seq_axis + 1..].iter().product();
-        let have = part_shape[seq_axis];
+        let (texts, have) = (part_shape[0], part_shape[seq_axis]);
         for o in 0..outer {
             out.extend_from_slice(&data[o * have * inner..(o + 1) * have * inner]);
             out.resize(out.len() + (len - have) * inner, 0.0);
@@ -206,7 +206,7 @@ fn pad_and_stack(mut parts: Vec<DynValue>, seq_axis: usize, len: usize) -> Resul
             shape[0] = 0;
             shape[seq_axis] = len;
         }
-        shape[0] += part.shape().first().copied().unwrap_or(0) as usize;
+        shape[0] += texts;
     }
     Ok(Tensor::from_array((shape, out)).map_err(|e| Error::runtime("make an input tensor", e))?.into_dyn())
 }
