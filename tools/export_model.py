@@ -24,7 +24,8 @@ for fp32 (scaled by |log-probability|/100 beyond 100, as float32 rounding grows 
 weights give log-probabilities near -400), 1e-2 on label probabilities for fp16 and int8.
 
   --self-test DIR  makes a tiny random checkpoint (tools/make_test_model.py's recipe), exports
-                   it at every precision under DIR and checks each (no download needed).
+                   it at every precision under DIR and checks each, and checks that the grouped
+                   decoder-with-past computes what Optimum's own graph does (no download needed).
 """
 import argparse
 import hashlib
@@ -419,18 +420,19 @@ def check(out, model, tok, precision):
     return ok, lines
 
 
-def export(source, out, precision, model_id=None, random_weights=False, template=None, separator=None, do_check=True, ort_format=False):
+def export(source, out, precision, model_id=None, random_weights=False, template=None, separator=None, do_check=True, ort_format=False,
+           stock_decoder_copy=None):
     """Export a checkpoint directory or model id (see export_loaded)."""
     model, tok = load_checkpoint(resolve_source(source))
     model_id = model_id or (source if not os.path.isdir(source) else os.path.basename(os.path.abspath(source)))
-    return export_loaded(model, tok, out, precision, model_id, random_weights, template, separator, do_check, ort_format)
+    return export_loaded(model, tok, out, precision, model_id, random_weights, template, separator, do_check, ort_format, stock_decoder_copy)
 
 
 def export_loaded(model, tok, out, precision, model_id, random_weights=False, template=None, separator=None, do_check=True, ort_format=False,
                   stock_decoder_copy=None):
     """Write the model directory OUT for a model already in memory; True if the check passed.
     stock_decoder_copy: where to keep Optimum's own decoder_with_past_model.onnx, before our
-    changes (the test fixture keeps one to test a plain Optimum export)."""
+    changes (the self-test compares the grouped graph with it: check_grouping)."""
     shutil.rmtree(out, ignore_errors=True)
     export_fp32(model, tok, out)
     add_cross_kv_graph(out)
@@ -473,6 +475,36 @@ def export_loaded(model, tok, out, precision, model_id, random_weights=False, te
     return ok
 
 
+def check_grouping(stock_path, grouped_path, tolerance=1e-5):
+    """Optimum's own decoder-with-past graph against our grouped one on random inputs, in the
+    two layouts Optimum's graph takes (one row per text; one text, several rows), padded
+    prompts included: group_cross_attention must not change what those compute. Returns
+    (ok, report lines)."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    stock = ort.InferenceSession(stock_path, opts, providers=["CPUExecutionProvider"])
+    grouped = ort.InferenceSession(grouped_path, opts, providers=["CPUExecutionProvider"])
+    names = [o.name for o in stock.get_outputs()]
+    shapes = {i.name: i.shape for i in stock.get_inputs()}
+    rng = np.random.default_rng(0)
+    worst, lines = 0.0, []
+    for texts, rows, prompt in [(3, 3, 9), (1, 4, 7)]:
+        mask = np.ones((texts, prompt), np.int64)
+        mask[0, prompt - 2:] = 0
+        feed = {"input_ids": rng.integers(5, 300, (rows, 1)), "encoder_attention_mask": mask}
+        for name, shape in shapes.items():
+            if name.startswith("past_key_values"):
+                batch, length = (texts, prompt) if ".encoder." in name else (rows, 2)
+                feed[name] = rng.standard_normal((batch, shape[1], length, shape[3])).astype(np.float32)
+        want, got = stock.run(names, feed), grouped.run(names, feed)
+        diff = max(float(np.max(np.abs(w - g))) for w, g in zip(want, got))
+        worst = max(worst, diff)
+        lines.append(f"  grouping: {texts} text(s), {rows} rows, max |Δ| against Optimum's graph = {diff:.2e}")
+    ok = worst <= tolerance
+    lines.append(f"  grouping: {'PASS' if ok else 'FAIL'} (tolerance {tolerance:g})")
+    return ok, lines
+
+
 def self_test(workdir):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import make_test_model
@@ -484,9 +516,14 @@ def self_test(workdir):
         model.save_pretrained(ckpt)
         tok.save_pretrained(ckpt)
     results = {}
+    stock = os.path.join(workdir, "optimum-decoder_with_past_model.onnx")
     for precision in ["fp32", "fp16", "int8"]:
         results[precision] = export(ckpt, os.path.join(workdir, f"tiny-{precision}"), precision,
-                                    model_id="self-test/tiny-random-mt5", random_weights=True)
+                                    model_id="self-test/tiny-random-mt5", random_weights=True,
+                                    stock_decoder_copy=stock if precision == "fp32" else None)
+    ok, lines = check_grouping(stock, os.path.join(workdir, "tiny-fp32", GRAPHS[2]))
+    print("\n".join(lines))
+    results["grouping"] = ok
     print("self-test:", ", ".join(f"{p} {'PASS' if ok else 'FAIL'}" for p, ok in results.items()))
     return all(results.values())
 

@@ -5,10 +5,6 @@ Writes, under tests/fixtures/:
   tiny-mt5/          the model directory in the Optimum layout the extension loads:
                      encoder_model.onnx, decoder_model.onnx, decoder_with_past_model.onnx,
                      tokenizer.json, config.json, manifest.json
-  optimum-stock/decoder_with_past_model.onnx
-                     Optimum's own decoder-with-past graph, before our export changes it
-                     (grouped cross-attention, fused score outputs): the tests run a plain
-                     Optimum export with it
   reference_scores.json   per-label log-probabilities from PyTorch for tools/parity_cases.json
   SHA256SUMS         checksums of all of the above; a Rust test fails if the files disagree
 
@@ -35,7 +31,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 VOCAB = 3500
 SEED = 20261127
 MODEL_FILES = export_model.MODEL_FILES + [export_model.CROSS_KV_GRAPH]
-STOCK_DECODER = "optimum-stock/decoder_with_past_model.onnx"
 
 
 def corpus_lines():
@@ -114,10 +109,9 @@ def main():
         model = make_model(len(tok))
         # The same export users run, so the fixture is what they get (without the PyTorch
         # check: the reference scores below are a stricter one).
-        export_model.export_loaded(model, tok, model_dir, "fp32", "pg_zeroshot/tiny-random-mt5", random_weights=True, do_check=False,
-                                   stock_decoder_copy=os.path.join(out, STOCK_DECODER))
+        export_model.export_loaded(model, tok, model_dir, "fp32", "pg_zeroshot/tiny-random-mt5", random_weights=True, do_check=False)
     write_reference(model, tok, os.path.join(out, "reference_scores.json"))
-    sums = [f"tiny-mt5/{n}" for n in MODEL_FILES + ["manifest.json"]] + [STOCK_DECODER, "reference_scores.json"]
+    sums = [f"tiny-mt5/{n}" for n in MODEL_FILES + ["manifest.json"]] + ["reference_scores.json"]
     with open(os.path.join(out, "SHA256SUMS"), "w") as f:
         for rel in sums:
             f.write(f"{sha256(os.path.join(out, rel))}  {rel}\n")

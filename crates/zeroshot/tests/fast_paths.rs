@@ -93,13 +93,14 @@ fn texts_share_decoder_steps_without_copying_cross_attention() {
     }
 }
 
-/// Greedy mode batches texts with any export, ours or Optimum's own: one row per text per
-/// step (a text whose path ended rides along), the same answers and path scores as one text
-/// at a time.
+/// Greedy mode batches texts with the root step through our cross-KV graph or through
+/// decoder_model.onnx (as a plain Optimum export has it), fused output or full logits: one
+/// row per text per step (a text whose path ended rides along), the same answers and path
+/// scores as one text at a time.
 #[test]
 fn greedy_mode_batches_texts_with_any_export() {
-    let plain = common::plain_optimum_copy();
-    for dir in [common::model_dir(), plain.0.clone()] {
+    let without_cross = common::model_copy("greedy-nocross", &["decoder_cross_kv.onnx", "manifest.json"]);
+    for dir in [common::model_dir(), without_cross.0.clone()] {
         let mut opts = common::options();
         opts.fused_scores = dir == common::model_dir();
         let mut model = zeroshot::Model::load(&dir, &opts).unwrap();
@@ -130,5 +131,38 @@ fn greedy_mode_batches_texts_with_any_export() {
                 assert!(x.is_nan() || (x - y).abs() < 1e-5, "{dir:?} {text}: {x} against {y}");
             }
         }
+    }
+}
+
+/// A decoder-with-past graph without our export's grouped mark (as Optimum writes it) is
+/// never given several texts at once: exact mode scores one text per run.
+#[test]
+fn an_unmarked_decoder_scores_one_text_per_run() {
+    let copy = common::model_copy("unmarked", &["manifest.json"]);
+    let path = copy.0.join("decoder_with_past_model.onnx");
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The metadata entry's value, "1", follows its key (protobuf field 2, length 1).
+    let mark = b"pg_zeroshot.grouped_cross_attention\x12\x011";
+    let at = bytes.windows(mark.len()).position(|w| w == mark).expect("our export marks the graph");
+    bytes[at + mark.len() - 1] = b'0';
+    std::fs::write(&path, bytes).unwrap();
+    let mut model = zeroshot::Model::load(&copy.0, &common::options()).unwrap();
+    assert!(!model.groups_texts());
+    let labels = common::strings(&["物流", "物流问题", "商品质量", "售后体验", "价格争议"]);
+    let prepared = model.labels(&labels).unwrap();
+    let texts = ["快递三天了还没到", "质量很差，用了两天就坏了，客服也不理人", "好"];
+    model.record_input_shapes(true);
+    let batch = model.classify_many(&texts, &prepared, &ScoreOptions::default()).unwrap();
+    let depths = prepared.trie().levels().len() - 1;
+    assert_eq!(model.input_shapes().len(), texts.len() * depths, "one run per text");
+    for run in model.input_shapes() {
+        for (name, shape) in run {
+            if name.contains(".encoder.") {
+                assert_eq!(shape[0], 1, "{name} {shape:?}");
+            }
+        }
+    }
+    for (text, b) in texts.iter().zip(&batch) {
+        assert_eq!(b, &model.classify(text, &prepared, &ScoreOptions::default()).unwrap(), "{text}");
     }
 }

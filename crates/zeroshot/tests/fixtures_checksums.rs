@@ -22,8 +22,7 @@ fn fixtures_stay_small() {
     for entry in walk(&common::fixtures()) {
         total += std::fs::metadata(entry).unwrap().len();
     }
-    // 4 MB: the tiny model (2.7 MB) and Optimum's own decoder-with-past graph (0.8 MB).
-    assert!(total <= 4_000_000, "tests/fixtures is {total} bytes; the limit is 4 MB");
+    assert!(total <= 3_000_000, "tests/fixtures is {total} bytes; the limit is 3 MB");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -14,28 +14,24 @@ fn reference() -> Vec<Value> {
     doc["cases"].as_array().unwrap().clone()
 }
 
-/// Every path our engine can take: the fused outputs our export adds (the default) or the
-/// full logits; the root step through our cross-KV graph (the default) or through
-/// decoder_model.onnx; our grouped decoder-with-past or Optimum's own (a plain Optimum export).
+/// Every path our engine can take: the fused output our export adds (the default) or the
+/// full logits a plain Optimum export gives; the root step through our cross-KV graph (the
+/// default) or through decoder_model.onnx, as a plain Optimum export has it. (That our
+/// grouped decoder-with-past computes what Optimum's own does is checked where both graphs
+/// exist: `export_model.py --self-test`; keeping Optimum's graph here too would push
+/// tests/fixtures over its 3 MB.)
 #[test]
 fn label_logprobs_match_pytorch() {
     let without_cross = common::model_copy("nocross", &["decoder_cross_kv.onnx", "manifest.json"]);
-    let plain = common::plain_optimum_copy();
     let ours = common::model_dir();
-    for (dir, fused, grouped) in [
-        (&ours, true, true),
-        (&ours, false, true),
-        (&without_cross.0, true, true),
-        (&without_cross.0, false, true),
-        (&plain.0, false, false),
-    ] {
+    for (dir, fused) in [(&ours, true), (&ours, false), (&without_cross.0, true), (&without_cross.0, false)] {
         let mut opts = common::options();
         opts.fused_scores = fused;
         let mut model = zeroshot::Model::load(dir, &opts).unwrap();
         assert_eq!(model.score_outputs(), if fused { "fused" } else { "full_logits" });
         let cross = *dir == ours;
         assert_eq!(model.loaded_graphs().contains(&"decoder_model.onnx"), !cross, "{:?}", model.loaded_graphs());
-        assert_eq!(model.groups_texts(), grouped);
+        assert!(model.groups_texts());
         check_against_pytorch(&mut model);
         check_batches_against_pytorch(&mut model);
     }

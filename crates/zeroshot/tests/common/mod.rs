@@ -42,15 +42,6 @@ pub fn model_copy(tag: &str, except: &[&str]) -> ScratchDir {
     ScratchDir(dir)
 }
 
-/// A plain Optimum export of the test model: no cross-attention graph, no manifest, and
-/// Optimum's own decoder-with-past graph (tests/fixtures/optimum-stock), without our fused
-/// output or grouped cross-attention.
-pub fn plain_optimum_copy() -> ScratchDir {
-    let dir = model_copy("optimum", &["decoder_cross_kv.onnx", "manifest.json", "decoder_with_past_model.onnx"]);
-    std::fs::copy(fixtures().join("optimum-stock/decoder_with_past_model.onnx"), dir.0.join("decoder_with_past_model.onnx")).unwrap();
-    dir
-}
-
 pub struct ScratchDir(pub PathBuf);
 
 impl Drop for ScratchDir {
