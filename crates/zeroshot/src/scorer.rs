@@ -290,18 +290,23 @@ fn expand(
         ("input_ids".into(), tensor_ref([nodes.len(), 1], &tokens)?),
         ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
     ];
-    let mut shapes = vec![("input_ids".to_string(), vec![nodes.len(), 1])];
+    // Shapes are collected only while a test records them, not on every step.
+    let mut shapes = sessions.shape_log.is_some().then(|| vec![("input_ids".to_string(), vec![nodes.len(), 1])]);
     for (name, value) in names.past_self.iter().zip(self_kv) {
         let rows = gather_rows(value, parent_rows)?;
-        shapes.push((name.clone(), rows.shape().iter().map(|&d| d as usize).collect()));
+        if let Some(shapes) = shapes.as_mut() {
+            shapes.push((name.clone(), rows.shape().iter().map(|&d| d as usize).collect()));
+        }
         inputs.push((name.clone().into(), rows.into()));
     }
     // One row per text, by reference: the decoder broadcasts it over that text's rows.
     for (name, value) in names.past_cross.iter().zip(cross_kv) {
-        shapes.push((name.clone(), f32_data(value, "the cross-attention cache")?.0));
+        if let Some(shapes) = shapes.as_mut() {
+            shapes.push((name.clone(), f32_data(value, "the cross-attention cache")?.0));
+        }
         inputs.push((name.clone().into(), value.into()));
     }
-    if let Some(log) = sessions.shape_log.as_mut() {
+    if let (Some(log), Some(shapes)) = (sessions.shape_log.as_mut(), shapes) {
         log.push(shapes);
     }
     decoder_step(&mut sessions.decoder_with_past, "decoder with past", inputs, trie, nodes, outputs, &names.present_self, dims.vocab)
