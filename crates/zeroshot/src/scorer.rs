@@ -409,19 +409,14 @@ fn check_vocab(shape: &[usize], vocab: usize) -> Result<()> {
 /// The plain way, for checking the trie path: each label teacher-forced through
 /// decoder_model.onnx on its own (no trie, no cache), after the same encoder pass.
 pub(crate) fn teacher_forced_logprobs(sessions: &mut Sessions, vocab: usize, start: u32, ids: &[i64], sequences: &[Vec<u32>]) -> Result<Vec<f64>> {
-    let len = ids.len();
-    let mask = vec![1i64; len];
-    let hidden = {
-        let inputs: Inputs = vec![("input_ids".into(), tensor_ref([1, len], ids)?), ("attention_mask".into(), tensor_ref([1, len], &mask)?)];
-        let mut out = run(&mut sessions.encoder, "encoder", inputs)?;
-        take(&mut out, "last_hidden_state", "encoder")?
-    };
+    let prompt = PromptBatch::new(&[ids], 0);
+    let hidden = encode(sessions, &prompt)?;
     let mut result = Vec::with_capacity(sequences.len());
     for seq in sequences {
         let decoder_in: Vec<i64> = std::iter::once(start).chain(seq[..seq.len() - 1].iter().copied()).map(i64::from).collect();
         let inputs: Inputs = vec![
             ("input_ids".into(), tensor_ref([1, decoder_in.len()], &decoder_in)?),
-            ("encoder_attention_mask".into(), tensor_ref([1, len], &mask)?),
+            ("encoder_attention_mask".into(), tensor_ref(prompt.shape(), &prompt.mask)?),
             ("encoder_hidden_states".into(), (&hidden).into()),
         ];
         let decoder = sessions.decoder.as_mut().ok_or_else(|| Error::runtime("run the decoder", "decoder_model.onnx is not loaded"))?;
