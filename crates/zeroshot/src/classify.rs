@@ -69,6 +69,19 @@ impl Classification {
             .filter(|(_, (p, _))| !p.is_nan())
             .map(|(l, (&p, &lp))| (l.as_str(), p, lp))
     }
+
+    fn exact(logprobs: Vec<f64>, prompt: &PromptIds, temperature: f64) -> Classification {
+        let probs = softmax(&logprobs, temperature);
+        let best = argmax_first(&logprobs);
+        Classification { logprobs, probs, best, input_tokens: prompt.ids.len(), truncated: prompt.truncated() }
+    }
+
+    /// Greedy mode: the label whose leaf the path reached; probabilities are the model's own.
+    fn greedy(logprobs: Vec<f64>, leaf: usize, labels: &PreparedLabels, prompt: &PromptIds) -> Classification {
+        let best = (0..labels.labels.len()).find(|&l| labels.trie.label_leaf(l) == leaf).expect("the path ends at a label");
+        let probs = logprobs.iter().map(|l| l.exp()).collect();
+        Classification { logprobs, probs, best, input_tokens: prompt.ids.len(), truncated: prompt.truncated() }
+    }
 }
 
 /// Index of the largest value; the first one on ties.
@@ -89,21 +102,6 @@ pub fn softmax(logprobs: &[f64], temperature: f64) -> Vec<f64> {
     exps.into_iter().map(|e| e / sum).collect()
 }
 
-impl Classification {
-    fn exact(logprobs: Vec<f64>, prompt: &PromptIds, temperature: f64) -> Classification {
-        let probs = softmax(&logprobs, temperature);
-        let best = argmax_first(&logprobs);
-        Classification { logprobs, probs, best, input_tokens: prompt.ids.len(), truncated: prompt.truncated() }
-    }
-
-    /// Greedy mode: the label whose leaf the path reached; probabilities are the model's own.
-    fn greedy(logprobs: Vec<f64>, leaf: usize, labels: &PreparedLabels, prompt: &PromptIds) -> Classification {
-        let best = (0..labels.labels.len()).find(|&l| labels.trie.label_leaf(l) == leaf).expect("the path ends at a label");
-        let probs = logprobs.iter().map(|l| l.exp()).collect();
-        Classification { logprobs, probs, best, input_tokens: prompt.ids.len(), truncated: prompt.truncated() }
-    }
-}
-
 impl Model {
     fn dims(&self) -> scorer::Dims {
         scorer::Dims {
@@ -120,8 +118,8 @@ impl Model {
     }
 
     /// Scores every label for each text, in input order. In exact mode, with the grouped
-    /// decoder our export writes, texts share ONNX Runtime runs (`opts.runs`): one encoder run
-    /// over their padded prompts, one decoder step per trie depth for all of them. A text's
+    /// decoder our export writes, texts share ONNX Runtime runs (`opts.runs`): the encoder over
+    /// length buckets of their prompts, one decoder step per trie depth for all of them. A text's
     /// scores then differ from `classify`'s alone only by float rounding (padding changes the
     /// order of some sums). Greedy mode batches texts with any export (one row per text per
     /// step); exact mode with a plain Optimum export scores one text per run.
