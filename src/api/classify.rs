@@ -33,7 +33,10 @@ fn options() -> ScoreOptions {
 /// Scores each text (None for a NULL one), zs.batch_size texts at a time: the texts of a
 /// chunk share ONNX Runtime runs (exact mode), and cancellation is checked between chunks
 /// because an ONNX Runtime run itself cannot be interrupted.
-fn classify_all(bodies: &[Option<&str>], labels: &[String]) -> Result<(Vec<String>, Vec<Option<Classification>>), ZsError> {
+fn classify_all(
+    bodies: &[Option<&str>],
+    labels: &[String],
+) -> Result<(Vec<String>, Vec<Option<Classification>>), ZsError> {
     let opts = options();
     let chunk = gucs::batch_size();
     with_model(|model| {
@@ -81,7 +84,10 @@ fn zs_classify_scores(body: &str, labels: Array<'_, &str>) -> JsonB {
 fn zs_classify_batch(
     bodies: Array<'_, &str>,
     labels: Array<'_, &str>,
-) -> TableIterator<'static, (name!(ord, i32), name!(label, Option<String>), name!(score, Option<f32>), name!(scores, Option<JsonB>))> {
+) -> TableIterator<
+    'static,
+    (name!(ord, i32), name!(label, Option<String>), name!(score, Option<f32>), name!(scores, Option<JsonB>)),
+> {
     let labels = label_vec(&labels).or_report();
     let texts: Vec<Option<&str>> = bodies.iter().collect();
     let (labels, results) = classify_all(&texts, &labels).or_report();
@@ -89,7 +95,12 @@ fn zs_classify_batch(
         .into_iter()
         .enumerate()
         .map(|(i, r)| match r {
-            Some(c) => (i as i32 + 1, Some(labels[c.best].clone()), Some(c.probs[c.best] as f32), Some(JsonB(scores_json(&labels, &c)))),
+            Some(c) => (
+                i as i32 + 1,
+                Some(labels[c.best].clone()),
+                Some(c.probs[c.best] as f32),
+                Some(JsonB(scores_json(&labels, &c))),
+            ),
             None => (i as i32 + 1, None, None, None),
         })
         .collect();

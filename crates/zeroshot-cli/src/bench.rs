@@ -47,15 +47,26 @@ pub fn quantile(xs: &mut [f64], q: f64) -> f64 {
 
 pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let workload: Value = serde_json::from_str(&std::fs::read_to_string(&args.workload)?)?;
-    let all_texts: Vec<String> = workload["texts"].as_array().ok_or("workload has no texts")?.iter().filter_map(|t| t.as_str().map(String::from)).collect();
-    let texts: Vec<&String> = crate::eval::evenly_spaced(all_texts.len(), args.texts.max(1)).into_iter().map(|i| &all_texts[i]).collect();
+    let all_texts: Vec<String> = workload["texts"]
+        .as_array()
+        .ok_or("workload has no texts")?
+        .iter()
+        .filter_map(|t| t.as_str().map(String::from))
+        .collect();
+    let texts: Vec<&String> =
+        crate::eval::evenly_spaced(all_texts.len(), args.texts.max(1)).into_iter().map(|i| &all_texts[i]).collect();
     let n = texts.len();
     let mut model = args.model.load()?;
     println!("| labels | mode | texts | p50 ms | p95 ms | rows/s |");
     println!("|---:|---|---:|---:|---:|---:|");
     let mut results = Vec::new();
     for set in args.label_sets.split(',').map(str::trim) {
-        let labels: Vec<String> = workload["label_sets"][set].as_array().ok_or(format!("no label set {set:?}"))?.iter().filter_map(|l| l.as_str().map(String::from)).collect();
+        let labels: Vec<String> = workload["label_sets"][set]
+            .as_array()
+            .ok_or(format!("no label set {set:?}"))?
+            .iter()
+            .filter_map(|l| l.as_str().map(String::from))
+            .collect();
         let prepared = model.labels(&labels)?;
         for mode_name in args.modes.split(',').map(str::trim) {
             let mode: ScoreMode = mode_name.parse()?;

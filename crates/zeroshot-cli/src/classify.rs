@@ -24,18 +24,17 @@ pub fn run(args: ClassifyArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut model = args.model.load()?;
     let labels = model.labels(&split_labels(&args.labels))?;
     let opts = args.model.score_options()?;
-    let texts: Vec<String> = if args.texts.is_empty() {
-        std::io::stdin().lock().lines().collect::<Result<_, _>>()?
-    } else {
-        args.texts
-    };
+    let texts: Vec<String> =
+        if args.texts.is_empty() { std::io::stdin().lock().lines().collect::<Result<_, _>>()? } else { args.texts };
     for text in &texts {
         let c = model.classify(text, &labels, &opts)?;
         let best = &labels.labels[c.best];
         if args.json {
             // Greedy mode leaves labels off its path unscored: they are not listed.
-            let scores: serde_json::Map<String, serde_json::Value> = c.scored(&labels.labels).map(|(l, p, _)| (l.to_string(), json!(p))).collect();
-            let logprobs: serde_json::Map<String, serde_json::Value> = c.scored(&labels.labels).map(|(l, _, lp)| (l.to_string(), json!(lp))).collect();
+            let scores: serde_json::Map<String, serde_json::Value> =
+                c.scored(&labels.labels).map(|(l, p, _)| (l.to_string(), json!(p))).collect();
+            let logprobs: serde_json::Map<String, serde_json::Value> =
+                c.scored(&labels.labels).map(|(l, _, lp)| (l.to_string(), json!(lp))).collect();
             let line = json!({"text": text, "label": best, "score": c.probs[c.best], "scores": scores,
                               "logprobs": logprobs, "input_tokens": c.input_tokens, "truncated": c.truncated});
             println!("{line}");

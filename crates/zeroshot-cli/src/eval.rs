@@ -67,7 +67,14 @@ fn field(row: &Value, name: &str, path: &Path) -> Result<String, BoxError> {
 
 /// Builds a test set; `map` renames gold labels (e.g. Positive → 正面), `labels` fixes the
 /// label set (else the gold labels in order of appearance).
-fn build(name: &str, path: &Path, text_field: &str, gold_field: &str, map: &HashMap<String, String>, labels: Option<Vec<String>>) -> Result<TestSet, BoxError> {
+fn build(
+    name: &str,
+    path: &Path,
+    text_field: &str,
+    gold_field: &str,
+    map: &HashMap<String, String>,
+    labels: Option<Vec<String>>,
+) -> Result<TestSet, BoxError> {
     let rows = read_jsonl(path)?;
     let mut texts = Vec::with_capacity(rows.len());
     let mut gold_names = Vec::with_capacity(rows.len());
@@ -88,7 +95,12 @@ fn build(name: &str, path: &Path, text_field: &str, gold_field: &str, map: &Hash
     let index: HashMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
     let gold = gold_names
         .iter()
-        .map(|g| index.get(g.as_str()).copied().ok_or_else(|| format!("{}: gold label {g:?} is not in the label set", path.display())))
+        .map(|g| {
+            index
+                .get(g.as_str())
+                .copied()
+                .ok_or_else(|| format!("{}: gold label {g:?} is not in the label set", path.display()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(TestSet { name: name.into(), texts, labels, gold })
 }
@@ -98,8 +110,18 @@ pub fn fewclue(task: &str, dir: &Path) -> Result<TestSet, BoxError> {
     let none = HashMap::new();
     match task {
         "eprstmt" => {
-            let map = HashMap::from([("Positive".to_string(), "正面".to_string()), ("Negative".to_string(), "负面".to_string())]);
-            build(task, &dir.join("eprstmt.test_public.jsonl"), "sentence", "label", &map, Some(vec!["正面".into(), "负面".into()]))
+            let map = HashMap::from([
+                ("Positive".to_string(), "正面".to_string()),
+                ("Negative".to_string(), "负面".to_string()),
+            ]);
+            build(
+                task,
+                &dir.join("eprstmt.test_public.jsonl"),
+                "sentence",
+                "label",
+                &map,
+                Some(vec!["正面".into(), "负面".into()]),
+            )
         }
         "tnews" => {
             let names = read_jsonl(&dir.join("tnews.labels.jsonl"))?;
@@ -149,13 +171,23 @@ pub struct EvalResult {
 /// Texts per `classify_many` call, as zs_classify_batch's default zs.batch_size.
 const EVAL_BATCH: usize = 16;
 
-pub fn evaluate(model: &mut zeroshot::Model, set: &TestSet, opts: &zeroshot::ScoreOptions) -> Result<EvalResult, BoxError> {
+pub fn evaluate(
+    model: &mut zeroshot::Model,
+    set: &TestSet,
+    opts: &zeroshot::ScoreOptions,
+) -> Result<EvalResult, BoxError> {
     let prepared = model.labels(&set.labels)?;
     let started = Instant::now();
     let mut predicted = Vec::with_capacity(set.texts.len());
     let mut in_label = 0usize;
     let texts: Vec<&str> = set.texts.iter().map(String::as_str).collect();
-    for c in texts.chunks(EVAL_BATCH).map(|chunk| model.classify_many(chunk, &prepared, opts)).collect::<Result<Vec<_>, _>>()?.into_iter().flatten() {
+    for c in texts
+        .chunks(EVAL_BATCH)
+        .map(|chunk| model.classify_many(chunk, &prepared, opts))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+    {
         // The answer is an index into the label set by construction; count it as the
         // model's release would count a free-text answer: is the text one of the labels?
         if set.labels.contains(&prepared.labels[c.best]) {
@@ -178,14 +210,25 @@ pub fn evaluate(model: &mut zeroshot::Model, set: &TestSet, opts: &zeroshot::Sco
 pub fn run(args: EvalArgs) -> Result<(), BoxError> {
     let mut sets = Vec::new();
     if let Some(tasks) = &args.task {
-        let names: Vec<&str> = if tasks == "all" { vec!["eprstmt", "tnews", "iflytek", "csldcp"] } else { tasks.split(',').map(str::trim).collect() };
+        let names: Vec<&str> = if tasks == "all" {
+            vec!["eprstmt", "tnews", "iflytek", "csldcp"]
+        } else {
+            tasks.split(',').map(str::trim).collect()
+        };
         for name in names {
             sets.push(fewclue(name, &args.data_dir)?);
         }
     }
     if let Some(path) = &args.data {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        sets.push(build(&name, path, &args.text_field, &args.label_field, &HashMap::new(), args.labels.as_deref().map(split_labels))?);
+        sets.push(build(
+            &name,
+            path,
+            &args.text_field,
+            &args.label_field,
+            &HashMap::new(),
+            args.labels.as_deref().map(split_labels),
+        )?);
     }
     if sets.is_empty() {
         return Err("give --task or --data".into());
@@ -202,9 +245,20 @@ pub fn run(args: EvalArgs) -> Result<(), BoxError> {
     let mut results = Vec::new();
     for set in &sets {
         let r = evaluate(&mut model, set, &opts)?;
-        println!("| {} | {} | {} | {:.2}% | {:.2}% | {:.2}% | {:.1} |", r.set, r.rows, r.labels, 100.0 * r.accuracy, 100.0 * r.macro_f1, 100.0 * r.in_label_share, r.rows_per_second);
-        results.push(json!({"set": r.set, "rows": r.rows, "labels": r.labels, "accuracy": r.accuracy, "macro_f1": r.macro_f1,
-                            "in_label_share": r.in_label_share, "rows_per_second": r.rows_per_second}));
+        println!(
+            "| {} | {} | {} | {:.2}% | {:.2}% | {:.2}% | {:.1} |",
+            r.set,
+            r.rows,
+            r.labels,
+            100.0 * r.accuracy,
+            100.0 * r.macro_f1,
+            100.0 * r.in_label_share,
+            r.rows_per_second
+        );
+        results.push(
+            json!({"set": r.set, "rows": r.rows, "labels": r.labels, "accuracy": r.accuracy, "macro_f1": r.macro_f1,
+                            "in_label_share": r.in_label_share, "rows_per_second": r.rows_per_second}),
+        );
     }
     if let Some(path) = &args.json {
         let doc = json!({"model_dir": model.dir.display().to_string(), "model_id": model.model_id(), "random_weights": model.is_random(),

@@ -85,7 +85,10 @@ impl ModelArgs {
         };
         let model = Model::load(&self.model_dir, &opts)?;
         if model.is_random() {
-            eprintln!("warning: {} has random weights: its labels mean nothing", model.model_id().unwrap_or("this model"));
+            eprintln!(
+                "warning: {} has random weights: its labels mean nothing",
+                model.model_id().unwrap_or("this model")
+            );
         }
         Ok(model)
     }

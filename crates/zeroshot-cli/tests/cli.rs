@@ -51,8 +51,17 @@ fn eval_smoke_on_fewclue() {
     assert!(data.is_dir(), "FewCLUE data expected at {}", data.display());
     let json = std::env::temp_dir().join(format!("zs-eval-{}.json", std::process::id()));
     let (out, _) = zeroshot(&[
-        "eval", "--task", "eprstmt,tnews,iflytek,csldcp", "--limit", "40", "--max-input-tokens", "1024",
-        "--data-dir", data.to_str().unwrap(), "--json", json.to_str().unwrap(),
+        "eval",
+        "--task",
+        "eprstmt,tnews,iflytek,csldcp",
+        "--limit",
+        "40",
+        "--max-input-tokens",
+        "1024",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
     ]);
     assert!(out.starts_with("| set | rows | labels | accuracy | macro-F1 | in-label | rows/s |"), "{out}");
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -74,7 +83,17 @@ fn eval_smoke_on_fewclue() {
 fn bench_reports_every_configuration() {
     let json = std::env::temp_dir().join(format!("zs-bench-{}.json", std::process::id()));
     let workload = repo().join("bench/workload.json");
-    let (out, _) = zeroshot(&["bench", "--workload", workload.to_str().unwrap(), "--texts", "4", "--warmup", "1", "--json", json.to_str().unwrap()]);
+    let (out, _) = zeroshot(&[
+        "bench",
+        "--workload",
+        workload.to_str().unwrap(),
+        "--texts",
+        "4",
+        "--warmup",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert!(out.starts_with("| labels | mode | texts | p50 ms | p95 ms | rows/s |"), "{out}");
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let results = doc["results"].as_array().unwrap();

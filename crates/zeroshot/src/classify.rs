@@ -1,9 +1,9 @@
 //! From per-label log-probabilities to an answer: the argmax label (ties go to the
 //! earlier label) and a softmax over the labels at a temperature.
+use crate::batch::RunPrompts;
 use crate::error::{Error, Result};
 use crate::model::{Model, PreparedLabels};
 use crate::runs::{plan_runs, RunLimits};
-use crate::batch::RunPrompts;
 use crate::scorer;
 use crate::tokenize::PromptIds;
 
@@ -78,7 +78,8 @@ impl Classification {
 
     /// Greedy mode: the label whose leaf the path reached; probabilities are the model's own.
     fn greedy(logprobs: Vec<f64>, leaf: usize, labels: &PreparedLabels, prompt: &PromptIds) -> Classification {
-        let best = (0..labels.labels.len()).find(|&l| labels.trie.label_leaf(l) == leaf).expect("the path ends at a label");
+        let best =
+            (0..labels.labels.len()).find(|&l| labels.trie.label_leaf(l) == leaf).expect("the path ends at a label");
         let probs = logprobs.iter().map(|l| l.exp()).collect();
         Classification { logprobs, probs, best, input_tokens: prompt.ids.len(), truncated: prompt.truncated() }
     }
@@ -123,16 +124,24 @@ impl Model {
     /// scores then differ from `classify`'s alone only by float rounding (padding changes the
     /// order of some sums). Greedy mode batches texts with any export (one row per text per
     /// step); exact mode with a plain Optimum export scores one text per run.
-    pub fn classify_many(&mut self, texts: &[&str], labels: &PreparedLabels, opts: &ScoreOptions) -> Result<Vec<Classification>> {
+    pub fn classify_many(
+        &mut self,
+        texts: &[&str],
+        labels: &PreparedLabels,
+        opts: &ScoreOptions,
+    ) -> Result<Vec<Classification>> {
         if !(opts.temperature > 0.0 && opts.temperature.is_finite()) {
             return Err(Error::InvalidOption(format!("temperature must be positive, got {}", opts.temperature)));
         }
-        let prompts = texts.iter().map(|t| self.prompt_ids(t, labels, opts.max_input_tokens)).collect::<Result<Vec<_>>>()?;
+        let prompts =
+            texts.iter().map(|t| self.prompt_ids(t, labels, opts.max_input_tokens)).collect::<Result<Vec<_>>>()?;
         let outputs = self.score_outputs;
         let dims = self.dims();
         let lens: Vec<usize> = prompts.iter().map(|p| p.ids.len()).collect();
         let (rows_per_text, limits) = match opts.mode {
-            ScoreMode::Exact if self.sessions.groups_texts => (labels.trie.levels().iter().map(Vec::len).max().unwrap_or(1), opts.runs),
+            ScoreMode::Exact if self.sessions.groups_texts => {
+                (labels.trie.levels().iter().map(Vec::len).max().unwrap_or(1), opts.runs)
+            }
             // Limits no second text fits: Optimum's decoder broadcasts only one text's keys/values.
             ScoreMode::Exact => (1, RunLimits { max_rows: 0, max_tokens: 0 }),
             // One row per text per step: the layout any decoder takes.
@@ -143,16 +152,20 @@ impl Model {
             let ids: Vec<&[i64]> = run.iter().map(|&i| prompts[i].ids.as_slice()).collect();
             let run_prompts = RunPrompts::new(&ids, self.config.pad_token_id as i64);
             let scored: Vec<Classification> = match opts.mode {
-                ScoreMode::Exact => scorer::trie_logprobs(&mut self.sessions, &dims, outputs, &run_prompts, &labels.trie)?
-                    .into_iter()
-                    .zip(&run)
-                    .map(|(logprobs, &i)| Classification::exact(logprobs, &prompts[i], opts.temperature))
-                    .collect(),
-                ScoreMode::Greedy => scorer::greedy_logprobs(&mut self.sessions, &dims, outputs, &run_prompts, &labels.trie)?
-                    .into_iter()
-                    .zip(&run)
-                    .map(|((logprobs, leaf), &i)| Classification::greedy(logprobs, leaf, labels, &prompts[i]))
-                    .collect(),
+                ScoreMode::Exact => {
+                    scorer::trie_logprobs(&mut self.sessions, &dims, outputs, &run_prompts, &labels.trie)?
+                        .into_iter()
+                        .zip(&run)
+                        .map(|(logprobs, &i)| Classification::exact(logprobs, &prompts[i], opts.temperature))
+                        .collect()
+                }
+                ScoreMode::Greedy => {
+                    scorer::greedy_logprobs(&mut self.sessions, &dims, outputs, &run_prompts, &labels.trie)?
+                        .into_iter()
+                        .zip(&run)
+                        .map(|((logprobs, leaf), &i)| Classification::greedy(logprobs, leaf, labels, &prompts[i]))
+                        .collect()
+                }
             };
             for (&i, c) in run.iter().zip(scored) {
                 results[i] = Some(c);
@@ -165,7 +178,12 @@ impl Model {
 impl Model {
     /// Per-label log-probabilities by the plain per-label teacher-forced path (no trie, no
     /// cache). Slow; it exists so tests can check the trie path against it.
-    pub fn teacher_forced_logprobs(&mut self, text: &str, labels: &PreparedLabels, max_input_tokens: usize) -> Result<Vec<f64>> {
+    pub fn teacher_forced_logprobs(
+        &mut self,
+        text: &str,
+        labels: &PreparedLabels,
+        max_input_tokens: usize,
+    ) -> Result<Vec<f64>> {
         self.ensure_decoder()?;
         let prompt = self.prompt_ids(text, labels, max_input_tokens)?;
         let sequences = labels.labels.iter().map(|l| self.tokenizer.label_sequence(l)).collect::<Result<Vec<_>>>()?;

@@ -58,7 +58,9 @@ impl Error {
             | Error::DuplicateLabel { .. }
             | Error::InvalidOption(_) => ErrorKind::InvalidParameter,
             Error::TooManyLabels { .. } => ErrorKind::ProgramLimit,
-            Error::MissingFile { .. } | Error::MissingLibrary(_) | Error::RuntimeLibrary { .. } => ErrorKind::UndefinedFile,
+            Error::MissingFile { .. } | Error::MissingLibrary(_) | Error::RuntimeLibrary { .. } => {
+                ErrorKind::UndefinedFile
+            }
             Error::InvalidModel { .. } => ErrorKind::InvalidModel,
             Error::DeviceUnavailable(_) => ErrorKind::DeviceUnavailable,
             Error::Runtime { .. } | Error::Tokenizer(_) => ErrorKind::Internal,

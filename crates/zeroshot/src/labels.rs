@@ -70,7 +70,9 @@ mod tests {
             }
         }
         match validate_labels(&v(&["a", "b", "a"]), ",") {
-            Err(Error::DuplicateLabel { label, first, second }) => assert_eq!((label.as_str(), first, second), ("a", 1, 3)),
+            Err(Error::DuplicateLabel { label, first, second }) => {
+                assert_eq!((label.as_str(), first, second), ("a", 1, 3))
+            }
             other => panic!("{other:?}"),
         }
     }

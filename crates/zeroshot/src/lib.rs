@@ -17,6 +17,6 @@ pub mod tokenize;
 pub mod trie;
 
 pub use classify::{Classification, ScoreMode, ScoreOptions};
-pub use runs::RunLimits;
 pub use error::{Error, ErrorKind, Result};
 pub use model::{Device, LoadOptions, Model, PreparedLabels};
+pub use runs::RunLimits;

@@ -139,16 +139,25 @@ fn check_names(path: &Path, kind: &str, have: Vec<String>, want: &[String]) -> R
     Err(Error::invalid_model(path, format!("graph has no {kind} {missing:?} (it has {have:?}); export it with optimum's text2text-generation-with-past task or tools/export_model.py")))
 }
 
-
 /// A static dimension of an outlet that disagrees with config.json is an error; a dynamic
 /// one (-1) is checked when the graph runs.
-fn check_dim(path: &Path, outlets: &[ort::value::Outlet], name: &str, axis: usize, want: usize, what: &str) -> Result<()> {
+fn check_dim(
+    path: &Path,
+    outlets: &[ort::value::Outlet],
+    name: &str,
+    axis: usize,
+    want: usize,
+    what: &str,
+) -> Result<()> {
     let Some(outlet) = outlets.iter().find(|o| o.name() == name) else { return Ok(()) };
     if let ort::value::ValueType::Tensor { shape, .. } = outlet.dtype() {
         let dims: Vec<i64> = shape.iter().copied().collect();
         if let Some(&d) = dims.get(axis) {
             if d >= 0 && d as usize != want {
-                return Err(Error::invalid_model(path, format!("{name} has {what} {d} (dimension {axis} of {dims:?}) but config.json says {want}")));
+                return Err(Error::invalid_model(
+                    path,
+                    format!("{name} has {what} {d} (dimension {axis} of {dims:?}) but config.json says {want}"),
+                ));
             }
         }
     }
@@ -156,7 +165,10 @@ fn check_dim(path: &Path, outlets: &[ort::value::Outlet], name: &str, axis: usiz
 }
 
 fn session_names(s: &Session) -> (Vec<String>, Vec<String>) {
-    (s.inputs().iter().map(|o| o.name().to_string()).collect(), s.outputs().iter().map(|o| o.name().to_string()).collect())
+    (
+        s.inputs().iter().map(|o| o.name().to_string()).collect(),
+        s.outputs().iter().map(|o| o.name().to_string()).collect(),
+    )
 }
 
 /// The ORT-format copy of `onnx` (same name, `.ort`), mapped read-only.
@@ -164,7 +176,10 @@ fn map_ort_file(onnx: &Path) -> Result<memmap2::Mmap> {
     let path = onnx.with_extension("ort");
     if !path.is_file() {
         return Err(Error::MissingFile {
-            what: format!("ORT-format copy {} (needed to share weights; write it with export_model.py --ort-format)", path.file_name().unwrap_or_default().to_string_lossy()),
+            what: format!(
+                "ORT-format copy {} (needed to share weights; write it with export_model.py --ort-format)",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            ),
             path,
         });
     }
@@ -174,7 +189,12 @@ fn map_ort_file(onnx: &Path) -> Result<memmap2::Mmap> {
     unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::invalid_model(&path, e.to_string()))
 }
 
-fn open_session(rt: &Runtime, path: &Path, opts: &LoadOptions, mapped: Option<&[u8]>) -> Result<(Session, &'static str)> {
+fn open_session(
+    rt: &Runtime,
+    path: &Path,
+    opts: &LoadOptions,
+    mapped: Option<&[u8]>,
+) -> Result<(Session, &'static str)> {
     let build_err = |e: ort::Error<ort::session::builder::SessionBuilder>| Error::runtime("configure a session", e);
     let mut builder = Session::builder(&rt.env).map_err(|e| Error::runtime("create a session builder", e))?;
     if opts.threads > 0 {
@@ -186,7 +206,8 @@ fn open_session(rt: &Runtime, path: &Path, opts: &LoadOptions, mapped: Option<&[
     builder = builder.with_log_level(ort::logging::LogLevel::Error).map_err(build_err)?;
     let mut provider = "CPUExecutionProvider";
     if opts.device != Device::Cpu {
-        let cuda = ort::ep::CUDA::default().with_device_id(opts.cuda_device_id).with_tf32(true).build().error_on_failure();
+        let cuda =
+            ort::ep::CUDA::default().with_device_id(opts.cuda_device_id).with_tf32(true).build().error_on_failure();
         match builder.with_execution_providers([cuda]) {
             Ok(b) => {
                 builder = b;
@@ -285,18 +306,22 @@ impl Model {
         check_names(&dir.join(DECODER_WITH_PAST_FILE), "output", outs, &want)?;
         let heads = config.num_heads;
         check_dim(&dir.join(ENCODER_FILE), encoder.outputs(), "last_hidden_state", 2, config.d_model, "width")?;
-        for (file, session) in decoder.iter().map(|d| (DECODER_FILE, d)).chain([(DECODER_WITH_PAST_FILE, &decoder_with_past)]) {
+        for (file, session) in
+            decoder.iter().map(|d| (DECODER_FILE, d)).chain([(DECODER_WITH_PAST_FILE, &decoder_with_past)])
+        {
             check_dim(&dir.join(file), session.outputs(), "logits", 2, config.vocab_size, "vocabulary size")?;
             check_dim(&dir.join(file), session.outputs(), "present.0.decoder.key", 1, heads, "attention heads")?;
         }
 
         let groups_texts = decoder_with_past
             .metadata()
-            .map_err(|e| Error::runtime(format!("read the metadata of {}", dir.join(DECODER_WITH_PAST_FILE).display()), e))?
+            .map_err(|e| {
+                Error::runtime(format!("read the metadata of {}", dir.join(DECODER_WITH_PAST_FILE).display()), e)
+            })?
             .custom(GROUPED_KEY)
             .is_some_and(|v| v == "1");
-        let fused = decoder.iter().chain([&decoder_with_past])
-            .all(|s| s.outputs().iter().any(|o| o.name() == LOGPROBS_OUTPUT));
+        let fused =
+            decoder.iter().chain([&decoder_with_past]).all(|s| s.outputs().iter().any(|o| o.name() == LOGPROBS_OUTPUT));
         let score_outputs = if fused && opts.fused_scores { ScoreOutputs::Fused } else { ScoreOutputs::FullLogits };
         Ok(Model {
             dir: dir.to_path_buf(),
@@ -317,7 +342,12 @@ impl Model {
 
     fn check_decoder(dir: &Path, decoder: &Session, layers: usize) -> Result<()> {
         let (ins, outs) = session_names(decoder);
-        check_names(&dir.join(DECODER_FILE), "input", ins, &["input_ids".into(), "encoder_hidden_states".into(), "encoder_attention_mask".into()])?;
+        check_names(
+            &dir.join(DECODER_FILE),
+            "input",
+            ins,
+            &["input_ids".into(), "encoder_hidden_states".into(), "encoder_attention_mask".into()],
+        )?;
         let mut want = vec!["logits".to_string()];
         want.extend(kv_names("present", layers, "decoder"));
         want.extend(kv_names("present", layers, "encoder"));
@@ -352,18 +382,30 @@ impl Model {
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(Error::invalid_model(
                 config_path,
-                format!("vocab_size {} is smaller than the tokenizer's {} tokens", config.vocab_size, tokenizer.vocab_size()),
+                format!(
+                    "vocab_size {} is smaller than the tokenizer's {} tokens",
+                    config.vocab_size,
+                    tokenizer.vocab_size()
+                ),
             ));
         }
-        for (what, id, piece) in [("eos_token_id", config.eos_token_id, "</s>"), ("pad_token_id", config.pad_token_id, "<pad>")] {
+        for (what, id, piece) in
+            [("eos_token_id", config.eos_token_id, "</s>"), ("pad_token_id", config.pad_token_id, "<pad>")]
+        {
             if let Some(tok_id) = tokenizer.token_to_id(piece) {
                 if tok_id != id {
-                    return Err(Error::invalid_model(config_path, format!("{what} is {id} but tokenizer.json has {piece} = {tok_id}")));
+                    return Err(Error::invalid_model(
+                        config_path,
+                        format!("{what} is {id} but tokenizer.json has {piece} = {tok_id}"),
+                    ));
                 }
             }
         }
         if config.decoder_start_token_id as usize >= config.vocab_size {
-            return Err(Error::invalid_model(config_path, format!("decoder_start_token_id {} is outside the vocabulary", config.decoder_start_token_id)));
+            return Err(Error::invalid_model(
+                config_path,
+                format!("decoder_start_token_id {} is outside the vocabulary", config.decoder_start_token_id),
+            ));
         }
         Ok(())
     }
@@ -412,7 +454,12 @@ impl Model {
     }
 
     /// The prompt ids for `text` under `labels`, truncated as `classify` does.
-    pub fn prompt_ids(&self, text: &str, labels: &PreparedLabels, max_input_tokens: usize) -> Result<crate::tokenize::PromptIds> {
+    pub fn prompt_ids(
+        &self,
+        text: &str,
+        labels: &PreparedLabels,
+        max_input_tokens: usize,
+    ) -> Result<crate::tokenize::PromptIds> {
         self.tokenizer.prompt_ids(&self.template, &labels.label_part, labels.labels.len(), text, max_input_tokens)
     }
 

@@ -17,7 +17,11 @@ pub struct PromptTemplate {
 
 impl PromptTemplate {
     pub fn new(template: &str, separator: &str) -> Result<PromptTemplate> {
-        let bad = || Error::InvalidOption(format!("prompt template {template:?} must contain {{labels}} once, then {{text}} once"));
+        let bad = || {
+            Error::InvalidOption(format!(
+                "prompt template {template:?} must contain {{labels}} once, then {{text}} once"
+            ))
+        };
         let (head, rest) = template.split_once("{labels}").ok_or_else(bad)?;
         let (middle, tail) = rest.split_once("{text}").ok_or_else(bad)?;
         if tail.contains("{labels}") || tail.contains("{text}") || middle.contains("{labels}") {

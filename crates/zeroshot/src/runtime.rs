@@ -48,8 +48,9 @@ fn probe_library(path: &Path) -> Result<String> {
     let lib = unsafe { libloading::Library::new(path) }.map_err(|e| fail(with_sources(&e)))?;
     // SAFETY: the symbol has this signature in every ONNX Runtime release.
     let version = unsafe {
-        let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const OrtApiBase> =
-            lib.get(b"OrtGetApiBase").map_err(|_| fail("the library does not export OrtGetApiBase; is it ONNX Runtime?".into()))?;
+        let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const OrtApiBase> = lib
+            .get(b"OrtGetApiBase")
+            .map_err(|_| fail("the library does not export OrtGetApiBase; is it ONNX Runtime?".into()))?;
         let base = get_base();
         if base.is_null() {
             return Err(fail("OrtGetApiBase returned null".into()));

@@ -16,9 +16,9 @@ use std::borrow::Cow;
 use ort::session::{OutputSelector, RunOptions, Session, SessionInputValue, SessionOutputs};
 use ort::value::{DynValue, Tensor, TensorRef};
 
+use crate::batch::{PromptBatch, RunPrompts};
 use crate::error::{Error, Result};
 use crate::model::Sessions;
-use crate::batch::{PromptBatch, RunPrompts};
 use crate::trie::{LabelTrie, ROOT};
 
 /// The output our export adds to the decoder graphs: log-softmax at the requested tokens.
@@ -117,13 +117,20 @@ fn decoder_step(
     keep: &[String],
     vocab: usize,
 ) -> Result<(RowScores, Vec<DynValue>)> {
-    let children: Vec<Vec<u32>> = nodes.iter().map(|&n| trie.node(n).children.iter().map(|&c| trie.node(c).token).collect()).collect();
+    let children: Vec<Vec<u32>> =
+        nodes.iter().map(|&n| trie.node(n).children.iter().map(|&c| trie.node(c).token).collect()).collect();
     let collect = |out: &mut SessionOutputs<'_>| -> Result<(RowScores, Vec<DynValue>)> {
         let scores = match outputs {
             ScoreOutputs::Fused => {
                 let (shape, picks) = f32_data(&out[LOGPROBS_OUTPUT], LOGPROBS_OUTPUT)?;
                 let k = shape[2];
-                RowScores { child_logprobs: children.iter().enumerate().map(|(r, c)| picks[r * k..r * k + c.len()].iter().map(|&x| x as f64).collect()).collect() }
+                RowScores {
+                    child_logprobs: children
+                        .iter()
+                        .enumerate()
+                        .map(|(r, c)| picks[r * k..r * k + c.len()].iter().map(|&x| x as f64).collect())
+                        .collect(),
+                }
             }
             ScoreOutputs::FullLogits => {
                 let (shape, logits) = f32_data(&out["logits"], "logits")?;
@@ -146,8 +153,10 @@ fn decoder_step(
         ScoreOutputs::Fused => {
             let k = children.iter().map(Vec::len).max().unwrap_or(1).max(1);
             // Rows with fewer children repeat token 0; those picks are never read.
-            let ids: Vec<i64> = children.iter().flat_map(|c| (0..k).map(move |j| c.get(j).map_or(0, |&t| t as i64))).collect();
-            let tensor = Tensor::from_array(([nodes.len(), 1, k], ids)).map_err(|e| Error::runtime("make an input tensor", e))?;
+            let ids: Vec<i64> =
+                children.iter().flat_map(|c| (0..k).map(move |j| c.get(j).map_or(0, |&t| t as i64))).collect();
+            let tensor = Tensor::from_array(([nodes.len(), 1, k], ids))
+                .map_err(|e| Error::runtime("make an input tensor", e))?;
             inputs.push(("label_token_ids".into(), tensor.into()));
             // Only these outputs are computed and copied: never the full logits.
             let mut selector = OutputSelector::no_default().with(LOGPROBS_OUTPUT);
@@ -155,7 +164,8 @@ fn decoder_step(
                 selector = selector.with(name.clone());
             }
             let options = RunOptions::new().map_err(|e| Error::runtime("make run options", e))?.with_outputs(selector);
-            let mut out = session.run_with_options(inputs, &options).map_err(|e| Error::runtime(format!("run the {what}"), e))?;
+            let mut out =
+                session.run_with_options(inputs, &options).map_err(|e| Error::runtime(format!("run the {what}"), e))?;
             collect(&mut out)
         }
         ScoreOutputs::FullLogits => collect(&mut run(session, what, inputs)?),
@@ -212,7 +222,10 @@ fn pad_and_stack(mut parts: Vec<DynValue>, seq_axis: usize, len: usize) -> Resul
 }
 
 fn encode(sessions: &mut Sessions, batch: &PromptBatch) -> Result<DynValue> {
-    let inputs: Inputs = vec![("input_ids".into(), tensor_ref(batch.shape(), &batch.ids)?), ("attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?)];
+    let inputs: Inputs = vec![
+        ("input_ids".into(), tensor_ref(batch.shape(), &batch.ids)?),
+        ("attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
+    ];
     let mut out = run(&mut sessions.encoder, "encoder", inputs)?;
     take(&mut out, "last_hidden_state", "encoder")
 }
@@ -226,7 +239,14 @@ struct Root {
     scores: RowScores,
 }
 
-fn encode_and_start(sessions: &mut Sessions, names: &KvNames, outputs: ScoreOutputs, dims: &Dims, prompts: &RunPrompts, trie: &LabelTrie) -> Result<Root> {
+fn encode_and_start(
+    sessions: &mut Sessions,
+    names: &KvNames,
+    outputs: ScoreOutputs,
+    dims: &Dims,
+    prompts: &RunPrompts,
+    trie: &LabelTrie,
+) -> Result<Root> {
     let batch = &prompts.all;
     let hidden = prompts.buckets.iter().map(|b| encode(sessions, b)).collect::<Result<Vec<_>>>()?;
     let start = vec![trie.node(ROOT).token as i64; batch.texts];
@@ -242,22 +262,37 @@ fn encode_and_start(sessions: &mut Sessions, names: &KvNames, outputs: ScoreOutp
             }
         }
         // [texts, heads, prompt, head_dim]: padded along the prompt axis.
-        let cross_kv = per_layer.into_iter().map(|parts| pad_and_stack(parts, 2, batch.len)).collect::<Result<Vec<_>>>()?;
-        let mut inputs: Inputs = vec![("input_ids".into(), tensor_ref([batch.texts, 1], &start)?), ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?)];
+        let cross_kv =
+            per_layer.into_iter().map(|parts| pad_and_stack(parts, 2, batch.len)).collect::<Result<Vec<_>>>()?;
+        let mut inputs: Inputs = vec![
+            ("input_ids".into(), tensor_ref([batch.texts, 1], &start)?),
+            ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
+        ];
         for name in &names.past_self {
-            let empty = Tensor::from_array(([batch.texts, dims.heads, 0, dims.head_dim], Vec::<f32>::new())).map_err(|e| Error::runtime("make an empty cache", e))?;
+            let empty = Tensor::from_array(([batch.texts, dims.heads, 0, dims.head_dim], Vec::<f32>::new()))
+                .map_err(|e| Error::runtime("make an empty cache", e))?;
             inputs.push((name.clone().into(), empty.into()));
         }
         for (name, value) in names.past_cross.iter().zip(&cross_kv) {
             inputs.push((name.clone().into(), value.into()));
         }
-        let (scores, self_kv) =
-            decoder_step(&mut sessions.decoder_with_past, "decoder with past", inputs, trie, &roots, outputs, &names.present_self, dims.vocab)?;
+        let (scores, self_kv) = decoder_step(
+            &mut sessions.decoder_with_past,
+            "decoder with past",
+            inputs,
+            trie,
+            &roots,
+            outputs,
+            &names.present_self,
+            dims.vocab,
+        )?;
         return Ok(Root { cross_kv, self_kv, scores });
     }
     // [texts, prompt, d_model]: padded along the prompt axis.
     let hidden = pad_and_stack(hidden, 1, batch.len)?;
-    let decoder = sessions.decoder.as_mut().ok_or_else(|| Error::runtime("run the decoder", "neither decoder_model.onnx nor decoder_cross_kv.onnx is loaded"))?;
+    let decoder = sessions.decoder.as_mut().ok_or_else(|| {
+        Error::runtime("run the decoder", "neither decoder_model.onnx nor decoder_cross_kv.onnx is loaded")
+    })?;
     let inputs: Inputs = vec![
         ("input_ids".into(), tensor_ref([batch.texts, 1], &start)?),
         ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
@@ -309,16 +344,34 @@ fn expand(
     if let (Some(log), Some(shapes)) = (sessions.shape_log.as_mut(), shapes) {
         log.push(shapes);
     }
-    decoder_step(&mut sessions.decoder_with_past, "decoder with past", inputs, trie, nodes, outputs, &names.present_self, dims.vocab)
+    decoder_step(
+        &mut sessions.decoder_with_past,
+        "decoder with past",
+        inputs,
+        trie,
+        nodes,
+        outputs,
+        &names.present_self,
+        dims.vocab,
+    )
 }
 
 /// Per-label log-probabilities of `trie`'s labels for every prompt of `batch` (exact mode):
 /// one encoder run, then one decoder step per trie depth for all texts together. Several
 /// texts need the grouped decoder our export writes (`Sessions::groups_texts`).
-pub(crate) fn trie_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: ScoreOutputs, prompts: &RunPrompts, trie: &LabelTrie) -> Result<Vec<Vec<f64>>> {
+pub(crate) fn trie_logprobs(
+    sessions: &mut Sessions,
+    dims: &Dims,
+    outputs: ScoreOutputs,
+    prompts: &RunPrompts,
+    trie: &LabelTrie,
+) -> Result<Vec<Vec<f64>>> {
     let batch = &prompts.all;
     if batch.texts > 1 && !sessions.groups_texts {
-        return Err(Error::runtime("run the decoder", "several texts in one run need the grouped decoder_with_past_model.onnx that tools/export_model.py writes"));
+        return Err(Error::runtime(
+            "run the decoder",
+            "several texts in one run need the grouped decoder_with_past_model.onnx that tools/export_model.py writes",
+        ));
     }
     let names = KvNames::new(dims.layers);
     let texts = batch.texts;
@@ -337,9 +390,12 @@ pub(crate) fn trie_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: Score
     for level in trie.levels().iter().skip(1) {
         let width = level.len();
         let nodes: Vec<usize> = (0..texts).flat_map(|_| level.iter().copied()).collect();
-        let parent_rows: Vec<usize> =
-            (0..texts).flat_map(|t| level.iter().map(move |&n| (t, n))).map(|(t, n)| t * parent_width + index_in_level[trie.node(n).parent]).collect();
-        let (scores, kv) = expand(sessions, &names, outputs, dims, batch, trie, &nodes, &parent_rows, &self_kv, &root.cross_kv)?;
+        let parent_rows: Vec<usize> = (0..texts)
+            .flat_map(|t| level.iter().map(move |&n| (t, n)))
+            .map(|(t, n)| t * parent_width + index_in_level[trie.node(n).parent])
+            .collect();
+        let (scores, kv) =
+            expand(sessions, &names, outputs, dims, batch, trie, &nodes, &parent_rows, &self_kv, &root.cross_kv)?;
         for (t, cumulative) in cumulative.iter_mut().enumerate() {
             for (j, &node) in level.iter().enumerate() {
                 let r = t * width + j;
@@ -362,7 +418,13 @@ pub(crate) fn trie_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: Score
 /// chosen label, and labels that end where the path passed: `物流` on the way to `物流问题`),
 /// NaN elsewhere, and the chosen leaf. One row per text is the layout Optimum's own decoder
 /// accepts too, so this batches texts with any export.
-pub(crate) fn greedy_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: ScoreOutputs, prompts: &RunPrompts, trie: &LabelTrie) -> Result<Vec<(Vec<f64>, usize)>> {
+pub(crate) fn greedy_logprobs(
+    sessions: &mut Sessions,
+    dims: &Dims,
+    outputs: ScoreOutputs,
+    prompts: &RunPrompts,
+    trie: &LabelTrie,
+) -> Result<Vec<(Vec<f64>, usize)>> {
     let names = KvNames::new(dims.layers);
     let batch = &prompts.all;
     let texts = batch.texts;
@@ -396,30 +458,47 @@ pub(crate) fn greedy_logprobs(sessions: &mut Sessions, dims: &Dims, outputs: Sco
         }
         self_kv = kv;
     }
-    Ok(cumulative.iter().zip(at).map(|(c, leaf)| ((0..trie.num_labels()).map(|l| c[trie.label_leaf(l)]).collect(), leaf)).collect())
+    Ok(cumulative
+        .iter()
+        .zip(at)
+        .map(|(c, leaf)| ((0..trie.num_labels()).map(|l| c[trie.label_leaf(l)]).collect(), leaf))
+        .collect())
 }
 
 fn check_vocab(shape: &[usize], vocab: usize) -> Result<()> {
     match shape.last() {
         Some(&v) if v == vocab => Ok(()),
-        _ => Err(Error::runtime("run the decoder", format!("logits have shape {shape:?}, config.json says vocab_size {vocab}"))),
+        _ => Err(Error::runtime(
+            "run the decoder",
+            format!("logits have shape {shape:?}, config.json says vocab_size {vocab}"),
+        )),
     }
 }
 
 /// The plain way, for checking the trie path: each label teacher-forced through
 /// decoder_model.onnx on its own (no trie, no cache), after the same encoder pass.
-pub(crate) fn teacher_forced_logprobs(sessions: &mut Sessions, vocab: usize, start: u32, ids: &[i64], sequences: &[Vec<u32>]) -> Result<Vec<f64>> {
+pub(crate) fn teacher_forced_logprobs(
+    sessions: &mut Sessions,
+    vocab: usize,
+    start: u32,
+    ids: &[i64],
+    sequences: &[Vec<u32>],
+) -> Result<Vec<f64>> {
     let prompt = PromptBatch::new(&[ids], 0);
     let hidden = encode(sessions, &prompt)?;
     let mut result = Vec::with_capacity(sequences.len());
     for seq in sequences {
-        let decoder_in: Vec<i64> = std::iter::once(start).chain(seq[..seq.len() - 1].iter().copied()).map(i64::from).collect();
+        let decoder_in: Vec<i64> =
+            std::iter::once(start).chain(seq[..seq.len() - 1].iter().copied()).map(i64::from).collect();
         let inputs: Inputs = vec![
             ("input_ids".into(), tensor_ref([1, decoder_in.len()], &decoder_in)?),
             ("encoder_attention_mask".into(), tensor_ref(prompt.shape(), &prompt.mask)?),
             ("encoder_hidden_states".into(), (&hidden).into()),
         ];
-        let decoder = sessions.decoder.as_mut().ok_or_else(|| Error::runtime("run the decoder", "decoder_model.onnx is not loaded"))?;
+        let decoder = sessions
+            .decoder
+            .as_mut()
+            .ok_or_else(|| Error::runtime("run the decoder", "decoder_model.onnx is not loaded"))?;
         let out = run(decoder, "decoder", inputs)?;
         let (shape, logits) = f32_data(&out["logits"], "logits")?;
         check_vocab(&shape, vocab)?;

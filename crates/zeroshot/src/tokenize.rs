@@ -59,7 +59,14 @@ impl TextTokenizer {
     /// `max_tokens`. The prefix is found by binary search on the character count, which is
     /// exact where the token count grows with the prefix (it nearly always does) and
     /// deterministic where it does not; tools/reference.py does the same search.
-    pub fn prompt_ids(&self, template: &PromptTemplate, label_part: &str, n_labels: usize, text: &str, max_tokens: usize) -> Result<PromptIds> {
+    pub fn prompt_ids(
+        &self,
+        template: &PromptTemplate,
+        label_part: &str,
+        n_labels: usize,
+        text: &str,
+        max_tokens: usize,
+    ) -> Result<PromptIds> {
         let ids = |t: &str| self.encode(&template.render(label_part, t));
         let text_chars = text.chars().count();
         let full = ids(text)?;

@@ -32,7 +32,10 @@ fn too_many_labels_reports_token_counts() {
     let mut model = common::load();
     let labels: Vec<String> = (0..40).map(|i| format!("类别{i}")).collect();
     let prepared = model.labels(&labels).unwrap();
-    let err = model.classify("文本", &prepared, &ScoreOptions { max_input_tokens: 50, ..ScoreOptions::default() }).err().unwrap();
+    let err = model
+        .classify("文本", &prepared, &ScoreOptions { max_input_tokens: 50, ..ScoreOptions::default() })
+        .err()
+        .unwrap();
     match err {
         Error::TooManyLabels { labels: 40, needed, max: 50 } => assert!(needed > 50),
         other => panic!("{other:?}"),
@@ -94,7 +97,13 @@ fn manifest_template_and_separator_are_used() {
     let labels = common::strings(&["物流,问题", "商品质量"]); // a comma is fine when the separator is |
     let prepared = custom.labels(&labels).unwrap();
     let ids = custom.prompt_ids("快递太慢", &prepared, 512).unwrap().ids;
-    let want: Vec<i64> = custom.tokenizer().encode("分类任务：物流,问题|商品质量\n快递太慢").unwrap().into_iter().map(i64::from).collect();
+    let want: Vec<i64> = custom
+        .tokenizer()
+        .encode("分类任务：物流,问题|商品质量\n快递太慢")
+        .unwrap()
+        .into_iter()
+        .map(i64::from)
+        .collect();
     assert_eq!(ids, want);
     assert!(default.labels(&labels).is_err(), "the default separator is ,");
     assert!(custom.labels(&common::strings(&["a|b"])).is_err());

@@ -19,7 +19,11 @@ fn cross_attention_cache_is_never_expanded_per_label() {
     model.record_input_shapes(true);
     model.classify("快递三天了还没到", &prepared, &ScoreOptions::default()).unwrap();
     let runs = model.input_shapes().to_vec();
-    assert_eq!(runs.len(), prepared.trie().levels().len() - 1, "one decoder-with-past run per trie depth below the root");
+    assert_eq!(
+        runs.len(),
+        prepared.trie().levels().len() - 1,
+        "one decoder-with-past run per trie depth below the root"
+    );
     let mut widest = 0;
     let prompt_len = model.prompt_ids("快递三天了还没到", &prepared, 512).unwrap().ids.len();
     for (depth, run) in runs.iter().enumerate() {
@@ -46,7 +50,9 @@ fn greedy_mode_answers_with_a_label_and_scores_its_path() {
     let prepared = model.labels(&labels).unwrap();
     let exact = model.classify("快递太慢", &prepared, &ScoreOptions::default()).unwrap();
     model.record_input_shapes(true);
-    let greedy = model.classify("快递太慢", &prepared, &ScoreOptions { mode: ScoreMode::Greedy, ..ScoreOptions::default() }).unwrap();
+    let greedy = model
+        .classify("快递太慢", &prepared, &ScoreOptions { mode: ScoreMode::Greedy, ..ScoreOptions::default() })
+        .unwrap();
     assert!(greedy.best < labels.len());
     assert!((greedy.logprobs[greedy.best] - exact.logprobs[greedy.best]).abs() < 1e-4);
     assert!((greedy.probs[greedy.best] - greedy.logprobs[greedy.best].exp()).abs() < 1e-12);
@@ -69,7 +75,11 @@ fn texts_share_decoder_steps_without_copying_cross_attention() {
     let results = model.classify_many(&texts, &prepared, &ScoreOptions::default()).unwrap();
     assert_eq!(results.len(), texts.len());
     let runs = model.input_shapes().to_vec();
-    assert_eq!(runs.len(), prepared.trie().levels().len() - 1, "one decoder-with-past run per depth for all three texts");
+    assert_eq!(
+        runs.len(),
+        prepared.trie().levels().len() - 1,
+        "one decoder-with-past run per depth for all three texts"
+    );
     for (depth, run) in runs.iter().enumerate() {
         let rows = run.iter().find(|(n, _)| n == "input_ids").unwrap().1[0];
         assert_eq!(rows, texts.len() * prepared.trie().levels()[depth + 1].len());
@@ -84,12 +94,18 @@ fn texts_share_decoder_steps_without_copying_cross_attention() {
     }
     // The row limit splits the texts into runs; the results do not depend on it.
     model.record_input_shapes(true);
-    let one_at_a_time = ScoreOptions { runs: zeroshot::RunLimits { max_rows: 1, ..Default::default() }, ..ScoreOptions::default() };
+    let one_at_a_time =
+        ScoreOptions { runs: zeroshot::RunLimits { max_rows: 1, ..Default::default() }, ..ScoreOptions::default() };
     let single = model.classify_many(&texts, &prepared, &one_at_a_time).unwrap();
     assert_eq!(model.input_shapes().len(), texts.len() * runs.len());
     for (a, b) in results.iter().zip(&single) {
         assert_eq!(a.best, b.best);
-        assert!(a.logprobs.iter().zip(&b.logprobs).all(|(x, y)| (x - y).abs() < 1e-5), "{:?} {:?}", a.logprobs, b.logprobs);
+        assert!(
+            a.logprobs.iter().zip(&b.logprobs).all(|(x, y)| (x - y).abs() < 1e-5),
+            "{:?} {:?}",
+            a.logprobs,
+            b.logprobs
+        );
     }
 }
 

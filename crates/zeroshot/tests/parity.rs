@@ -43,7 +43,8 @@ fn check_batches_against_pytorch(model: &mut zeroshot::Model) {
     let cases = reference();
     let mut groups: Vec<(Vec<String>, u64, Vec<&Value>)> = Vec::new();
     for case in &cases {
-        let labels: Vec<String> = case["labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
+        let labels: Vec<String> =
+            case["labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
         let max = case["max_input_tokens"].as_u64().unwrap();
         match groups.iter_mut().find(|g| g.0 == labels && g.1 == max) {
             Some(g) => g.2.push(case),
@@ -56,7 +57,8 @@ fn check_batches_against_pytorch(model: &mut zeroshot::Model) {
     for (labels, max, group) in &groups {
         let prepared = model.labels(labels).unwrap();
         let texts: Vec<&str> = group.iter().map(|c| c["text"].as_str().unwrap()).collect();
-        let lens: std::collections::BTreeSet<usize> = texts.iter().map(|t| model.prompt_ids(t, &prepared, *max as usize).unwrap().ids.len()).collect();
+        let lens: std::collections::BTreeSet<usize> =
+            texts.iter().map(|t| model.prompt_ids(t, &prepared, *max as usize).unwrap().ids.len()).collect();
         assert!(group.len() == 1 || lens.len() > 1, "texts of one length would not test the padding");
         let opts = ScoreOptions { max_input_tokens: *max as usize, ..ScoreOptions::default() };
         let batch = model.classify_many(&texts, &prepared, &opts).unwrap();
@@ -73,7 +75,11 @@ fn check_batches_against_pytorch(model: &mut zeroshot::Model) {
         }
     }
     assert!(worst_vs_single <= 1e-5, "batched and single scores differ by {worst_vs_single:e}");
-    eprintln!("batched parity ({}, grouped {}): largest difference {worst:e} from PyTorch, {worst_vs_single:e} from classify", model.score_outputs(), model.groups_texts());
+    eprintln!(
+        "batched parity ({}, grouped {}): largest difference {worst:e} from PyTorch, {worst_vs_single:e} from classify",
+        model.score_outputs(),
+        model.groups_texts()
+    );
 }
 
 fn check_against_pytorch(model: &mut zeroshot::Model) {
@@ -82,7 +88,8 @@ fn check_against_pytorch(model: &mut zeroshot::Model) {
     let mut worst = 0f64;
     for case in &cases {
         let name = case["name"].as_str().unwrap();
-        let labels: Vec<String> = case["labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
+        let labels: Vec<String> =
+            case["labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
         let text = case["text"].as_str().unwrap();
         let max = case["max_input_tokens"].as_u64().unwrap() as usize;
         let prepared = model.labels(&labels).unwrap();
@@ -103,14 +110,18 @@ fn check_against_pytorch(model: &mut zeroshot::Model) {
         }
         assert_eq!(labels[got.best], labels[zeroshot::classify::argmax_first(&want)], "{name}: answer");
     }
-    eprintln!("parity ({}, {:?}): {} cases, largest difference {worst:e}", model.score_outputs(), model.loaded_graphs(), cases.len());
+    eprintln!(
+        "parity ({}, {:?}): {} cases, largest difference {worst:e}",
+        model.score_outputs(),
+        model.loaded_graphs(),
+        cases.len()
+    );
 }
 
 #[test]
 fn truncation_cases_really_truncate() {
     let cases = reference();
-    let truncated = cases.iter().filter(|c| {
-        c["kept_chars"].as_u64().unwrap() < c["text"].as_str().unwrap().chars().count() as u64
-    });
+    let truncated =
+        cases.iter().filter(|c| c["kept_chars"].as_u64().unwrap() < c["text"].as_str().unwrap().chars().count() as u64);
     assert!(truncated.count() >= 2, "the suite must exercise truncation");
 }

@@ -20,7 +20,15 @@ pub fn library() -> PathBuf {
 }
 
 pub fn options() -> LoadOptions {
-    LoadOptions { library: library(), device: Device::Cpu, cuda_device_id: 0, threads: 1, verify_checksums: true, fused_scores: true, share_weights: false }
+    LoadOptions {
+        library: library(),
+        device: Device::Cpu,
+        cuda_device_id: 0,
+        threads: 1,
+        verify_checksums: true,
+        fused_scores: true,
+        share_weights: false,
+    }
 }
 
 pub fn load() -> Model {
