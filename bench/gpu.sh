@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The GPU check and benchmark (issue 5), as one script for the H100/H200 device machine.
-# NOT YET RUN: no GPU was lent to the session that wrote it. See ../shared/gpu/README.md.
+# NOT YET RUN: no GPU was lent to the session that wrote it. bench/gpu/ holds the CUDA 13 ONNX Runtime bundle scripts.
 #
 # Here, first:
 #   cargo build --release -p zeroshot-cli && mkdir -p .device && cp target/release/zeroshot .device/
-#   shared/gpu/make-ort-cuda-bundle.sh .device        (the CUDA 13 ONNX Runtime, two parts)
+#   bench/gpu/make-ort-cuda-bundle.sh .device        (the CUDA 13 ONNX Runtime, two parts)
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .device/whl \
 #     transformers==4.57.6 optimum==2.1.0 optimum-onnx==0.1.0 huggingface_hub==0.36.2 tokenizers==0.22.2

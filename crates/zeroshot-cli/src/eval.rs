@@ -18,7 +18,7 @@ pub struct EvalArgs {
     #[arg(long)]
     task: Option<String>,
     /// Directory of the FewCLUE files for --task.
-    #[arg(long, default_value = "../shared/data/fewclue")]
+    #[arg(long, default_value = "data/fewclue")]
     data_dir: PathBuf,
     /// A JSONL test set instead of a preset.
     #[arg(long)]
@@ -105,7 +105,7 @@ fn build(
     Ok(TestSet { name: name.into(), texts, labels, gold })
 }
 
-/// The FewCLUE test sets of ../shared/data/fewclue, with Chinese label names.
+/// The FewCLUE test sets of data/fewclue, with Chinese label names.
 pub fn fewclue(task: &str, dir: &Path) -> Result<TestSet, BoxError> {
     let none = HashMap::new();
     match task {

@@ -1,5 +1,5 @@
 //! The `zeroshot` binary, run as a user would, on the committed tiny model and the
-//! FewCLUE test sets beside the checkout (../shared/data/fewclue).
+//! FewCLUE test sets in data/fewclue.
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -47,7 +47,7 @@ fn classify_json_has_a_distribution() {
 /// share of answers inside the label set must be 100%.
 #[test]
 fn eval_smoke_on_fewclue() {
-    let data = repo().join("../shared/data/fewclue");
+    let data = repo().join("data/fewclue");
     assert!(data.is_dir(), "FewCLUE data expected at {}", data.display());
     let json = std::env::temp_dir().join(format!("zs-eval-{}.json", std::process::id()));
     let (out, _) = zeroshot(&[

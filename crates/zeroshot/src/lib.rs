@@ -1,7 +1,7 @@
 //! zeroshot: exact zero-shot label scoring with an mT5 text2text model in ONNX Runtime.
 //!
 //! No Postgres here: the extension and the `zeroshot` command line are both front ends.
-//! See DESIGN.md §2–3 (shared) and the README for the model contract and the scoring method.
+//! See the README for the model contract and the scoring method.
 mod batch;
 pub mod classify;
 pub mod config;

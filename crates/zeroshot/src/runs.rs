@@ -1,4 +1,4 @@
-//! Which texts share one ONNX Runtime run in exact mode (DESIGN.md §3, "texts in a batch are
+//! Which texts share one ONNX Runtime run in exact mode (README, "How it scores": "texts in a batch are
 //! encoded together and their tries expanded together").
 //!
 //! Texts run together are padded to the longest prompt of their run, so they are taken in

@@ -1,4 +1,4 @@
-//! Exact label scoring over the label trie (DESIGN.md §3):
+//! Exact label scoring over the label trie (README, "How it scores"):
 //! log P(label | prompt) = Σ_t log softmax(logits_t)[label_t] over the label's tokens and EOS.
 //!
 //! One encoder run per batch of texts (prompts padded to the longest). The cross-attention

@@ -1,4 +1,4 @@
-//! The fast paths give the reference path's scores, with the shapes DESIGN.md §3 asks for.
+//! The fast paths give the reference path's scores, with the shapes the README's "How it scores" describes.
 mod common;
 
 use zeroshot::{ScoreMode, ScoreOptions};
