@@ -16,7 +16,8 @@ cluster_start() {
   if [ "$(id -u)" -eq 0 ]; then chown postgres "$CLUSTER_DIR"; fi
   trap cluster_stop EXIT
   as_pg "$bindir/initdb" -D "$CLUSTER_DIR/data" -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
-  # A server started from a shell with RUST_BACKTRACE set adds Rust backtraces to error details.
-  (unset RUST_BACKTRACE RUST_LIB_BACKTRACE; as_pg "$bindir/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w \
+  # RUST_BACKTRACE is unset unless CLUSTER_KEEP_BACKTRACE=1 (tests/safety checks that clients
+  # never see a backtrace even with it set).
+  (if [ "${CLUSTER_KEEP_BACKTRACE:-0}" = 1 ]; then export RUST_BACKTRACE=1; else unset RUST_BACKTRACE RUST_LIB_BACKTRACE; fi; as_pg "$bindir/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w \
     -o "-p $port -k $CLUSTER_DIR -c listen_addresses='' -c lc_messages=C ${CLUSTER_OPTIONS:-}" start >/dev/null)
 }

@@ -2,8 +2,9 @@
 PG_MAJOR=15
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 PGRX_VERSION=0.18.1
-ORT_VERSION=1.31.1
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# One place for the ONNX Runtime version: this file, which the extension reads too.
+ORT_VERSION=$(cat "$REPO/ONNXRUNTIME_VERSION")
 ORT_DIR=$REPO/target/onnxruntime
 ORT_LIB=$ORT_DIR/libonnxruntime.so.$ORT_VERSION
 SUDO=""

@@ -25,7 +25,7 @@ struct Loaded {
 thread_local! {
     // A backend is single-threaded: no lock, just a cell.
     static MODEL: RefCell<Option<Loaded>> = const { RefCell::new(None) };
-    static CALLS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static TEXTS_SCORED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 fn current_key() -> LoadKey {
@@ -66,7 +66,7 @@ fn load(key: &LoadKey) -> Result<Model, ZsError> {
         model.model_id().unwrap_or("model"),
         key.dir.display(),
         model.provider,
-        gucs::device_name(),
+        gucs::device_setting_name(),
         model.load_time.as_millis()
     );
     if model.is_random() {
@@ -99,10 +99,10 @@ pub fn with_model<R>(f: impl FnOnce(&mut Model) -> Result<R, ZsError>) -> Result
 }
 
 /// Counts texts scored by this backend (for zs_model_info).
-pub fn count_calls(n: u64) {
-    CALLS.with(|c| c.set(c.get() + n));
+pub fn count_texts(n: u64) {
+    TEXTS_SCORED.with(|c| c.set(c.get() + n));
 }
 
-pub fn calls() -> u64 {
-    CALLS.with(|c| c.get())
+pub fn texts_scored() -> u64 {
+    TEXTS_SCORED.with(|c| c.get())
 }

@@ -13,6 +13,10 @@ pub enum ZsError {
     Load { setting: &'static str, source: zeroshot::Error },
     #[error("label {position} is NULL")]
     NullLabel { position: usize },
+    #[error("{setting} = {value} is over {limit_setting} = {limit}")]
+    SettingOverLimit { setting: &'static str, value: i64, limit_setting: &'static str, limit: i64 },
+    #[error("a text is not valid UTF-8 after conversion from the database encoding")]
+    NotUtf8,
 }
 
 impl ZsError {
@@ -20,6 +24,8 @@ impl ZsError {
         let kind = match self {
             ZsError::Engine(e) | ZsError::Load { source: e, .. } => e.kind(),
             ZsError::NullLabel { .. } => return PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            ZsError::SettingOverLimit { .. } => return PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            ZsError::NotUtf8 => return PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
         };
         match kind {
             ErrorKind::InvalidParameter | ErrorKind::InvalidModel => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -27,25 +33,33 @@ impl ZsError {
             ErrorKind::UndefinedFile => PgSqlErrorCode::ERRCODE_UNDEFINED_FILE,
             ErrorKind::DeviceUnavailable => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             ErrorKind::Internal => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            ErrorKind::Interrupted => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
         }
     }
 
     fn hint(&self) -> Option<&'static str> {
         let engine = match self {
             ZsError::Engine(e) | ZsError::Load { source: e, .. } => e,
+            ZsError::SettingOverLimit { .. } => return Some("Only a superuser can raise the limit."),
             _ => return None,
         };
         match engine {
-            zeroshot::Error::TooManyLabels { .. } => Some("Use fewer or shorter labels, or raise zs.max_input_tokens."),
+            zeroshot::Error::TooManyLabels { .. } | zeroshot::Error::LabelSetTooLarge { .. } => {
+                Some("Use fewer or shorter labels, or raise zs.max_input_tokens (up to zs.max_input_tokens_limit).")
+            }
             zeroshot::Error::InvalidLabel { .. } | zeroshot::Error::DuplicateLabel { .. } => {
-                Some("Labels must be distinct, non-blank, and free of commas and line breaks.")
+                Some("Labels must be distinct to the model's tokenizer, visible, and free of the separator, line breaks and special tokens.")
             }
             _ => None,
         }
     }
 
-    /// Raises the error in Postgres (does not return).
+    /// Raises the error in Postgres (does not return). A cancel that stopped the engine is
+    /// raised by Postgres itself (57014, or the end of the session for a terminate).
     pub fn report(self) -> ! {
+        if matches!(&self, ZsError::Engine(e) | ZsError::Load { source: e, .. } if e.kind() == ErrorKind::Interrupted) {
+            pgrx::check_for_interrupts!();
+        }
         let mut report = ErrorReport::new(self.sqlstate(), format!("pg_zeroshot: {self}"), "pg_zeroshot");
         if let Some(hint) = self.hint() {
             report = report.set_hint(hint);

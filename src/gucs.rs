@@ -1,12 +1,14 @@
-//! Every setting of the extension, registered in one place, with typed getters.
+//! Every setting of the extension, registered in one place, with typed getters (install
+//! paths live in paths.rs).
 //! Getters read Postgres state and must run on the backend's main thread, before any
 //! ONNX Runtime work starts.
-use std::ffi::CStr;
 use std::path::PathBuf;
 
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::PostgresGucEnum;
 use zeroshot::Device;
+
+use crate::paths;
 
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum DeviceSetting {
@@ -33,12 +35,23 @@ pub static DEVICE: GucSetting<DeviceSetting> = GucSetting::<DeviceSetting>::new(
 pub static CUDA_DEVICE_ID: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static MAX_INPUT_TOKENS: GucSetting<i32> = GucSetting::<i32>::new(512);
+pub static MAX_INPUT_TOKENS_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_INPUT_TOKENS_LIMIT);
 pub static TEMPERATURE: GucSetting<f64> = GucSetting::<f64>::new(1.0);
 pub static SCORE_MODE: GucSetting<ScoreModeSetting> = GucSetting::<ScoreModeSetting>::new(ScoreModeSetting::Exact);
 pub static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(16);
 pub static BATCH_ROWS: GucSetting<i32> = GucSetting::<i32>::new(zeroshot::RunLimits::DEFAULT_MAX_ROWS as i32);
 pub static SHARE_WEIGHTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static VERIFY_CHECKSUMS: GucSetting<bool> = GucSetting::<bool>::new(false);
+
+/// The longest prompt a non-superuser may ask for. A call's memory grows with the prompt
+/// (T5's positions are unbounded, so the model sets no limit): at 2,048 tokens and the
+/// widest label set that fits, a call stays within about 1 GB at mT5-base size (README,
+/// "Security and limits").
+const DEFAULT_MAX_INPUT_TOKENS_LIMIT: i32 = 2048;
+
+/// Most decoder rows per run a setting may ask for: each row briefly takes a
+/// vocabulary-wide row of logits (1 MB for mT5), so 1,024 rows are about 1 GB.
+const MAX_BATCH_ROWS: i32 = 1024;
 
 pub fn init() {
     // SUSET: these two make the server open files and load code chosen by the setter.
@@ -79,7 +92,7 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"zs.threads",
         c"ONNX Runtime intra-op threads per session in each backend; 0 means one per core.",
-        c"With many concurrent connections, 1 avoids oversubscribing the cores.",
+        c"Never more than the machine's cores. With many concurrent connections, 1 avoids oversubscribing them.",
         &THREADS,
         0,
         256,
@@ -89,11 +102,21 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"zs.max_input_tokens",
         c"Longest prompt in tokens; longer texts are truncated, never the label list.",
-        c"",
+        c"At most zs.max_input_tokens_limit, which only a superuser can raise.",
         &MAX_INPUT_TOKENS,
         16,
         65536,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"zs.max_input_tokens_limit",
+        c"Largest zs.max_input_tokens a call may use.",
+        c"Superuser only: a call's memory and time grow with the prompt's length.",
+        &MAX_INPUT_TOKENS_LIMIT,
+        16,
+        65536,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_float_guc(
@@ -130,7 +153,7 @@ pub fn init() {
         c"Each row briefly takes a vocabulary-wide row of logits (1 MB for mT5) inside ONNX Runtime; 1 scores one text per run.",
         &BATCH_ROWS,
         1,
-        65536,
+        MAX_BATCH_ROWS,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -156,60 +179,56 @@ fn string(setting: &GucSetting<Option<std::ffi::CString>>) -> Option<String> {
     setting.get().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty())
 }
 
-/// A directory Postgres resolves relative to its own binary (share or pkglib).
-fn pg_path(get: unsafe fn(*const std::ffi::c_char, *mut std::ffi::c_char)) -> PathBuf {
-    let mut buf = vec![0 as std::ffi::c_char; pgrx::pg_sys::MAXPGPATH as usize];
-    // SAFETY: my_exec_path is set at postmaster start; buf has MAXPGPATH bytes as required.
-    unsafe {
-        get(std::ptr::addr_of!(pgrx::pg_sys::my_exec_path) as *const std::ffi::c_char, buf.as_mut_ptr());
-        PathBuf::from(CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned())
-    }
-}
-
-/// Where scripts/install puts the tiny test model.
-pub fn bundled_model_dir() -> PathBuf {
-    pg_path(pgrx::pg_sys::get_share_path).join("extension/pg_zeroshot/tiny-mt5")
-}
-
-/// Where scripts/install puts the ONNX Runtime library.
-pub fn bundled_library() -> PathBuf {
-    pg_path(pgrx::pg_sys::get_pkglib_path).join("pg_zeroshot/libonnxruntime.so.1.31.1")
-}
-
 pub fn model_dir() -> PathBuf {
-    string(&MODEL_DIR).map(PathBuf::from).unwrap_or_else(bundled_model_dir)
+    string(&MODEL_DIR).map(PathBuf::from).unwrap_or_else(paths::bundled_model_dir)
 }
 
 pub fn onnxruntime_library() -> PathBuf {
-    string(&ONNXRUNTIME_LIBRARY).map(PathBuf::from).unwrap_or_else(bundled_library)
+    string(&ONNXRUNTIME_LIBRARY).map(PathBuf::from).unwrap_or_else(paths::bundled_library)
+}
+
+impl From<DeviceSetting> for Device {
+    fn from(setting: DeviceSetting) -> Device {
+        match setting {
+            DeviceSetting::Auto => Device::Auto,
+            DeviceSetting::Cpu => Device::Cpu,
+            DeviceSetting::Cuda => Device::Cuda,
+        }
+    }
 }
 
 pub fn device() -> Device {
-    match DEVICE.get() {
-        DeviceSetting::Auto => Device::Auto,
-        DeviceSetting::Cpu => Device::Cpu,
-        DeviceSetting::Cuda => Device::Cuda,
-    }
+    DEVICE.get().into()
 }
 
-pub fn device_name() -> &'static str {
-    match DEVICE.get() {
-        DeviceSetting::Auto => "auto",
-        DeviceSetting::Cpu => "cpu",
-        DeviceSetting::Cuda => "cuda",
-    }
+/// zs.device as the user wrote it.
+pub fn device_setting_name() -> &'static str {
+    Device::from(DEVICE.get()).name()
 }
 
 pub fn cuda_device_id() -> i32 {
     CUDA_DEVICE_ID.get()
 }
 
+/// zs.threads, never more than the cores: more threads than cores only slow a run down,
+/// and each one costs the server a process-limit slot.
 pub fn threads() -> usize {
-    THREADS.get().max(0) as usize
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (THREADS.get().max(0) as usize).min(cores)
 }
 
-pub fn max_input_tokens() -> usize {
-    MAX_INPUT_TOKENS.get().max(1) as usize
+/// zs.max_input_tokens, or an error where it exceeds zs.max_input_tokens_limit.
+pub fn max_input_tokens() -> Result<usize, crate::error::ZsError> {
+    let (value, limit) = (MAX_INPUT_TOKENS.get(), MAX_INPUT_TOKENS_LIMIT.get());
+    if value > limit {
+        return Err(crate::error::ZsError::SettingOverLimit {
+            setting: "zs.max_input_tokens",
+            value: value as i64,
+            limit_setting: "zs.max_input_tokens_limit",
+            limit: limit as i64,
+        });
+    }
+    Ok(value.max(1) as usize)
 }
 
 pub fn temperature() -> f64 {

@@ -7,13 +7,33 @@ mod api;
 mod backend;
 mod error;
 mod gucs;
+mod paths;
+mod text;
 
 pgrx::pg_module_magic!();
 
-// Last, after the functions it calls.
-extension_sql_file!("../sql/zs_label_trigger.sql", name = "zs_label_trigger", finalize);
+// First: the extension refuses nothing by encoding (every text is converted, src/text.rs),
+// but its SQL must be read as UTF-8 (pg_zeroshot.control says so).
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // pgrx puts a Rust backtrace into an error's DETAIL when RUST_BACKTRACE is set in the
+    // server's environment; clients must never see one. RUST_LIB_BACKTRACE takes precedence
+    // for captured backtraces (panic messages in the server log are unaffected).
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
     gucs::init();
+    // ONNX Runtime runs are stopped by a cancel, a statement_timeout or a terminate: the
+    // engine polls this from its watcher thread (a read of flags the signal handlers set).
+    zeroshot::interrupt::set_check(interrupt_pending);
+}
+
+/// Whether Postgres has a cancel or terminate pending for this backend. Reads the flags that
+/// its signal handlers set (volatile `sig_atomic_t`), so it is safe from any thread.
+fn interrupt_pending() -> bool {
+    // SAFETY: plain reads of sig_atomic_t globals.
+    unsafe {
+        std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::InterruptPending)) != 0
+            && (std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::QueryCancelPending)) != 0
+                || std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::ProcDiePending)) != 0)
+    }
 }

@@ -3,18 +3,31 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::json;
 
-use crate::backend::{calls, with_model};
+use crate::backend::{texts_scored, with_model};
 use crate::error::OrReport;
 use crate::gucs;
 
-/// Loads the model if needed and describes it. VOLATILE (it counts calls) and
-/// PARALLEL RESTRICTED (it describes the leader's backend).
+/// Whether the current role may see server paths: superusers and members of
+/// pg_read_server_files (who can read those files anyway).
+fn may_see_paths() -> bool {
+    // SAFETY: plain catalog lookups for the current role.
+    unsafe {
+        pg_sys::superuser()
+            || pg_sys::has_privs_of_role(pg_sys::GetUserId(), pg_sys::Oid::from(pg_sys::ROLE_PG_READ_SERVER_FILES))
+    }
+}
+
+/// Loads the model if needed and describes it. VOLATILE (it counts texts) and
+/// PARALLEL RESTRICTED (it describes the leader's backend). Server paths (model_dir,
+/// onnxruntime_library) are shown to superusers and pg_read_server_files members only.
 #[pg_extern(volatile, parallel_restricted)]
 fn zs_model_info() -> JsonB {
+    let show_paths = may_see_paths();
+    let hidden = || serde_json::Value::String("(hidden: superuser or pg_read_server_files only)".into());
     let info = with_model(|m| {
         let manifest = m.manifest.clone().unwrap_or_default();
         Ok(json!({
-            "model_dir": m.dir.display().to_string(),
+            "model_dir": if show_paths { json!(m.dir.display().to_string()) } else { hidden() },
             "model_id": manifest.model_id,
             "random_weights": manifest.random_weights,
             "warning": manifest.random_weights.then_some("random weights: this is the tiny test model and its labels mean nothing; set zs.model_dir to a real model"),
@@ -22,11 +35,15 @@ fn zs_model_info() -> JsonB {
             "execution_provider": m.provider,
             "score_outputs": m.score_outputs(),
             "shares_weights": m.shares_weights(),
-            "batches_texts": m.groups_texts(),
+            "batches_texts": m.batches_texts(),
+            "intra_op_threads": match gucs::threads() {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            },
             "score_mode": format!("{:?}", gucs::score_mode()).to_lowercase(),
-            "device_setting": gucs::device_name(),
+            "device_setting": gucs::device_setting_name(),
             "onnxruntime_version": m.runtime.version,
-            "onnxruntime_library": m.runtime.library.display().to_string(),
+            "onnxruntime_library": if show_paths { json!(m.runtime.library.display().to_string()) } else { hidden() },
             "load_ms": m.load_time.as_secs_f64() * 1000.0,
             "model_type": m.config.model_type,
             "vocab_size": m.config.vocab_size,
@@ -34,7 +51,9 @@ fn zs_model_info() -> JsonB {
             "num_layers": m.config.num_layers,
             "num_decoder_layers": m.config.decoder_layers(),
             "num_heads": m.config.num_heads,
-            "calls": calls(),
+            "texts_scored": texts_scored(),
+            "label_sets_cached": m.label_cache_usage().0,
+            "label_cache_bytes": m.label_cache_usage().1,
         }))
     })
     .or_report();

@@ -1,3 +1,4 @@
 //! The SQL functions.
-mod classify;
+pub(crate) mod classify;
 mod info;
+mod trigger;

@@ -67,7 +67,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .filter_map(|l| l.as_str().map(String::from))
             .collect();
-        let prepared = model.labels(&labels)?;
+        let prepared = model.labels(&labels, args.model.score_options()?.max_input_tokens)?;
         for mode_name in args.modes.split(',').map(str::trim) {
             let mode: ScoreMode = mode_name.parse()?;
             let opts = ScoreOptions { mode, ..args.model.score_options()? };
@@ -97,7 +97,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 let batch_mode = format!("{mode_name}_batch");
                 println!("| {} | {batch_mode} ({} per call) | {n} | | | {rows_per_s:.2} |", labels.len(), args.batch);
                 results.push(json!({"labels": labels.len(), "mode": batch_mode, "texts": n, "batch": args.batch, "rows_per_s": rows_per_s,
-                                    "max_rows": opts.runs.max_rows, "groups_texts": model.groups_texts()}));
+                                    "max_rows": opts.runs.max_rows, "batches_texts": model.batches_texts()}));
             }
         }
     }

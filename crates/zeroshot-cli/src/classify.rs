@@ -22,8 +22,8 @@ pub struct ClassifyArgs {
 
 pub fn run(args: ClassifyArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut model = args.model.load()?;
-    let labels = model.labels(&split_labels(&args.labels))?;
     let opts = args.model.score_options()?;
+    let labels = model.labels(&split_labels(&args.labels), opts.max_input_tokens)?;
     let texts: Vec<String> =
         if args.texts.is_empty() { std::io::stdin().lock().lines().collect::<Result<_, _>>()? } else { args.texts };
     for text in &texts {

@@ -176,7 +176,7 @@ pub fn evaluate(
     set: &TestSet,
     opts: &zeroshot::ScoreOptions,
 ) -> Result<EvalResult, BoxError> {
-    let prepared = model.labels(&set.labels)?;
+    let prepared = model.labels(&set.labels, opts.max_input_tokens)?;
     let started = Instant::now();
     let mut predicted = Vec::with_capacity(set.texts.len());
     let mut in_label = 0usize;

@@ -101,7 +101,7 @@ fn bench_reports_every_configuration() {
     for r in results {
         assert!(r["rows_per_s"].as_f64().unwrap() > 0.0);
         if r["mode"].as_str().unwrap().ends_with("_batch") {
-            assert_eq!(r["groups_texts"], true, "the test model's texts share runs");
+            assert_eq!(r["batches_texts"], true, "the test model's texts share runs");
             assert_eq!(r["batch"], 16);
         } else {
             assert!(r["p50_ms"].as_f64().unwrap() <= r["p95_ms"].as_f64().unwrap());

@@ -133,13 +133,16 @@ impl Model {
         if !(opts.temperature > 0.0 && opts.temperature.is_finite()) {
             return Err(Error::InvalidOption(format!("temperature must be positive, got {}", opts.temperature)));
         }
-        let prompts =
-            texts.iter().map(|t| self.prompt_ids(t, labels, opts.max_input_tokens)).collect::<Result<Vec<_>>>()?;
+        let mut prompts = Vec::with_capacity(texts.len());
+        for text in texts {
+            crate::interrupt::check()?;
+            prompts.push(self.prompt_ids(text, labels, opts.max_input_tokens)?);
+        }
         let outputs = self.score_outputs;
         let dims = self.dims();
         let lens: Vec<usize> = prompts.iter().map(|p| p.ids.len()).collect();
         let (rows_per_text, limits) = match opts.mode {
-            ScoreMode::Exact if self.sessions.groups_texts => {
+            ScoreMode::Exact if self.sessions.batches_texts => {
                 (labels.trie.levels().iter().map(Vec::len).max().unwrap_or(1), opts.runs)
             }
             // Limits no second text fits: Optimum's decoder broadcasts only one text's keys/values.

@@ -8,13 +8,20 @@ pub enum Error {
     EmptyLabelSet,
     #[error("invalid label {label:?} (label {position}): {reason}")]
     InvalidLabel { label: String, position: usize, reason: String },
-    #[error("duplicate label {label:?} (labels {first} and {second})")]
-    DuplicateLabel { label: String, first: usize, second: usize },
+    #[error("{}", duplicate_message(first_label, *first, label, *second))]
+    DuplicateLabel { first_label: String, first: usize, label: String, second: usize },
     #[error(
         "the prompt for {labels} labels needs {needed} tokens before any text, \
          more than max_input_tokens = {max}"
     )]
     TooManyLabels { labels: usize, needed: usize, max: usize },
+    #[error(
+        "the label set ({labels} labels, {chars} characters) cannot fit in max_input_tokens = {max} \
+         tokens together with the prompt"
+    )]
+    LabelSetTooLarge { labels: usize, chars: usize, max: usize },
+    #[error("canceled")]
+    Interrupted,
     #[error("{what} does not exist: {path}")]
     MissingFile { what: String, path: PathBuf },
     #[error("invalid model file {path}: {reason}")]
@@ -48,6 +55,8 @@ pub enum ErrorKind {
     DeviceUnavailable,
     /// ONNX Runtime or the tokenizer failed at run time.
     Internal,
+    /// The caller's interrupt check fired (a cancel): the work stopped early.
+    Interrupted,
 }
 
 impl Error {
@@ -57,7 +66,8 @@ impl Error {
             | Error::InvalidLabel { .. }
             | Error::DuplicateLabel { .. }
             | Error::InvalidOption(_) => ErrorKind::InvalidParameter,
-            Error::TooManyLabels { .. } => ErrorKind::ProgramLimit,
+            Error::TooManyLabels { .. } | Error::LabelSetTooLarge { .. } => ErrorKind::ProgramLimit,
+            Error::Interrupted => ErrorKind::Interrupted,
             Error::MissingFile { .. } | Error::MissingLibrary(_) | Error::RuntimeLibrary { .. } => {
                 ErrorKind::UndefinedFile
             }
@@ -78,6 +88,17 @@ impl Error {
 
     pub(crate) fn invalid_model(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
         Error::InvalidModel { path: path.into(), reason: reason.into() }
+    }
+}
+
+fn duplicate_message(first_label: &str, first: usize, label: &str, second: usize) -> String {
+    if first_label == label {
+        format!("duplicate label {label:?} (labels {first} and {second})")
+    } else {
+        format!(
+            "labels {first} ({first_label:?}) and {second} ({label:?}) are the same label to the model \
+             (equal after its tokenizer's normalisation)"
+        )
     }
 }
 

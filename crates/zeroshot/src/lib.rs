@@ -6,6 +6,7 @@ mod batch;
 pub mod classify;
 pub mod config;
 pub mod error;
+pub mod interrupt;
 pub mod labels;
 pub mod manifest;
 pub mod model;

@@ -30,7 +30,16 @@ pub struct Manifest {
 impl Manifest {
     pub fn read(path: &Path) -> Result<Manifest> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::invalid_model(path, e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| Error::invalid_model(path, e.to_string()))
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::invalid_model(path, e.to_string()))?;
+        // The names are joined to the model directory and read (checksums): a path that
+        // leaves it (`../../etc/passwd`) would let the manifest's writer read any file.
+        if let Some(name) = manifest.files.keys().find(|n| !is_plain_file_name(n)) {
+            return Err(Error::invalid_model(
+                path,
+                format!("files entry {name:?} is not a plain file name inside the model directory"),
+            ));
+        }
+        Ok(manifest)
     }
 
     /// Checks every listed file's SHA-256; the first mismatch is the error.
@@ -49,6 +58,11 @@ impl Manifest {
     }
 }
 
+/// A name with no directory part: not empty, no separator, not `.` or `..`, no NUL.
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::invalid_model(path, e.to_string()))?;
     let mut hasher = Sha256::new();
@@ -61,4 +75,19 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_file_names_are_accepted() {
+        for ok in ["encoder_model.onnx", "config.json", "a..b"] {
+            assert!(is_plain_file_name(ok), "{ok}");
+        }
+        for bad in ["", ".", "..", "../../../../etc/passwd", "/etc/passwd", "sub/file", "a\\b", "a\0b"] {
+            assert!(!is_plain_file_name(bad), "{bad:?}");
+        }
+    }
 }

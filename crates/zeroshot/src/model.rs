@@ -10,12 +10,13 @@ use ort::session::Session;
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
-use crate::labels::validate_labels;
+use crate::interrupt;
+use crate::labels::{validate_labels, LabelRules};
 use crate::manifest::Manifest;
 use crate::prompt::{PromptTemplate, DEFAULT_SEPARATOR, DEFAULT_TEMPLATE};
 use crate::runtime::{self, Runtime};
 use crate::scorer::{kv_names, ScoreOutputs, LOGPROBS_OUTPUT};
-use crate::tokenize::TextTokenizer;
+use crate::tokenize::{TextTokenizer, TEXT_CHARS_PER_TOKEN};
 use crate::trie::LabelTrie;
 
 pub const ENCODER_FILE: &str = "encoder_model.onnx";
@@ -32,8 +33,10 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const GROUPED_KEY: &str = "pg_zeroshot.grouped_cross_attention";
 const REQUIRED_FILES: [&str; 5] = [CONFIG_FILE, TOKENIZER_FILE, ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE];
 
-/// How many prepared label sets a model keeps (least recently used goes first).
+/// How many prepared label sets a model keeps (least recently used goes first), and the
+/// most memory they may hold together: a backend serving many label sets must not grow.
 const LABEL_CACHE_SIZE: usize = 64;
+const LABEL_CACHE_BYTES: usize = 8 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
@@ -41,6 +44,17 @@ pub enum Device {
     Auto,
     Cpu,
     Cuda,
+}
+
+impl Device {
+    /// The name `FromStr` reads back.
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::Auto => "auto",
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+        }
+    }
 }
 
 impl FromStr for Device {
@@ -84,7 +98,7 @@ pub(crate) struct Sessions {
     /// decoder_with_past_model.onnx reads its batch as several texts' trie nodes, each text
     /// with its own cross-attention keys/values (our export's grouped cross-attention; see
     /// `GROUPED_KEY`). Without it, texts are scored one at a time.
-    pub groups_texts: bool,
+    pub batches_texts: bool,
     /// When set, the shapes of every decoder-with-past input, run by run (for tests).
     pub shape_log: Option<Vec<Vec<(String, Vec<usize>)>>>,
 }
@@ -99,6 +113,12 @@ pub struct PreparedLabels {
 impl PreparedLabels {
     pub fn trie(&self) -> &LabelTrie {
         &self.trie
+    }
+
+    /// Approximate heap bytes: the labels, the prompt's label part and the trie.
+    fn size_bytes(&self) -> usize {
+        let labels: usize = self.labels.iter().map(|l| l.capacity() + std::mem::size_of::<String>()).sum();
+        labels + self.label_part.capacity() + self.trie.size_bytes()
     }
 }
 
@@ -313,7 +333,7 @@ impl Model {
             check_dim(&dir.join(file), session.outputs(), "present.0.decoder.key", 1, heads, "attention heads")?;
         }
 
-        let groups_texts = decoder_with_past
+        let batches_texts = decoder_with_past
             .metadata()
             .map_err(|e| {
                 Error::runtime(format!("read the metadata of {}", dir.join(DECODER_WITH_PAST_FILE).display()), e)
@@ -333,7 +353,7 @@ impl Model {
             runtime: rt,
             tokenizer,
             template,
-            sessions: Sessions { encoder, decoder, cross_kv, decoder_with_past, groups_texts, shape_log: None },
+            sessions: Sessions { encoder, decoder, cross_kv, decoder_with_past, batches_texts, shape_log: None },
             score_outputs,
             label_cache: VecDeque::with_capacity(LABEL_CACHE_SIZE),
             _mapped: maps,
@@ -411,8 +431,8 @@ impl Model {
     }
 
     /// Whether `classify_many` scores several texts per ONNX Runtime run.
-    pub fn groups_texts(&self) -> bool {
-        self.sessions.groups_texts
+    pub fn batches_texts(&self) -> bool {
+        self.sessions.batches_texts
     }
 
     pub fn shares_weights(&self) -> bool {
@@ -464,24 +484,60 @@ impl Model {
     }
 
     /// The label set validated, tokenised and turned into a trie, from the cache when the
-    /// same labels (same order) were seen recently.
-    pub fn labels(&mut self, labels: &[String]) -> Result<Arc<PreparedLabels>> {
+    /// same labels (same order) were seen recently. A set that cannot fit in a prompt of
+    /// `max_input_tokens` is refused before anything is built from it, and never cached.
+    pub fn labels(&mut self, labels: &[String], max_input_tokens: usize) -> Result<Arc<PreparedLabels>> {
         if let Some(pos) = self.label_cache.iter().position(|p| p.labels == labels) {
             let hit = self.label_cache.remove(pos).expect("position is in range");
             self.label_cache.push_front(hit.clone());
             return Ok(hit);
         }
-        validate_labels(labels, self.template.separator())?;
-        let sequences = labels.iter().map(|l| self.tokenizer.label_sequence(l)).collect::<Result<Vec<_>>>()?;
+        // Cheap bounds first: every label takes at least one token, and no more than
+        // TEXT_CHARS_PER_TOKEN characters are read per token anywhere.
+        let chars: usize = labels.iter().map(|l| l.chars().count()).sum();
+        if labels.len() > max_input_tokens || chars > max_input_tokens.saturating_mul(TEXT_CHARS_PER_TOKEN) {
+            return Err(Error::LabelSetTooLarge { labels: labels.len(), chars, max: max_input_tokens });
+        }
+        let specials = self.tokenizer.special_tokens();
+        let normalize = |l: &str| self.tokenizer.normalize(l);
+        let rules =
+            LabelRules { separator: self.template.separator(), normalize: &normalize, special_tokens: &specials };
+        validate_labels(labels, &rules, &interrupt::pending)?;
+        let label_part = self.template.label_part(labels);
+        let needed = self.tokenizer.encode(&self.template.render(&label_part, ""))?.len();
+        if needed > max_input_tokens {
+            return Err(Error::TooManyLabels { labels: labels.len(), needed, max: max_input_tokens });
+        }
+        let mut sequences = Vec::with_capacity(labels.len());
+        for label in labels {
+            interrupt::check()?;
+            sequences.push(self.tokenizer.label_sequence(label)?);
+        }
         let prepared = Arc::new(PreparedLabels {
             labels: labels.to_vec(),
-            label_part: self.template.label_part(labels),
+            label_part,
             trie: LabelTrie::new(self.config.decoder_start_token_id, &sequences),
         });
-        if self.label_cache.len() == LABEL_CACHE_SIZE {
-            self.label_cache.pop_back();
-        }
-        self.label_cache.push_front(prepared.clone());
+        self.cache_labels(prepared.clone());
         Ok(prepared)
+    }
+
+    /// Keeps `prepared` first in the cache, dropping the least recently used sets while the
+    /// cache is over `LABEL_CACHE_SIZE` sets or `LABEL_CACHE_BYTES`.
+    fn cache_labels(&mut self, prepared: Arc<PreparedLabels>) {
+        if prepared.size_bytes() > LABEL_CACHE_BYTES {
+            return;
+        }
+        self.label_cache.push_front(prepared);
+        let mut bytes: usize = self.label_cache.iter().map(|p| p.size_bytes()).sum();
+        while self.label_cache.len() > LABEL_CACHE_SIZE || bytes > LABEL_CACHE_BYTES {
+            let dropped = self.label_cache.pop_back().expect("the cache is not empty");
+            bytes -= dropped.size_bytes();
+        }
+    }
+
+    /// Prepared label sets held by the cache, and their approximate size in bytes.
+    pub fn label_cache_usage(&self) -> (usize, usize) {
+        (self.label_cache.len(), self.label_cache.iter().map(|p| p.size_bytes()).sum())
     }
 }

@@ -18,6 +18,7 @@ use ort::value::{DynValue, Tensor, TensorRef};
 
 use crate::batch::{PromptBatch, RunPrompts};
 use crate::error::{Error, Result};
+use crate::interrupt;
 use crate::model::Sessions;
 use crate::trie::{LabelTrie, ROOT};
 
@@ -60,8 +61,29 @@ pub(crate) struct Dims {
 
 type Inputs<'v> = Vec<(Cow<'static, str>, SessionInputValue<'v>)>;
 
-fn run<'s>(session: &'s mut Session, what: &str, inputs: Inputs<'_>) -> Result<SessionOutputs<'s>> {
-    session.run(inputs).map_err(|e| Error::runtime(format!("run the {what}"), e))
+/// Run options for one ONNX Runtime run. The CPU arena is shrunk at the end of every run:
+/// ONNX Runtime's arena never returns memory otherwise, so one large call (many labels, a
+/// long prompt) would keep its peak for the rest of the connection.
+fn run_options() -> Result<RunOptions> {
+    let mut options = RunOptions::new().map_err(|e| Error::runtime("make run options", e))?;
+    options
+        .set("memory.enable_memory_arena_shrinkage", "cpu:0")
+        .map_err(|e| Error::runtime("set the run options", e))?;
+    Ok(options)
+}
+
+/// One run of `session`, stopped early (`Error::Interrupted`) when the caller cancels;
+/// `read` takes what it needs from the outputs (they borrow the run's options).
+fn run<R>(
+    session: &mut Session,
+    what: &str,
+    inputs: Inputs<'_>,
+    read: impl FnOnce(&mut SessionOutputs<'_>) -> Result<R>,
+) -> Result<R> {
+    let options = run_options()?;
+    let mut out =
+        interrupt::watched(&options, || session.run_with_options(inputs, &options), || format!("run the {what}"))?;
+    read(&mut out)
 }
 
 fn take(outputs: &mut SessionOutputs<'_>, name: &str, what: &str) -> Result<DynValue> {
@@ -163,12 +185,15 @@ fn decoder_step(
             for name in keep {
                 selector = selector.with(name.clone());
             }
-            let options = RunOptions::new().map_err(|e| Error::runtime("make run options", e))?.with_outputs(selector);
-            let mut out =
-                session.run_with_options(inputs, &options).map_err(|e| Error::runtime(format!("run the {what}"), e))?;
+            let options = run_options()?.with_outputs(selector);
+            let mut out = interrupt::watched(
+                &options,
+                || session.run_with_options(inputs, &options),
+                || format!("run the {what}"),
+            )?;
             collect(&mut out)
         }
-        ScoreOutputs::FullLogits => collect(&mut run(session, what, inputs)?),
+        ScoreOutputs::FullLogits => run(session, what, inputs, collect),
     }
 }
 
@@ -226,8 +251,7 @@ fn encode(sessions: &mut Sessions, batch: &PromptBatch) -> Result<DynValue> {
         ("input_ids".into(), tensor_ref(batch.shape(), &batch.ids)?),
         ("attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
     ];
-    let mut out = run(&mut sessions.encoder, "encoder", inputs)?;
-    take(&mut out, "last_hidden_state", "encoder")
+    run(&mut sessions.encoder, "encoder", inputs, |out| take(out, "last_hidden_state", "encoder"))
 }
 
 /// The encoder pass and the root decoder step (start token, one row per text): the
@@ -256,10 +280,12 @@ fn encode_and_start(
         // decoder_with_past with an empty past (decoder_model.onnx is not even loaded).
         let mut per_layer: Vec<Vec<DynValue>> = names.present_cross.iter().map(|_| Vec::new()).collect();
         for h in &hidden {
-            let mut out = run(cross, "cross-attention graph", vec![("encoder_hidden_states".into(), h.into())])?;
-            for (name, parts) in names.present_cross.iter().zip(&mut per_layer) {
-                parts.push(take(&mut out, name, "cross-attention graph")?);
-            }
+            run(cross, "cross-attention graph", vec![("encoder_hidden_states".into(), h.into())], |out| {
+                for (name, parts) in names.present_cross.iter().zip(&mut per_layer) {
+                    parts.push(take(out, name, "cross-attention graph")?);
+                }
+                Ok(())
+            })?;
         }
         // [texts, heads, prompt, head_dim]: padded along the prompt axis.
         let cross_kv =
@@ -358,7 +384,7 @@ fn expand(
 
 /// Per-label log-probabilities of `trie`'s labels for every prompt of `batch` (exact mode):
 /// one encoder run, then one decoder step per trie depth for all texts together. Several
-/// texts need the grouped decoder our export writes (`Sessions::groups_texts`).
+/// texts need the grouped decoder our export writes (`Sessions::batches_texts`).
 pub(crate) fn trie_logprobs(
     sessions: &mut Sessions,
     dims: &Dims,
@@ -367,7 +393,7 @@ pub(crate) fn trie_logprobs(
     trie: &LabelTrie,
 ) -> Result<Vec<Vec<f64>>> {
     let batch = &prompts.all;
-    if batch.texts > 1 && !sessions.groups_texts {
+    if batch.texts > 1 && !sessions.batches_texts {
         return Err(Error::runtime(
             "run the decoder",
             "several texts in one run need the grouped decoder_with_past_model.onnx that tools/export_model.py writes",
@@ -499,8 +525,8 @@ pub(crate) fn teacher_forced_logprobs(
             .decoder
             .as_mut()
             .ok_or_else(|| Error::runtime("run the decoder", "decoder_model.onnx is not loaded"))?;
-        let out = run(decoder, "decoder", inputs)?;
-        let (shape, logits) = f32_data(&out["logits"], "logits")?;
+        let logits = run(decoder, "decoder", inputs, |out| take(out, "logits", "decoder"))?;
+        let (shape, logits) = f32_data(&logits, "logits")?;
         check_vocab(&shape, vocab)?;
         let total: f64 = seq
             .iter()

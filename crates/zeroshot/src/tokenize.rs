@@ -16,14 +16,35 @@ pub struct TextTokenizer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromptIds {
     pub ids: Vec<i64>,
-    /// Characters of the text in the prompt (less than the text's when it was truncated).
+    /// Characters of the text in the prompt.
     pub kept_chars: usize,
-    pub text_chars: usize,
+    /// Whether some of the text was left out.
+    pub truncated: bool,
 }
 
 impl PromptIds {
     pub fn truncated(&self) -> bool {
-        self.kept_chars < self.text_chars
+        self.truncated
+    }
+}
+
+/// At most this many characters of a text are read per prompt token allowed: tokenizing
+/// costs time and about 200 bytes of memory per character, so a text is cut to
+/// `max_tokens * TEXT_CHARS_PER_TOKEN` characters before it is tokenized. A prefix that
+/// long already needs more tokens than allowed unless the text averages over 16 characters
+/// per token (mT5 reads Chinese at about 1 to 1.5, English at about 4; only runs of blanks or
+/// of characters its normaliser drops go further), so the prompt, and the answer, are those
+/// of the whole text.
+pub const TEXT_CHARS_PER_TOKEN: usize = 16;
+
+/// The longest prefix of `text` that `prompt_ids` reads for a prompt of `max_tokens`, and
+/// whether it is shorter than the text. Callers holding huge texts cut them with this
+/// before converting or copying them.
+pub fn text_prefix(text: &str, max_tokens: usize) -> (&str, bool) {
+    let limit = max_tokens.saturating_mul(TEXT_CHARS_PER_TOKEN);
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => (&text[..end], true),
+        None => (text, false),
     }
 }
 
@@ -56,9 +77,10 @@ impl TextTokenizer {
     }
 
     /// The prompt's ids, keeping the longest prefix of `text` (in characters) that fits in
-    /// `max_tokens`. The prefix is found by binary search on the character count, which is
-    /// exact where the token count grows with the prefix (it nearly always does) and
-    /// deterministic where it does not; tools/reference.py does the same search.
+    /// `max_tokens`. Only `text_prefix(text, max_tokens)` is read. The prefix is found by
+    /// binary search on the character count, which is exact where the token count grows
+    /// with the prefix (it nearly always does) and deterministic where it does not;
+    /// tools/reference.py does the same search.
     pub fn prompt_ids(
         &self,
         template: &PromptTemplate,
@@ -68,10 +90,11 @@ impl TextTokenizer {
         max_tokens: usize,
     ) -> Result<PromptIds> {
         let ids = |t: &str| self.encode(&template.render(label_part, t));
+        let (text, cut) = text_prefix(text, max_tokens);
         let text_chars = text.chars().count();
         let full = ids(text)?;
         if full.len() <= max_tokens {
-            return Ok(PromptIds { ids: widen(full), kept_chars: text_chars, text_chars });
+            return Ok(PromptIds { ids: widen(full), kept_chars: text_chars, truncated: cut });
         }
         let empty = ids("")?;
         if empty.len() > max_tokens {
@@ -90,12 +113,24 @@ impl TextTokenizer {
                 hi = mid;
             }
         }
-        Ok(PromptIds { ids: widen(best), kept_chars: lo, text_chars })
+        Ok(PromptIds { ids: widen(best), kept_chars: lo, truncated: true })
     }
 
-    /// Tokens the label part of a prompt takes with an empty text (for error messages and info).
-    pub fn prompt_overhead(&self, template: &PromptTemplate, label_part: &str) -> Result<usize> {
-        Ok(self.encode(&template.render(label_part, ""))?.len())
+    /// `text` as the tokenizer's normaliser leaves it (NFKC, folded blanks for mT5).
+    pub fn normalize(&self, text: &str) -> Result<String> {
+        use tokenizers::tokenizer::{NormalizedString, Normalizer};
+        let Some(normalizer) = self.inner.get_normalizer() else { return Ok(text.to_string()) };
+        let mut normalized = NormalizedString::from(text);
+        normalizer.normalize(&mut normalized).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(normalized.get().to_string())
+    }
+
+    /// The texts of the tokenizer's special tokens (`</s>`, `<pad>`, `<unk>` for mT5).
+    pub fn special_tokens(&self) -> Vec<String> {
+        let mut specials: Vec<String> =
+            self.inner.get_added_tokens_decoder().into_values().filter(|t| t.special).map(|t| t.content).collect();
+        specials.sort();
+        specials
     }
 }
 

@@ -57,6 +57,14 @@ impl LabelTrie {
         LabelTrie { nodes, label_leaf, expand }
     }
 
+    /// Approximate heap bytes of the trie (for the label cache's budget).
+    pub fn size_bytes(&self) -> usize {
+        let children: usize = self.nodes.iter().map(|n| n.children.capacity()).sum();
+        let levels: usize = self.expand.iter().map(|l| l.capacity() + 3).sum();
+        (self.nodes.capacity() * std::mem::size_of::<Node>())
+            + (children + levels + self.label_leaf.capacity()) * std::mem::size_of::<usize>()
+    }
+
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }

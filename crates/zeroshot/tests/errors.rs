@@ -31,7 +31,7 @@ fn tampered_file_fails_the_manifest_checksum() {
 fn too_many_labels_reports_token_counts() {
     let mut model = common::load();
     let labels: Vec<String> = (0..40).map(|i| format!("类别{i}")).collect();
-    let prepared = model.labels(&labels).unwrap();
+    let prepared = model.labels(&labels, 4096).unwrap();
     let err = model
         .classify("文本", &prepared, &ScoreOptions { max_input_tokens: 50, ..ScoreOptions::default() })
         .err()
@@ -95,7 +95,7 @@ fn manifest_template_and_separator_are_used() {
     let mut custom = Model::load(&copy.0, &common::options()).unwrap();
     let mut default = common::load();
     let labels = common::strings(&["物流,问题", "商品质量"]); // a comma is fine when the separator is |
-    let prepared = custom.labels(&labels).unwrap();
+    let prepared = custom.labels(&labels, 4096).unwrap();
     let ids = custom.prompt_ids("快递太慢", &prepared, 512).unwrap().ids;
     let want: Vec<i64> = custom
         .tokenizer()
@@ -105,8 +105,8 @@ fn manifest_template_and_separator_are_used() {
         .map(i64::from)
         .collect();
     assert_eq!(ids, want);
-    assert!(default.labels(&labels).is_err(), "the default separator is ,");
-    assert!(custom.labels(&common::strings(&["a|b"])).is_err());
+    assert!(default.labels(&labels, 4096).is_err(), "the default separator is ,");
+    assert!(custom.labels(&common::strings(&["a|b"]), 4096).is_err());
     let c = custom.classify("快递太慢", &prepared, &ScoreOptions::default()).unwrap();
     assert!(c.best < 2);
 }

@@ -15,7 +15,7 @@ fn our_export_has_the_fused_outputs_and_they_are_used() {
 fn cross_attention_cache_is_never_expanded_per_label() {
     let mut model = common::load();
     let labels = common::strings(&["物流", "物流问题", "商品质量", "售后体验", "价格争议"]);
-    let prepared = model.labels(&labels).unwrap();
+    let prepared = model.labels(&labels, 4096).unwrap();
     model.record_input_shapes(true);
     model.classify("快递三天了还没到", &prepared, &ScoreOptions::default()).unwrap();
     let runs = model.input_shapes().to_vec();
@@ -47,7 +47,7 @@ fn cross_attention_cache_is_never_expanded_per_label() {
 fn greedy_mode_answers_with_a_label_and_scores_its_path() {
     let mut model = common::load();
     let labels = common::strings(&["物流", "物流问题", "商品质量", "售后体验"]);
-    let prepared = model.labels(&labels).unwrap();
+    let prepared = model.labels(&labels, 4096).unwrap();
     let exact = model.classify("快递太慢", &prepared, &ScoreOptions::default()).unwrap();
     model.record_input_shapes(true);
     let greedy = model
@@ -68,7 +68,7 @@ fn texts_share_decoder_steps_without_copying_cross_attention() {
     let mut model = common::load();
     assert!(model.groups_texts(), "our export writes the grouped decoder");
     let labels = common::strings(&["物流", "物流问题", "商品质量", "售后体验", "价格争议"]);
-    let prepared = model.labels(&labels).unwrap();
+    let prepared = model.labels(&labels, 4096).unwrap();
     let texts = ["快递三天了还没到", "质量很差，用了两天就坏了，客服也不理人", "好"];
     let longest = texts.iter().map(|t| model.prompt_ids(t, &prepared, 512).unwrap().ids.len()).max().unwrap();
     model.record_input_shapes(true);
@@ -121,7 +121,7 @@ fn greedy_mode_batches_texts_with_any_export() {
         opts.fused_scores = dir == common::model_dir();
         let mut model = zeroshot::Model::load(&dir, &opts).unwrap();
         let labels = common::strings(&["A", "很长的一个标签名字", "中"]);
-        let prepared = model.labels(&labels).unwrap();
+        let prepared = model.labels(&labels, 4096).unwrap();
         let texts = ["快递三天了还没到", "质量很差，用了两天就坏了，客服也不理人", "好", "退货很顺利"];
         let greedy = ScoreOptions { mode: ScoreMode::Greedy, ..ScoreOptions::default() };
         model.record_input_shapes(true);
@@ -165,7 +165,7 @@ fn an_unmarked_decoder_scores_one_text_per_run() {
     let mut model = zeroshot::Model::load(&copy.0, &common::options()).unwrap();
     assert!(!model.groups_texts());
     let labels = common::strings(&["物流", "物流问题", "商品质量", "售后体验", "价格争议"]);
-    let prepared = model.labels(&labels).unwrap();
+    let prepared = model.labels(&labels, 4096).unwrap();
     let texts = ["快递三天了还没到", "质量很差，用了两天就坏了，客服也不理人", "好"];
     model.record_input_shapes(true);
     let batch = model.classify_many(&texts, &prepared, &ScoreOptions::default()).unwrap();

@@ -26,7 +26,7 @@ fn label_set(max: usize) -> impl Strategy<Value = Vec<String>> {
 fn check(labels: &[String], text: &str) -> Result<(), TestCaseError> {
     MODEL.with(|m| {
         let mut model = m.borrow_mut();
-        let prepared = model.labels(labels).unwrap();
+        let prepared = model.labels(labels, 4096).unwrap();
         let opts = ScoreOptions { max_input_tokens: 4096, ..ScoreOptions::default() };
         let c = model.classify(text, &prepared, &opts).unwrap();
         prop_assert!(c.best < labels.len());

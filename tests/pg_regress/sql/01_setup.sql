@@ -26,7 +26,7 @@ SELECT info->>'model_id' AS model_id,
        info->>'d_model' AS d_model,
        info->>'num_layers' AS num_layers,
        (info->>'load_ms')::float8 > 0 AS load_time_measured,
-       (info->>'calls')::int AS calls,
+       (info->>'texts_scored')::int AS texts_scored,
        info->>'model_dir' LIKE '%/extension/pg_zeroshot/tiny-mt5' AS bundled_dir
 FROM zs_model_info() AS info;
 

@@ -18,6 +18,12 @@ SET zs.model_dir = '/tmp/pg_zeroshot_regress/missing_file';
 SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) AS missing_file;
 SET zs.model_dir = '/tmp/pg_zeroshot_regress/corrupt_onnx';
 SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) LIKE 'XX000: pg_zeroshot: ONNX Runtime failed to load /tmp/pg_zeroshot_regress/corrupt_onnx/decoder_with_past_model.onnx: %' AS corrupt_onnx;
+SET zs.model_dir = '/tmp/pg_zeroshot_regress/bad_config';
+SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) AS absurd_config;
+SET zs.model_dir = '/tmp/pg_zeroshot_regress/bad_manifest';
+SET zs.verify_checksums = on;
+SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) AS manifest_path_outside;
+RESET zs.verify_checksums;
 RESET zs.model_dir;
 SELECT zs_classify('文本', ARRAY['正面','负面']) IN ('正面','负面') AS model_fixed;
 

@@ -1,0 +1,28 @@
+//! Where scripts/install puts what the extension loads by default: the bundled tiny test
+//! model and the ONNX Runtime library, both found relative to the running Postgres.
+use std::ffi::CStr;
+use std::path::PathBuf;
+
+/// The ONNX Runtime version the extension is built and installed with (one place:
+/// ONNXRUNTIME_VERSION at the repository root, which scripts/common.sh reads too).
+const ONNXRUNTIME_VERSION: &str = include_str!("../ONNXRUNTIME_VERSION");
+
+/// A directory Postgres resolves relative to its own binary (share or pkglib).
+fn pg_path(get: unsafe fn(*const std::ffi::c_char, *mut std::ffi::c_char)) -> PathBuf {
+    let mut buf = vec![0 as std::ffi::c_char; pgrx::pg_sys::MAXPGPATH as usize];
+    // SAFETY: my_exec_path is set at postmaster start; buf has MAXPGPATH bytes as required.
+    unsafe {
+        get(std::ptr::addr_of!(pgrx::pg_sys::my_exec_path) as *const std::ffi::c_char, buf.as_mut_ptr());
+        PathBuf::from(CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned())
+    }
+}
+
+/// Where scripts/install puts the tiny test model.
+pub fn bundled_model_dir() -> PathBuf {
+    pg_path(pgrx::pg_sys::get_share_path).join("extension/pg_zeroshot/tiny-mt5")
+}
+
+/// Where scripts/install puts the ONNX Runtime library.
+pub fn bundled_library() -> PathBuf {
+    pg_path(pgrx::pg_sys::get_pkglib_path).join(format!("pg_zeroshot/libonnxruntime.so.{}", ONNXRUNTIME_VERSION.trim()))
+}

@@ -1,0 +1,57 @@
+-- Databases in other encodings: texts and labels are converted, never trusted as UTF-8.
+-- LATIN1 and EUC_CN work; SQL_ASCII bytes that are not UTF-8 are an error (22021); the
+-- backend survives all of it.
+SET client_min_messages = error;
+CREATE DATABASE zs_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+CREATE DATABASE zs_sql_ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+CREATE DATABASE zs_euc_cn ENCODING 'EUC_CN' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+
+\c zs_latin1
+SET client_min_messages = error;
+SET client_encoding = 'UTF8';
+CREATE EXTENSION pg_zeroshot;
+SELECT zs_classify('café', ARRAY['é','b']) IN ('é','b') AS latin1_label;
+SELECT zs_classify_scores('café', ARRAY['é','b'])->'scores' ? 'é' AS latin1_json_key;
+SELECT ord, label IN ('a','b') AS labelled FROM zs_classify_batch(ARRAY['ok', E'\xff'], ARRAY['a','b']) ORDER BY ord;
+CREATE TABLE avis (id int, body text, label text);
+CREATE TRIGGER t BEFORE INSERT ON avis FOR EACH ROW EXECUTE FUNCTION zs_label_trigger('body', 'label', 'livraison,qualité');
+INSERT INTO avis VALUES (1, 'colis arrivé en retard');
+SELECT label IN ('livraison','qualité') AS latin1_trigger FROM avis;
+
+\c zs_sql_ascii
+SET client_min_messages = error;
+CREATE EXTENSION pg_zeroshot;
+CREATE FUNCTION zs_try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE stmt;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END
+$$;
+SELECT zs_try($$SELECT zs_classify('x', ARRAY[E'\xe9','b'])$$) AS invalid_label;
+SELECT zs_try($$SELECT * FROM zs_classify_batch(ARRAY['ok', E'\xff'], ARRAY['a','b'])$$) AS invalid_text;
+SELECT zs_classify('plain ascii', ARRAY['a','b']) IN ('a','b') AS ascii_works;
+
+\c zs_euc_cn
+SET client_min_messages = error;
+SET client_encoding = 'UTF8';
+CREATE EXTENSION pg_zeroshot;
+SELECT zs_classify('快递太慢了', ARRAY['物流问题','商品质量']) IN ('物流问题','商品质量') AS euc_cn_label;
+SELECT zs_classify_scores('快递太慢了', ARRAY['物流问题','商品质量'])->>'label' IN ('物流问题','商品质量') AS euc_cn_json;
+
+\c zs_regress
+SET client_min_messages = error;
+-- The same text gives the same answer in every encoding that can hold it (the client
+-- speaks UTF-8 throughout; the server converts).
+SELECT zs_classify('café', ARRAY['é','b']) AS utf8_answer \gset
+\c zs_latin1
+SET client_min_messages = error;
+SET client_encoding = 'UTF8';
+SELECT zs_classify('café', ARRAY['é','b']) = :'utf8_answer' AS same_answer_in_latin1;
+\c zs_regress
+SET client_min_messages = error;
+DROP DATABASE zs_latin1;
+DROP DATABASE zs_sql_ascii;
+DROP DATABASE zs_euc_cn;
+SELECT zs_classify('还在工作吗', ARRAY['是','否']) IN ('是','否') AS still_alive;
