@@ -25,7 +25,7 @@ pub struct DbText<'a> {
 impl<'a> DbText<'a> {
     /// The text as UTF-8: the whole of it, or its first `max_chars` characters and one more
     /// (so the engine can tell it was cut), converting and checking only those bytes.
-    pub fn to_utf8(&self, max_chars: Option<usize>) -> Result<String, ZsError> {
+    pub fn to_utf8(self, max_chars: Option<usize>) -> Result<String, ZsError> {
         let bytes = match max_chars {
             // SAFETY: `bytes` is a valid string in the database encoding, as Postgres stored it.
             Some(n) => unsafe {
@@ -38,7 +38,7 @@ impl<'a> DbText<'a> {
     }
 
     /// A label or argument: short by the checks that come before, converted whole.
-    pub fn to_utf8_all(&self) -> Result<String, ZsError> {
+    pub fn to_utf8_all(self) -> Result<String, ZsError> {
         self.to_utf8(None)
     }
 
@@ -62,7 +62,7 @@ pub(crate) fn db_bytes_to_utf8(bytes: &[u8]) -> Result<String, ZsError> {
     // NUL-terminated string; an invalid byte sequence raises an ERROR (caught by pgrx).
     let converted = unsafe {
         let out = pg_sys::pg_server_to_any(bytes.as_ptr().cast(), bytes.len() as i32, pg_sys::pg_enc::PG_UTF8 as i32);
-        if out.cast::<u8>() as *const u8 == bytes.as_ptr() {
+        if std::ptr::eq(out.cast::<u8>(), bytes.as_ptr()) {
             bytes.to_vec()
         } else {
             let text = std::ffi::CStr::from_ptr(out).to_bytes().to_vec();
@@ -81,7 +81,7 @@ fn to_server(text: &str) -> Vec<u8> {
     // SAFETY: as in `db_bytes_to_utf8`; the input is valid UTF-8.
     unsafe {
         let out = pg_sys::pg_any_to_server(text.as_ptr().cast(), text.len() as i32, pg_sys::pg_enc::PG_UTF8 as i32);
-        if out.cast::<u8>() as *const u8 == text.as_ptr() {
+        if std::ptr::eq(out.cast::<u8>(), text.as_ptr()) {
             text.as_bytes().to_vec()
         } else {
             let bytes = std::ffi::CStr::from_ptr(out).to_bytes().to_vec();

@@ -142,6 +142,8 @@ impl Iterator for BatchRows {
 }
 
 /// One row per input text, in input order (`ord` is 1-based); a NULL text gives a row of NULLs.
+// The named columns must be spelled out in the signature for pgrx to generate the SQL.
+#[allow(clippy::type_complexity)]
 #[pg_extern(stable, strict, parallel_safe)]
 fn zs_classify_batch(
     bodies: Array<'_, DbText<'_>>,

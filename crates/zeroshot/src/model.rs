@@ -88,6 +88,9 @@ pub struct LoadOptions {
     pub share_weights: bool,
 }
 
+/// The shapes of every decoder-with-past input, run by run: (input name, shape) lists.
+pub(crate) type ShapeLog = Vec<Vec<(String, Vec<usize>)>>;
+
 pub(crate) struct Sessions {
     pub encoder: Session,
     /// decoder_model.onnx: loaded only where there is no cross-KV graph (or on demand for
@@ -100,7 +103,7 @@ pub(crate) struct Sessions {
     /// `GROUPED_KEY`). Without it, texts are scored one at a time.
     pub batches_texts: bool,
     /// When set, the shapes of every decoder-with-past input, run by run (for tests).
-    pub shape_log: Option<Vec<Vec<(String, Vec<usize>)>>>,
+    pub shape_log: Option<ShapeLog>,
 }
 
 /// A label set made ready for scoring: validated, tokenised, as a trie.
@@ -244,12 +247,11 @@ fn open_session(
     }
     let session = match mapped {
         // The weights stay in the mapped file: no copy, no prepacked private copy either.
-        Some(bytes) => builder
-            .with_config_entry("session.use_ort_model_bytes_directly", "1")
-            .and_then(|b| b.with_config_entry("session.use_ort_model_bytes_for_initializers", "1"))
-            .and_then(|b| b.with_prepacking(false))
-            .map_err(build_err)?
-            .commit_from_memory(bytes),
+        Some(bytes) => {
+            let b = builder.with_config_entry("session.use_ort_model_bytes_directly", "1").map_err(build_err)?;
+            let b = b.with_config_entry("session.use_ort_model_bytes_for_initializers", "1").map_err(build_err)?;
+            b.with_prepacking(false).map_err(build_err)?.commit_from_memory(bytes)
+        }
         None => builder.commit_from_file(path),
     }
     .map_err(|e| Error::runtime(format!("load {}", path.display()), e))?;

@@ -63,12 +63,12 @@ fn config_that_disagrees_with_the_graphs_is_invalid_model() {
     let dir = &copy.0;
     let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
     std::fs::write(dir.join("config.json"), config.replace("\"d_model\": 24", "\"d_model\": 32")).unwrap();
-    let err = Model::load(&dir, &common::options()).err().unwrap();
+    let err = Model::load(dir, &common::options()).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::InvalidModel, "{err}");
     assert!(err.to_string().contains("encoder_model.onnx") && err.to_string().contains("32"), "{err}");
 
     std::fs::write(dir.join("config.json"), config.replace("\"eos_token_id\": 1", "\"eos_token_id\": 5")).unwrap();
-    let err = Model::load(&dir, &common::options()).err().unwrap();
+    let err = Model::load(dir, &common::options()).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::InvalidModel, "{err}");
     assert!(err.to_string().contains("eos_token_id"), "{err}");
 }

@@ -66,7 +66,7 @@ fn greedy_mode_answers_with_a_label_and_scores_its_path() {
 #[test]
 fn texts_share_decoder_steps_without_copying_cross_attention() {
     let mut model = common::load();
-    assert!(model.groups_texts(), "our export writes the grouped decoder");
+    assert!(model.batches_texts(), "our export writes the grouped decoder");
     let labels = common::strings(&["物流", "物流问题", "商品质量", "售后体验", "价格争议"]);
     let prepared = model.labels(&labels, 4096).unwrap();
     let texts = ["快递三天了还没到", "质量很差，用了两天就坏了，客服也不理人", "好"];
@@ -163,7 +163,7 @@ fn an_unmarked_decoder_scores_one_text_per_run() {
     bytes[at + mark.len() - 1] = b'0';
     std::fs::write(&path, bytes).unwrap();
     let mut model = zeroshot::Model::load(&copy.0, &common::options()).unwrap();
-    assert!(!model.groups_texts());
+    assert!(!model.batches_texts());
     let labels = common::strings(&["物流", "物流问题", "商品质量", "售后体验", "价格争议"]);
     let prepared = model.labels(&labels, 4096).unwrap();
     let texts = ["快递三天了还没到", "质量很差，用了两天就坏了，客服也不理人", "好"];

@@ -58,7 +58,7 @@ fn label_logprobs_match_pytorch() {
         assert_eq!(model.score_outputs(), if fused { "fused" } else { "full_logits" });
         let cross = *dir == ours;
         assert_eq!(model.loaded_graphs().contains(&"decoder_model.onnx"), !cross, "{:?}", model.loaded_graphs());
-        assert!(model.groups_texts());
+        assert!(model.batches_texts());
         check_against_pytorch(&mut model);
         check_batches_against_pytorch(&mut model);
     }
@@ -105,7 +105,7 @@ fn check_batches_against_pytorch(model: &mut zeroshot::Model) {
     eprintln!(
         "batched parity ({}, grouped {}): largest difference {worst:e} from PyTorch, {worst_vs_single:e} from classify",
         model.score_outputs(),
-        model.groups_texts()
+        model.batches_texts()
     );
 }
 

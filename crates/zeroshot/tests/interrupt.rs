@@ -1,0 +1,48 @@
+//! The caller's interrupt check stops work: before it starts, between texts, and inside an
+//! ONNX Runtime run (the watcher terminates the run). Its own test binary, because the check
+//! is installed once per process.
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeroshot::{Error, ScoreOptions};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+#[test]
+fn a_pending_interrupt_stops_scoring_and_the_model_serves_again_after() {
+    zeroshot::interrupt::set_check(|| STOP.load(Ordering::SeqCst));
+    let mut model = common::load();
+    let labels: Vec<String> = (0..250).map(|i| format!("标签{i}")).collect();
+    let prepared = model.labels(&labels, 2048).unwrap();
+    let opts = ScoreOptions { max_input_tokens: 2048, ..ScoreOptions::default() };
+    let text = "很长的评论，".repeat(300);
+    let texts: Vec<&str> = std::iter::repeat_n(text.as_str(), 64).collect();
+
+    // Already pending: nothing runs.
+    STOP.store(true, Ordering::SeqCst);
+    assert!(matches!(model.classify_many(&texts, &prepared, &opts), Err(Error::Interrupted)));
+    assert!(matches!(model.labels(&["新".to_string(), "标签".to_string()], 2048), Err(Error::Interrupted)));
+
+    // Raised while the work runs (64 long texts, 250 labels: seconds of work on this model).
+    STOP.store(false, Ordering::SeqCst);
+    let raised = Arc::new(AtomicBool::new(false));
+    let flag = raised.clone();
+    let raiser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        STOP.store(true, Ordering::SeqCst);
+        flag.store(true, Ordering::SeqCst);
+    });
+    let result = model.classify_many(&texts, &prepared, &opts);
+    raiser.join().unwrap();
+    assert!(raised.load(Ordering::SeqCst));
+    assert!(matches!(result, Err(Error::Interrupted)), "{:?}", result.map(|r| r.len()));
+
+    // Cleared: the same model scores again, with the same answer as a fresh run.
+    STOP.store(false, Ordering::SeqCst);
+    let again = model.classify("快递太慢了", &prepared, &opts).unwrap();
+    let fresh = common::load().classify("快递太慢了", &prepared, &opts).unwrap();
+    assert_eq!(again.logprobs, fresh.logprobs);
+}

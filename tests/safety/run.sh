@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Safety checks that SQL alone cannot express, on a real temporary cluster whose server runs
+# with RUST_BACKTRACE=1 (clients must still never see a backtrace):
+#   memory held by one backend (VmRSS / VmHWM from /proc, read through pg_read_file) for a
+#   large text, many label sets and a large call (arena returned); cancel latency of long
+#   calls; a pgbench load test (8 clients, no failed transaction, per-backend RSS flat);
+#   and a server log free of crashes. Bounds are generous multiples of what the fixed code
+#   takes and far below what the unfixed code took (README, "Security and limits").
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/common.sh"
+. "$REPO/scripts/cluster.sh"
+port=${ZS_SAFETY_PORT:-54331}
+LOAD_SECONDS=${ZS_LOAD_SECONDS:-60}
+CLUSTER_KEEP_BACKTRACE=1 cluster_start "$port"
+bindir=$("$PG_CONFIG" --bindir)
+psql_() { as_pg "$bindir/psql" -X -q -h "$CLUSTER_DIR" -p "$port" -d postgres -v ON_ERROR_STOP=1 -At "$@"; }
+passed=0; failed=0
+check() { # check NAME CONDITION-EXIT-STATUS DETAIL
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "ok   $1 ($3)"; else failed=$((failed + 1)); echo "FAIL $1 ($3)"; fi
+}
+kb() { echo "(regexp_match(pg_read_file('/proc/self/status'), '$1:\\s+(\\d+)'))[1]::bigint"; }
+
+psql_ -c "CREATE EXTENSION pg_zeroshot" >/dev/null 2>&1
+
+# 1. A 5 MB text: peak memory bounded by zs.max_input_tokens, not by the text.
+out=$(psql_ <<SQL
+SET client_min_messages = error;
+SELECT zs_classify('预热', ARRAY['物流问题','商品质量']) IS NOT NULL;
+SELECT $(kb VmHWM);
+SELECT zs_classify(repeat('快递太慢了，', 900000), ARRAY['物流问题','商品质量']) IS NOT NULL;
+SELECT $(kb VmHWM);
+SQL
+)
+h0=$(echo "$out" | sed -n 2p); h1=$(echo "$out" | sed -n 4p)
+grow=$(( (h1 - h0) / 1024 ))
+if [ "$grow" -lt 200 ]; then r=0; else r=1; fi; check large_text_peak $r "peak grew ${grow} MiB for a 5 MB text; bound 200 MiB (it was about 1 GB)"
+
+# 2. Label sets: refused ones prepare nothing; accepted ones are cached within the byte budget.
+out=$(psql_ <<SQL
+SET client_min_messages = error;
+SET zs.max_input_tokens = 2048;
+SELECT zs_classify('预热', ARRAY['a','b']) IS NOT NULL;
+SELECT $(kb VmRSS);
+DO \$\$ BEGIN
+  FOR i IN 1..64 LOOP
+    BEGIN
+      PERFORM zs_classify('文本', (SELECT array_agg('类别' || i || '_' || g) FROM generate_series(1, 5000) g));
+    EXCEPTION WHEN program_limit_exceeded THEN NULL;
+    END;
+  END LOOP;
+  FOR i IN 1..64 LOOP
+    PERFORM zs_classify('文本', (SELECT array_agg('类' || i || '_' || g) FROM generate_series(1, 150) g));
+  END LOOP;
+END \$\$;
+SELECT $(kb VmRSS);
+SELECT (zs_model_info()->>'label_cache_bytes')::bigint;
+SQL
+)
+r0=$(echo "$out" | sed -n 2p); r1=$(echo "$out" | sed -n 3p); cache=$(echo "$out" | sed -n 4p)
+grow=$(( (r1 - r0) / 1024 ))
+if [ "$grow" -lt 100 ]; then r=0; else r=1; fi; check label_sets_rss $r "RSS grew ${grow} MiB over 64 refused 5000-label sets and 64 cached 150-label sets; bound 100 MiB (it was 450 MiB)"
+if [ "$cache" -le 8388608 ]; then r=0; else r=1; fi; check label_cache_budget $r "label cache holds ${cache} bytes; budget 8 MiB"
+
+# 3. A large call returns its memory (ONNX Runtime's arena is shrunk after each run).
+out=$(psql_ <<SQL
+SET client_min_messages = error;
+SET zs.max_input_tokens = 2048;
+SELECT zs_classify('预热', ARRAY['a','b']) IS NOT NULL;
+SELECT $(kb VmRSS);
+SELECT count(*) FROM zs_classify_batch(
+  (SELECT array_agg(repeat('这是一条很长的评论。', 200) || g) FROM generate_series(1, 16) g),
+  (SELECT array_agg('标签' || g) FROM generate_series(1, 250) g));
+SELECT $(kb VmRSS);
+SELECT $(kb VmHWM);
+SQL
+)
+r0=$(echo "$out" | sed -n 2p); r1=$(echo "$out" | sed -n 4p); hwm=$(echo "$out" | sed -n 5p)
+held=$(( (r1 - r0) / 1024 )); peak=$(( (hwm - r0) / 1024 ))
+if [ "$held" -lt 64 ]; then r=0; else r=1; fi; check arena_returned $r "after a call that peaked ${peak} MiB above its start, ${held} MiB stay held; bound 64 MiB"
+
+# 4. Cancel: statement_timeout stops long calls within a fraction of a second.
+cancel_ms() { # SQL -> milliseconds until the statement_timeout error came back
+  local t0 t1
+  t0=$(date +%s%N)
+  psql_ -c "SET client_min_messages = error" -c "SET zs.max_input_tokens = 2048" -c "SET statement_timeout = '300ms'" -c "$1" >/dev/null 2>&1 || true
+  t1=$(date +%s%N)
+  echo $(( (t1 - t0) / 1000000 ))
+}
+ms=$(cancel_ms "SELECT count(*) FROM zs_classify_batch((SELECT array_agg(repeat('很长的评论', 400) || g) FROM generate_series(1, 2000) g), (SELECT array_agg('标签' || g) FROM generate_series(1, 250) g))")
+if [ "$ms" -lt 1500 ]; then r=0; else r=1; fi; check cancel_batch $r "a batch that would run for minutes ended ${ms} ms after start with a 300 ms timeout; bound 1500 ms"
+ms=$(cancel_ms "SELECT zs_classify(repeat('快递太慢了', 2000000), (SELECT array_agg('标签' || g) FROM generate_series(1, 250) g))")
+if [ "$ms" -lt 1500 ]; then r=0; else r=1; fi; check cancel_single $r "one call on a 10 MB text with 250 labels ended ${ms} ms after start; bound 1500 ms"
+ms=$(cancel_ms "SELECT zs_classify('文本', (SELECT array_agg('标签' || g) FROM generate_series(1, 300000) g))")
+if [ "$ms" -lt 1500 ]; then r=0; else r=1; fi; check cancel_labels $r "300,000 labels ended ${ms} ms after start; bound 1500 ms (it was 17 s)"
+
+# 5. No backtrace reaches a client, even with RUST_BACKTRACE=1 in the server's environment.
+msg=$(psql_ -v VERBOSITY=verbose -c "SET zs.max_input_tokens = 2048" -c "SET statement_timeout = '300ms'" \
+  -c "SELECT count(*) FROM zs_classify_batch((SELECT array_agg(repeat('评论', 400) || g) FROM generate_series(1, 2000) g), (SELECT array_agg('标签' || g) FROM generate_series(1, 250) g))" 2>&1 || true)
+msg2=$(psql_ -v VERBOSITY=verbose -c "SELECT zs_classify('x', ARRAY['a','a'])" 2>&1 || true)
+# (LOCATION names the reporting source line, as for any extension; a backtrace is frames.)
+if printf '%s\n%s' "$msg" "$msg2" | grep -v '^LOCATION:' | grep -Eqi 'backtrace|rust_begin_unwind|^ *[0-9]+: |\.rs:[0-9]+'; then r=1; else r=0; fi
+check no_backtrace $r "$(printf '%s' "$msg" | grep -m1 ERROR | cut -c1-70)"
+
+# 6. Load: 8 clients for LOAD_SECONDS; no failed transaction, per-backend RSS flat.
+cat > "$CLUSTER_DIR/load.sql" <<'SQL'
+\set n random(1, 1000)
+SELECT zs_classify('快递第' || :n || '天还没到', ARRAY['物流问题','商品质量','售后体验']);
+SQL
+chown postgres "$CLUSTER_DIR/load.sql" 2>/dev/null || true
+rss_of_load() { psql_ -c "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE application_name = 'pgbench'" | tr ' ' '\n' | while read -r pid; do
+  [ -n "$pid" ] && awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null; done | sort -n | tail -1; }
+as_pg "$bindir/pgbench" -n -h "$CLUSTER_DIR" -p "$port" -c 8 -j 2 -T "$LOAD_SECONDS" -f "$CLUSTER_DIR/load.sql" postgres > "$CLUSTER_DIR/pgbench.out" 2>&1 &
+bench=$!
+sleep $(( LOAD_SECONDS / 4 )); early=$(rss_of_load)
+sleep $(( LOAD_SECONDS / 2 )); late=$(rss_of_load)
+wait $bench || true
+txns=$(awk '/number of transactions actually processed/ {print $NF}' "$CLUSTER_DIR/pgbench.out" | cut -d/ -f1)
+fails=$(awk '/number of failed transactions/ {print $5}' "$CLUSTER_DIR/pgbench.out")
+tps=$(awk '/^tps/ {print $3; exit}' "$CLUSTER_DIR/pgbench.out")
+if [ "${fails:-1}" = 0 ] && [ "${txns:-0}" -ge $(( LOAD_SECONDS * 20000 / 60 )) ]; then r=0; else r=1; fi; check load_no_failures $r "${txns:-?} transactions, ${fails:-?} failed, ${tps:-?} tps with 8 clients"
+grow=$(( (${late:-0} - ${early:-0}) / 1024 ))
+if [ -n "$early" ] && [ "$grow" -lt 16 ]; then r=0; else r=1; fi; check load_rss_flat $r "largest backend RSS ${early:-?} kB at 1/4 and ${late:-?} kB at 3/4 of the run; bound +16 MiB"
+
+# 7. The server never crashed.
+if ! grep -Eq 'terminated by signal|PANIC' "$CLUSTER_DIR/server.log"; then r=0; else r=1; fi; check server_log_clean $r "no 'terminated by signal' or PANIC in the server log"
+
+echo "safety: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
