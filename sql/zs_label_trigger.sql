@@ -1,5 +1,6 @@
 -- zs_label_trigger(text_column, label_column, labels): a BEFORE INSERT OR UPDATE ... FOR EACH
--- ROW trigger that writes zs_classify(NEW.text_column, labels) into NEW.label_column.
+-- ROW trigger that writes zs_classify(NEW.text_column, labels) into NEW.label_column, on
+-- INSERT and on an UPDATE that changes the text column (IS DISTINCT FROM).
 -- `labels` is one comma-separated string ('物流问题,商品质量,售后体验'); blanks around each
 -- label are trimmed. A NULL text gives a NULL label. Written in PL/pgSQL because it
 -- reads and writes columns by name, which jsonb does for any row type.
@@ -27,6 +28,12 @@ BEGIN
     IF NOT row_json ? TG_ARGV[1] THEN
         RAISE EXCEPTION 'pg_zeroshot: column "%" of zs_label_trigger does not exist in %', TG_ARGV[1], TG_TABLE_NAME
             USING ERRCODE = 'undefined_column';
+    END IF;
+    -- On UPDATE, only a change of the text relabels: an UPDATE that leaves the text as it was
+    -- (zs_label_table writing the label, a label set by hand, another column) keeps NEW's label
+    -- and classifies nothing.
+    IF TG_OP = 'UPDATE' AND (to_jsonb(OLD) ->> TG_ARGV[0]) IS NOT DISTINCT FROM (row_json ->> TG_ARGV[0]) THEN
+        RETURN NEW;
     END IF;
     labels := ARRAY(SELECT btrim(l) FROM unnest(string_to_array(TG_ARGV[2], ',')) AS l);
     NEW := jsonb_populate_record(NEW, jsonb_build_object(TG_ARGV[1], zs_classify(row_json ->> TG_ARGV[0], labels)));
