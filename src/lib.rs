@@ -10,6 +10,12 @@ mod gucs;
 
 pgrx::pg_module_magic!();
 
+// The backfill procedure and its run log, after the functions they call.
+extension_sql_file!(
+    "../sql/zs_label_table.sql",
+    name = "zs_label_table",
+    requires = [zs_classify_batch, zs_in_transaction_block]
+);
 // Last, after the functions it calls.
 extension_sql_file!("../sql/zs_label_trigger.sql", name = "zs_label_trigger", finalize);
 

@@ -1,3 +1,4 @@
 //! The SQL functions.
 mod classify;
 mod info;
+mod label_table;
