@@ -66,6 +66,24 @@ SELECT count(*) AS rows, count(label) AS labelled, bool_and(label = zs_classify(
 FROM comp;
 SELECT rows_total, rows_done, rows_skipped FROM zs_label_runs ORDER BY run_id DESC LIMIT 1;
 
+-- Keys whose btree operators are not pg_catalog's (citext's, in the schema it is installed
+-- in): a citext key, and a (citext, int) key, whose order the procedure then spells out
+-- column by column. Case-insensitive order, as citext's index has it.
+CREATE EXTENSION citext;
+CREATE TABLE ci1 (code citext PRIMARY KEY, body text, label text);
+INSERT INTO ci1 SELECT c, c || '号：价格太贵了', NULL
+FROM unnest(ARRAY['a','B','c','D','e','F','g','H','i','J','k']) AS c;
+CALL zs_label_table('ci1', 'body', 'label', :labels, 3);
+SELECT count(*) AS rows, count(label) AS labelled, bool_and(label = zs_classify(body, :labels)) AS same_as_zs_classify
+FROM ci1;
+CREATE TABLE ci2 (code citext, n int, body text, label text, PRIMARY KEY (code, n));
+INSERT INTO ci2 SELECT c, g, c || '号第' || g || '条：价格太贵了', NULL
+FROM unnest(ARRAY['a','B','c','D']) AS c, generate_series(1, 6) AS g;
+CALL zs_label_table('ci2', 'body', 'label', :labels, 5);
+SELECT count(*) AS rows, count(label) AS labelled, bool_and(label = zs_classify(body, :labels)) AS same_as_zs_classify
+FROM ci2;
+SELECT rows_total, rows_done, rows_skipped FROM zs_label_runs ORDER BY run_id DESC LIMIT 1;
+
 -- Partitioned tables: with a primary key (it includes the partition key), and without one
 -- (rows are found by tableoid and ctid across partitions).
 CREATE TABLE parted (region text, id int, body text, label text, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
