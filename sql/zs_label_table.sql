@@ -69,9 +69,12 @@ BEGIN
            seconds = pg_catalog.date_part('epoch', r.updated - r.started),
            error = 'the backend stopped running it without finishing (terminated, crashed, or an error between batches)'
      WHERE r.finished IS NULL
+       -- Still running it: its backend is alive and busy with a statement that began before the
+       -- run (the CALL). With track_activities off (state 'disabled') it cannot tell: not marked.
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
                         WHERE a.pid = r.backend_pid AND a.backend_start <= r.started
-                          AND a.state = 'active' AND a.query_start <= r.started);
+                          AND (a.state IS NULL OR a.state NOT IN ('idle', 'idle in transaction', 'idle in transaction (aborted)'))
+                          AND (a.query_start IS NULL OR a.query_start <= r.started));
     INSERT INTO @extschema@.zs_label_runs (table_name, text_column, label_column, scores_column, labels,
                                            batch_rows, run_by, backend_pid, started, updated, rows_total)
     VALUES (tbl::pg_catalog.text, text_column, label_column, scores_column, labels,
