@@ -12,8 +12,14 @@ mod text;
 
 pgrx::pg_module_magic!();
 
-// First: the extension refuses nothing by encoding (every text is converted, src/text.rs),
-// but its SQL must be read as UTF-8 (pg_zeroshot.control says so).
+// The backfill procedure and its run log, after the functions they call. (The extension
+// refuses no database encoding: every text is converted, src/text.rs; its SQL is read as
+// UTF-8, as pg_zeroshot.control says.)
+extension_sql_file!(
+    "../sql/zs_label_table.sql",
+    name = "zs_label_table",
+    requires = [zs_classify_batch, zs_in_transaction_block]
+);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
