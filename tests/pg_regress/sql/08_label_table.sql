@@ -203,7 +203,7 @@ SELECT run_by, status, rows_done FROM zs_label_runs ORDER BY run_id DESC LIMIT 1
 -- Trigger and backfill agree: with zs_label_trigger on the table, the backfill classifies
 -- each row once (the trigger does not classify again on the backfill's UPDATE of the
 -- label), and neither does an UPDATE of another column; a change of the text relabels.
--- zs_model_info()->'calls' counts the texts this backend scored.
+-- zs_model_info()->'texts_scored' counts the texts this backend scored.
 CREATE TABLE trig (id int PRIMARY KEY, body text, label text, other int DEFAULT 0);
 INSERT INTO trig SELECT g, '触发器' || g || '：快递很快', NULL FROM generate_series(1, 20) g;
 CREATE TRIGGER label_on_write BEFORE INSERT OR UPDATE ON trig
@@ -213,19 +213,19 @@ CREATE FUNCTION trig_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO trig_writes VALUES (NEW.id); RETURN NEW; END $$;
 CREATE TRIGGER count_writes AFTER UPDATE OF label ON trig FOR EACH ROW
 WHEN (OLD.label IS DISTINCT FROM NEW.label) EXECUTE FUNCTION trig_count();
-SELECT (zs_model_info()->>'calls')::int AS calls0 \gset
+SELECT (zs_model_info()->>'texts_scored')::int AS calls0 \gset
 CALL zs_label_table('trig', 'body', 'label', :labels, 6);
-SELECT (zs_model_info()->>'calls')::int - :calls0 AS texts_scored_by_backfill;
+SELECT (zs_model_info()->>'texts_scored')::int - :calls0 AS texts_scored_by_backfill;
 SELECT (SELECT count(*) FROM trig_writes) AS label_writes,
        (SELECT count(DISTINCT id) FROM trig_writes) AS rows_written,
        (SELECT bool_and(label = zs_classify(body, :labels)) FROM trig) AS same_as_zs_classify;
-SELECT (zs_model_info()->>'calls')::int AS calls1 \gset
+SELECT (zs_model_info()->>'texts_scored')::int AS calls1 \gset
 UPDATE trig SET other = 1;
 UPDATE trig SET label = 'by hand' WHERE id = 1;
-SELECT (zs_model_info()->>'calls')::int - :calls1 AS texts_scored_by_other_updates,
+SELECT (zs_model_info()->>'texts_scored')::int - :calls1 AS texts_scored_by_other_updates,
        (SELECT label FROM trig WHERE id = 1) AS hand_label_kept;
 UPDATE trig SET body = '质量太差，要退货' WHERE id IN (1, 2);
-SELECT (zs_model_info()->>'calls')::int - :calls1 AS texts_scored_after_text_change;
+SELECT (zs_model_info()->>'texts_scored')::int - :calls1 AS texts_scored_after_text_change;
 SELECT (SELECT bool_and(label = zs_classify(body, :labels)) FROM trig) AS relabelled;
 UPDATE trig SET body = NULL WHERE id = 3;
 SELECT label IS NULL AS null_text_null_label FROM trig WHERE id = 3;
