@@ -33,7 +33,7 @@ fn zs_model_info() -> JsonB {
             "warning": manifest.random_weights.then_some("random weights: this is the tiny test model and its labels mean nothing; set zs.model_dir to a real model"),
             "precision": manifest.precision,
             "execution_provider": m.provider,
-            "score_outputs": m.score_outputs(),
+            "score_outputs": m.score_outputs().name(),
             "shares_weights": m.shares_weights(),
             "batches_texts": m.batches_texts(),
             "intra_op_threads": match gucs::threads() {

@@ -103,7 +103,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(path) = &args.json {
         let doc = json!({"model_dir": model.dir.display().to_string(), "model_id": model.model_id(), "provider": model.provider,
-                         "score_outputs": model.score_outputs(), "threads": args.model.threads, "results": results});
+                         "score_outputs": model.score_outputs().name(), "threads": args.model.threads, "results": results});
         std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")?;
     }
     Ok(())

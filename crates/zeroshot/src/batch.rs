@@ -1,6 +1,5 @@
 //! The prompts of the texts that share one ONNX Runtime run, as the tensors the encoder and
 //! the decoder's mask take: padded to the longest, with the encoder buckets of the run.
-use crate::runs::encoder_buckets;
 
 /// The prompts of one run of texts, right-padded to the longest: `[texts, len]` ids and
 /// attention mask (0 over the padding, which T5's encoder and cross-attention then ignore).
@@ -32,7 +31,7 @@ impl PromptBatch {
 
 /// The texts of one run: their prompts padded together (the decoder's mask and the row
 /// count) and the encoder buckets, consecutive ranges of them encoded together with little
-/// padding (`runs::encoder_buckets`).
+/// padding (`encoder_buckets` below).
 pub(crate) struct RunPrompts {
     pub all: PromptBatch,
     pub buckets: Vec<PromptBatch>,
@@ -46,9 +45,45 @@ impl RunPrompts {
     }
 }
 
+/// Largest share of padding in one encoder run: 10% more tokens than the prompts have.
+const ENCODER_PADDING_SLACK: f64 = 0.1;
+
+/// Splits a run's texts, given by prompt length longest first (as `plan_runs` orders them),
+/// into consecutive ranges that are encoded together: the encoder's cost grows with every
+/// padded token (a CPU gains nothing from batching it, a GPU gains fewer launches), so a
+/// range is cut where padding would exceed `ENCODER_PADDING_SLACK`.
+pub(crate) fn encoder_buckets(prompt_lens: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut buckets = Vec::new();
+    let mut start = 0;
+    let mut real = 0;
+    for (i, &len) in prompt_lens.iter().enumerate() {
+        let padded = (i - start + 1) * prompt_lens[start].max(len);
+        if i > start && padded as f64 > (real + len) as f64 * (1.0 + ENCODER_PADDING_SLACK) {
+            buckets.push(start..i);
+            start = i;
+            real = 0;
+        }
+        real += len;
+    }
+    if start < prompt_lens.len() {
+        buckets.push(start..prompt_lens.len());
+    }
+    buckets
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoder_buckets_bound_the_padding() {
+        assert_eq!(encoder_buckets(&[100, 98, 95, 60, 58, 20]), vec![0..3, 3..5, 5..6]);
+        assert_eq!(encoder_buckets(&[7]), vec![0..1]);
+        assert!(encoder_buckets(&[]).is_empty());
+        for bucket in encoder_buckets(&[200, 180, 170, 150, 149, 148, 80, 79, 3]) {
+            assert!(!bucket.is_empty());
+        }
+    }
 
     #[test]
     fn prompts_are_right_padded_and_masked() {

@@ -1,10 +1,13 @@
-//! From per-label log-probabilities to an answer: the argmax label (ties go to the
-//! earlier label) and a softmax over the labels at a temperature.
+//! The classification pipeline, as `Model` methods: texts to prompts (tokenize.rs), prompts
+//! to runs of texts (runs.rs, batch.rs), runs to per-label log-probabilities (scorer.rs),
+//! and log-probabilities to an answer: the argmax label (ties go to the earlier label) and a
+//! softmax over the labels at a temperature.
 use crate::batch::RunPrompts;
 use crate::error::{Error, Result};
-use crate::model::{Model, PreparedLabels};
+use crate::labels::PreparedLabels;
+use crate::model::Model;
 use crate::runs::{plan_runs, RunLimits};
-use crate::scorer;
+use crate::scorer::{self, Run};
 use crate::tokenize::PromptIds;
 
 /// How labels are scored.
@@ -155,20 +158,18 @@ impl Model {
             let ids: Vec<&[i64]> = run.iter().map(|&i| prompts[i].ids.as_slice()).collect();
             let run_prompts = RunPrompts::new(&ids, self.config.pad_token_id as i64);
             let scored: Vec<Classification> = match opts.mode {
-                ScoreMode::Exact => {
-                    scorer::trie_logprobs(&mut self.sessions, &dims, outputs, &run_prompts, &labels.trie)?
-                        .into_iter()
-                        .zip(&run)
-                        .map(|(logprobs, &i)| Classification::exact(logprobs, &prompts[i], opts.temperature))
-                        .collect()
-                }
-                ScoreMode::Greedy => {
-                    scorer::greedy_logprobs(&mut self.sessions, &dims, outputs, &run_prompts, &labels.trie)?
-                        .into_iter()
-                        .zip(&run)
-                        .map(|((logprobs, leaf), &i)| Classification::greedy(logprobs, leaf, labels, &prompts[i]))
-                        .collect()
-                }
+                ScoreMode::Exact => Run::new(&mut self.sessions, dims, outputs, &run_prompts, &labels.trie)
+                    .exact()?
+                    .into_iter()
+                    .zip(&run)
+                    .map(|(logprobs, &i)| Classification::exact(logprobs, &prompts[i], opts.temperature))
+                    .collect(),
+                ScoreMode::Greedy => Run::new(&mut self.sessions, dims, outputs, &run_prompts, &labels.trie)
+                    .greedy()?
+                    .into_iter()
+                    .zip(&run)
+                    .map(|((logprobs, leaf), &i)| Classification::greedy(logprobs, leaf, labels, &prompts[i]))
+                    .collect(),
             };
             for (&i, c) in run.iter().zip(scored) {
                 results[i] = Some(c);
@@ -179,6 +180,8 @@ impl Model {
 }
 
 impl Model {
+    /// Test hook, not part of the API.
+    #[doc(hidden)]
     /// Per-label log-probabilities by the plain per-label teacher-forced path (no trie, no
     /// cache). Slow; it exists so tests can check the trie path against it.
     pub fn teacher_forced_logprobs(

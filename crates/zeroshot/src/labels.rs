@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
+use crate::trie::LabelTrie;
 
 /// Everything the checks need from the tokenizer and the prompt template.
 pub struct LabelRules<'a> {
@@ -81,6 +82,25 @@ pub fn validate_labels(labels: &[String], rules: &LabelRules<'_>, interrupted: &
         }
     }
     Ok(())
+}
+
+/// A label set made ready for scoring: validated, tokenised, as a trie.
+pub struct PreparedLabels {
+    pub labels: Vec<String>,
+    pub(crate) label_part: String,
+    pub(crate) trie: LabelTrie,
+}
+
+impl PreparedLabels {
+    pub fn trie(&self) -> &LabelTrie {
+        &self.trie
+    }
+
+    /// Approximate heap bytes: the labels, the prompt's label part and the trie.
+    pub(crate) fn size_bytes(&self) -> usize {
+        let labels: usize = self.labels.iter().map(|l| l.capacity() + std::mem::size_of::<String>()).sum();
+        labels + self.label_part.capacity() + self.trie.size_bytes()
+    }
 }
 
 #[cfg(test)]

@@ -2,128 +2,28 @@
 //! sessions, with the tokenizer, prompt template and a cache of prepared label sets.
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ort::session::Session;
-
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
+use crate::graphs::{
+    check_decoder, open_session, require_files, ScoreOutputs, Sessions, CONFIG_FILE, CROSS_KV_FILE, DECODER_FILE,
+    DECODER_WITH_PAST_FILE, ENCODER_FILE, MANIFEST_FILE, TOKENIZER_FILE,
+};
 use crate::interrupt;
-use crate::labels::{validate_labels, LabelRules};
+use crate::labels::{validate_labels, LabelRules, PreparedLabels};
+use crate::load_options::LoadOptions;
 use crate::manifest::Manifest;
 use crate::prompt::{PromptTemplate, DEFAULT_SEPARATOR, DEFAULT_TEMPLATE};
 use crate::runtime::{self, Runtime};
-use crate::scorer::{kv_names, ScoreOutputs, LOGPROBS_OUTPUT};
 use crate::tokenize::{TextTokenizer, TEXT_CHARS_PER_TOKEN};
 use crate::trie::LabelTrie;
-
-pub const ENCODER_FILE: &str = "encoder_model.onnx";
-pub const DECODER_FILE: &str = "decoder_model.onnx";
-pub const DECODER_WITH_PAST_FILE: &str = "decoder_with_past_model.onnx";
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
-pub const CONFIG_FILE: &str = "config.json";
-/// Optional (our export writes it): cross-attention keys/values from the encoder output.
-/// With it decoder_model.onnx is not loaded (see `Model::load`).
-pub const CROSS_KV_FILE: &str = "decoder_cross_kv.onnx";
-pub const MANIFEST_FILE: &str = "manifest.json";
-/// Metadata key (value "1") that tools/export_model.py sets on a decoder_with_past graph
-/// whose cross-attention groups the batch by text (`group_cross_attention` there).
-pub const GROUPED_KEY: &str = "pg_zeroshot.grouped_cross_attention";
-const REQUIRED_FILES: [&str; 5] = [CONFIG_FILE, TOKENIZER_FILE, ENCODER_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE];
 
 /// How many prepared label sets a model keeps (least recently used goes first), and the
 /// most memory they may hold together: a backend serving many label sets must not grow.
 const LABEL_CACHE_SIZE: usize = 64;
 const LABEL_CACHE_BYTES: usize = 8 << 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Device {
-    /// CUDA when its provider loads, else the CPU.
-    Auto,
-    Cpu,
-    Cuda,
-}
-
-impl Device {
-    /// The name `FromStr` reads back.
-    pub fn name(self) -> &'static str {
-        match self {
-            Device::Auto => "auto",
-            Device::Cpu => "cpu",
-            Device::Cuda => "cuda",
-        }
-    }
-}
-
-impl FromStr for Device {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Device> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Device::Auto),
-            "cpu" => Ok(Device::Cpu),
-            "cuda" | "gpu" => Ok(Device::Cuda),
-            _ => Err(Error::InvalidOption(format!("device {s:?}: expected auto, cpu or cuda"))),
-        }
-    }
-}
-
-/// Everything that decides how a model is loaded; a change to any of it means a reload.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadOptions {
-    pub library: PathBuf,
-    pub device: Device,
-    pub cuda_device_id: i32,
-    /// Intra-op threads per session; 0 lets ONNX Runtime choose (one per core).
-    pub threads: usize,
-    /// Check manifest.json's SHA-256 of every file before loading.
-    pub verify_checksums: bool,
-    /// Read scores from the `label_logprobs` output when the graphs have it
-    /// (our export adds them); false forces full logits, as a plain Optimum export gives.
-    pub fused_scores: bool,
-    /// Load the ORT-format copies (`*.ort`, written by `export_model.py --ort-format`) from
-    /// memory-mapped files, with ONNX Runtime using the mapped bytes as the weights and no
-    /// prepacking: every process that maps the same files shares one copy in the page cache.
-    pub share_weights: bool,
-}
-
-/// The shapes of every decoder-with-past input, run by run: (input name, shape) lists.
-pub(crate) type ShapeLog = Vec<Vec<(String, Vec<usize>)>>;
-
-pub(crate) struct Sessions {
-    pub encoder: Session,
-    /// decoder_model.onnx: loaded only where there is no cross-KV graph (or on demand for
-    /// the teacher-forced check); it repeats the 250k-wide matrices of decoder_with_past.
-    pub decoder: Option<Session>,
-    pub cross_kv: Option<Session>,
-    pub decoder_with_past: Session,
-    /// decoder_with_past_model.onnx reads its batch as several texts' trie nodes, each text
-    /// with its own cross-attention keys/values (our export's grouped cross-attention; see
-    /// `GROUPED_KEY`). Without it, texts are scored one at a time.
-    pub batches_texts: bool,
-    /// When set, the shapes of every decoder-with-past input, run by run (for tests).
-    pub shape_log: Option<ShapeLog>,
-}
-
-/// A label set made ready for scoring: validated, tokenised, as a trie.
-pub struct PreparedLabels {
-    pub labels: Vec<String>,
-    pub(crate) label_part: String,
-    pub(crate) trie: LabelTrie,
-}
-
-impl PreparedLabels {
-    pub fn trie(&self) -> &LabelTrie {
-        &self.trie
-    }
-
-    /// Approximate heap bytes: the labels, the prompt's label part and the trie.
-    fn size_bytes(&self) -> usize {
-        let labels: usize = self.labels.iter().map(|l| l.capacity() + std::mem::size_of::<String>()).sum();
-        labels + self.label_part.capacity() + self.trie.size_bytes()
-    }
-}
 
 pub struct Model {
     pub dir: PathBuf,
@@ -143,121 +43,6 @@ pub struct Model {
     _mapped: Vec<memmap2::Mmap>,
 }
 
-fn require_file(dir: &Path, name: &str) -> Result<PathBuf> {
-    let path = dir.join(name);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(Error::MissingFile { what: format!("model file {name}"), path })
-    }
-}
-
-/// Names a graph must have, checked before the first run so a wrong export fails with
-/// the file and the name rather than with ONNX Runtime's message in the middle of a query.
-fn check_names(path: &Path, kind: &str, have: Vec<String>, want: &[String]) -> Result<()> {
-    let missing: Vec<&String> = want.iter().filter(|w| !have.contains(w)).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(Error::invalid_model(path, format!("graph has no {kind} {missing:?} (it has {have:?}); export it with optimum's text2text-generation-with-past task or tools/export_model.py")))
-}
-
-/// A static dimension of an outlet that disagrees with config.json is an error; a dynamic
-/// one (-1) is checked when the graph runs.
-fn check_dim(
-    path: &Path,
-    outlets: &[ort::value::Outlet],
-    name: &str,
-    axis: usize,
-    want: usize,
-    what: &str,
-) -> Result<()> {
-    let Some(outlet) = outlets.iter().find(|o| o.name() == name) else { return Ok(()) };
-    if let ort::value::ValueType::Tensor { shape, .. } = outlet.dtype() {
-        let dims: Vec<i64> = shape.iter().copied().collect();
-        if let Some(&d) = dims.get(axis) {
-            if d >= 0 && d as usize != want {
-                return Err(Error::invalid_model(
-                    path,
-                    format!("{name} has {what} {d} (dimension {axis} of {dims:?}) but config.json says {want}"),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn session_names(s: &Session) -> (Vec<String>, Vec<String>) {
-    (
-        s.inputs().iter().map(|o| o.name().to_string()).collect(),
-        s.outputs().iter().map(|o| o.name().to_string()).collect(),
-    )
-}
-
-/// The ORT-format copy of `onnx` (same name, `.ort`), mapped read-only.
-fn map_ort_file(onnx: &Path) -> Result<memmap2::Mmap> {
-    let path = onnx.with_extension("ort");
-    if !path.is_file() {
-        return Err(Error::MissingFile {
-            what: format!(
-                "ORT-format copy {} (needed to share weights; write it with export_model.py --ort-format)",
-                path.file_name().unwrap_or_default().to_string_lossy()
-            ),
-            path,
-        });
-    }
-    let file = std::fs::File::open(&path).map_err(|e| Error::invalid_model(&path, e.to_string()))?;
-    // SAFETY: the file is only read; replacing a model file under a running server is not
-    // supported (documented), as with any memory-mapped data file.
-    unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::invalid_model(&path, e.to_string()))
-}
-
-fn open_session(
-    rt: &Runtime,
-    path: &Path,
-    opts: &LoadOptions,
-    mapped: Option<&[u8]>,
-) -> Result<(Session, &'static str)> {
-    let build_err = |e: ort::Error<ort::session::builder::SessionBuilder>| Error::runtime("configure a session", e);
-    let mut builder = Session::builder(&rt.env).map_err(|e| Error::runtime("create a session builder", e))?;
-    if opts.threads > 0 {
-        builder = builder.with_intra_threads(opts.threads).map_err(build_err)?;
-    }
-    // A backend must not spin a core while it waits for its next query.
-    builder = builder.with_intra_op_spinning(false).map_err(build_err)?;
-    // Warnings would go to the server log on every load (our graphs' optional input draws one).
-    builder = builder.with_log_level(ort::logging::LogLevel::Error).map_err(build_err)?;
-    let mut provider = "CPUExecutionProvider";
-    if opts.device != Device::Cpu {
-        let cuda =
-            ort::ep::CUDA::default().with_device_id(opts.cuda_device_id).with_tf32(true).build().error_on_failure();
-        match builder.with_execution_providers([cuda]) {
-            Ok(b) => {
-                builder = b;
-                provider = "CUDAExecutionProvider";
-            }
-            Err(e) if opts.device == Device::Auto => builder = e.recover(),
-            Err(e) => {
-                return Err(Error::DeviceUnavailable(format!(
-                    "zs.device is cuda but the CUDA execution provider could not be used with {}: {e}",
-                    rt.library.display()
-                )))
-            }
-        }
-    }
-    let session = match mapped {
-        // The weights stay in the mapped file: no copy, no prepacked private copy either.
-        Some(bytes) => {
-            let b = builder.with_config_entry("session.use_ort_model_bytes_directly", "1").map_err(build_err)?;
-            let b = b.with_config_entry("session.use_ort_model_bytes_for_initializers", "1").map_err(build_err)?;
-            b.with_prepacking(false).map_err(build_err)?.commit_from_memory(bytes)
-        }
-        None => builder.commit_from_file(path),
-    }
-    .map_err(|e| Error::runtime(format!("load {}", path.display()), e))?;
-    Ok((session, provider))
-}
-
 impl Model {
     /// Checks the directory and loads the model. Errors name the file and what is wrong.
     pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Model> {
@@ -265,9 +50,7 @@ impl Model {
         if !dir.is_dir() {
             return Err(Error::MissingFile { what: "model directory".into(), path: dir.to_path_buf() });
         }
-        for name in REQUIRED_FILES {
-            require_file(dir, name)?;
-        }
+        require_files(dir)?;
         let manifest = match dir.join(MANIFEST_FILE) {
             p if p.is_file() => Some(Manifest::read(&p)?),
             _ => None,
@@ -292,100 +75,36 @@ impl Model {
         };
 
         let rt = runtime::runtime(&opts.library)?;
-        // With share_weights each graph is read from its mapped .ort copy; the mappings are kept
-        // (moving an Mmap does not move the mapped bytes the session points into).
-        let mut maps = Vec::new();
-        let mut open = |file: &str| -> Result<(Session, &'static str)> {
-            let map = if opts.share_weights { Some(map_ort_file(&dir.join(file))?) } else { None };
-            let session = open_session(rt, &dir.join(file), opts, map.as_deref())?;
-            maps.extend(map);
-            Ok(session)
-        };
-        let (encoder, provider) = open(ENCODER_FILE)?;
-        let (decoder_with_past, _) = open(DECODER_WITH_PAST_FILE)?;
-        let layers = config.decoder_layers();
-        let (ins, outs) = session_names(&encoder);
-        check_names(&dir.join(ENCODER_FILE), "input", ins, &["input_ids".into(), "attention_mask".into()])?;
-        check_names(&dir.join(ENCODER_FILE), "output", outs, &["last_hidden_state".into()])?;
-        let (decoder, cross_kv) = if dir.join(CROSS_KV_FILE).is_file() {
-            let (cross, _) = open(CROSS_KV_FILE)?;
-            let (ins, outs) = session_names(&cross);
-            check_names(&dir.join(CROSS_KV_FILE), "input", ins, &["encoder_hidden_states".into()])?;
-            check_names(&dir.join(CROSS_KV_FILE), "output", outs, &kv_names("present", layers, "encoder"))?;
-            (None, Some(cross))
-        } else {
-            let (decoder, _) = open(DECODER_FILE)?;
-            Self::check_decoder(dir, &decoder, layers)?;
-            (Some(decoder), None)
-        };
-        let (ins, outs) = session_names(&decoder_with_past);
-        let mut want = vec!["input_ids".to_string(), "encoder_attention_mask".into()];
-        want.extend(kv_names("past_key_values", layers, "decoder"));
-        want.extend(kv_names("past_key_values", layers, "encoder"));
-        check_names(&dir.join(DECODER_WITH_PAST_FILE), "input", ins, &want)?;
-        let mut want = vec!["logits".to_string()];
-        want.extend(kv_names("present", layers, "decoder"));
-        check_names(&dir.join(DECODER_WITH_PAST_FILE), "output", outs, &want)?;
-        let heads = config.num_heads;
-        check_dim(&dir.join(ENCODER_FILE), encoder.outputs(), "last_hidden_state", 2, config.d_model, "width")?;
-        for (file, session) in
-            decoder.iter().map(|d| (DECODER_FILE, d)).chain([(DECODER_WITH_PAST_FILE, &decoder_with_past)])
-        {
-            check_dim(&dir.join(file), session.outputs(), "logits", 2, config.vocab_size, "vocabulary size")?;
-            check_dim(&dir.join(file), session.outputs(), "present.0.decoder.key", 1, heads, "attention heads")?;
-        }
-
-        let batches_texts = decoder_with_past
-            .metadata()
-            .map_err(|e| {
-                Error::runtime(format!("read the metadata of {}", dir.join(DECODER_WITH_PAST_FILE).display()), e)
-            })?
-            .custom(GROUPED_KEY)
-            .is_some_and(|v| v == "1");
-        let fused =
-            decoder.iter().chain([&decoder_with_past]).all(|s| s.outputs().iter().any(|o| o.name() == LOGPROBS_OUTPUT));
-        let score_outputs = if fused && opts.fused_scores { ScoreOutputs::Fused } else { ScoreOutputs::FullLogits };
+        let graphs = Sessions::open(dir, &config, rt, opts)?;
         Ok(Model {
             dir: dir.to_path_buf(),
             config,
             manifest,
-            provider,
+            provider: graphs.provider,
             load_time: started.elapsed(),
             options: opts.clone(),
             runtime: rt,
             tokenizer,
             template,
-            sessions: Sessions { encoder, decoder, cross_kv, decoder_with_past, batches_texts, shape_log: None },
-            score_outputs,
+            sessions: graphs.sessions,
+            score_outputs: graphs.score_outputs,
             label_cache: VecDeque::with_capacity(LABEL_CACHE_SIZE),
-            _mapped: maps,
+            _mapped: graphs.mapped,
         })
-    }
-
-    fn check_decoder(dir: &Path, decoder: &Session, layers: usize) -> Result<()> {
-        let (ins, outs) = session_names(decoder);
-        check_names(
-            &dir.join(DECODER_FILE),
-            "input",
-            ins,
-            &["input_ids".into(), "encoder_hidden_states".into(), "encoder_attention_mask".into()],
-        )?;
-        let mut want = vec!["logits".to_string()];
-        want.extend(kv_names("present", layers, "decoder"));
-        want.extend(kv_names("present", layers, "encoder"));
-        check_names(&dir.join(DECODER_FILE), "output", outs, &want)
     }
 
     /// decoder_model.onnx, opened now if the fast path did not need it.
     pub(crate) fn ensure_decoder(&mut self) -> Result<()> {
         if self.sessions.decoder.is_none() {
             let (decoder, _) = open_session(self.runtime, &self.dir.join(DECODER_FILE), &self.options, None)?;
-            Self::check_decoder(&self.dir, &decoder, self.config.decoder_layers())?;
+            check_decoder(&self.dir, &decoder, self.config.decoder_layers())?;
             self.sessions.decoder = Some(decoder);
         }
         Ok(())
     }
 
+    /// Test hook, not part of the API.
+    #[doc(hidden)]
     /// Graphs this model runs, by file name (decoder_model.onnx only without a cross-KV graph).
     pub fn loaded_graphs(&self) -> Vec<&'static str> {
         let mut g = vec![ENCODER_FILE];
@@ -441,19 +160,20 @@ impl Model {
         !self._mapped.is_empty()
     }
 
-    /// "fused" when only the needed log-probabilities leave ONNX Runtime, else "full_logits".
-    pub fn score_outputs(&self) -> &'static str {
-        match self.score_outputs {
-            ScoreOutputs::Fused => "fused",
-            ScoreOutputs::FullLogits => "full_logits",
-        }
+    /// `Fused` when only the needed log-probabilities leave ONNX Runtime, else `FullLogits`.
+    pub fn score_outputs(&self) -> ScoreOutputs {
+        self.score_outputs
     }
 
+    /// Test hook, not part of the API.
+    #[doc(hidden)]
     /// Starts (or stops) recording the input shapes of each decoder-with-past run.
     pub fn record_input_shapes(&mut self, on: bool) {
         self.sessions.shape_log = on.then(Vec::new);
     }
 
+    /// Test hook, not part of the API.
+    #[doc(hidden)]
     /// The recorded shapes: one list of (input name, shape) per decoder-with-past run.
     pub fn input_shapes(&self) -> &[Vec<(String, Vec<usize>)>] {
         self.sessions.shape_log.as_deref().unwrap_or(&[])

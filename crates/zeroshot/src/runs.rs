@@ -57,45 +57,9 @@ pub fn plan_runs(prompt_lens: &[usize], widest_level: usize, limits: RunLimits) 
     runs
 }
 
-/// Largest share of padding in one encoder run: 10% more tokens than the prompts have.
-const ENCODER_PADDING_SLACK: f64 = 0.1;
-
-/// Splits a run's texts, given by prompt length longest first (as `plan_runs` orders them),
-/// into consecutive ranges that are encoded together: the encoder's cost grows with every
-/// padded token (a CPU gains nothing from batching it, a GPU gains fewer launches), so a
-/// range is cut where padding would exceed `ENCODER_PADDING_SLACK`.
-pub fn encoder_buckets(prompt_lens: &[usize]) -> Vec<std::ops::Range<usize>> {
-    let mut buckets = Vec::new();
-    let mut start = 0;
-    let mut real = 0;
-    for (i, &len) in prompt_lens.iter().enumerate() {
-        let padded = (i - start + 1) * prompt_lens[start].max(len);
-        if i > start && padded as f64 > (real + len) as f64 * (1.0 + ENCODER_PADDING_SLACK) {
-            buckets.push(start..i);
-            start = i;
-            real = 0;
-        }
-        real += len;
-    }
-    if start < prompt_lens.len() {
-        buckets.push(start..prompt_lens.len());
-    }
-    buckets
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encoder_buckets_bound_the_padding() {
-        assert_eq!(encoder_buckets(&[100, 98, 95, 60, 58, 20]), vec![0..3, 3..5, 5..6]);
-        assert_eq!(encoder_buckets(&[7]), vec![0..1]);
-        assert!(encoder_buckets(&[]).is_empty());
-        for bucket in encoder_buckets(&[200, 180, 170, 150, 149, 148, 80, 79, 3]) {
-            assert!(!bucket.is_empty());
-        }
-    }
 
     #[test]
     fn every_text_runs_once_within_the_limits() {

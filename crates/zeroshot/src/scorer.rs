@@ -18,12 +18,9 @@ use ort::value::{DynValue, Tensor, TensorRef};
 
 use crate::batch::{PromptBatch, RunPrompts};
 use crate::error::{Error, Result};
+use crate::graphs::{kv_names, ScoreOutputs, Sessions, LOGPROBS_OUTPUT};
 use crate::interrupt;
-use crate::model::Sessions;
 use crate::trie::{LabelTrie, ROOT};
-
-/// The output our export adds to the decoder graphs: log-softmax at the requested tokens.
-pub(crate) const LOGPROBS_OUTPUT: &str = "label_logprobs";
 
 /// Names of the key/value inputs and outputs of a decoder with `layers` layers.
 struct KvNames {
@@ -31,12 +28,6 @@ struct KvNames {
     past_cross: Vec<String>,
     present_self: Vec<String>,
     present_cross: Vec<String>,
-}
-
-/// `{prefix}.{layer}.{part}.{key|value}` for every layer: Optimum's cache names
-/// (prefix `past_key_values` or `present`, part `decoder` or `encoder`).
-pub(crate) fn kv_names(prefix: &str, layers: usize, part: &str) -> Vec<String> {
-    (0..layers).flat_map(|i| ["key", "value"].map(|kv| format!("{prefix}.{i}.{part}.{kv}"))).collect()
 }
 
 impl KvNames {
@@ -118,85 +109,6 @@ struct RowScores {
     child_logprobs: Vec<Vec<f64>>,
 }
 
-/// How decoder steps read their scores: from the `label_logprobs` output our export adds
-/// (only a few numbers per row leave ONNX Runtime), or from full logits.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum ScoreOutputs {
-    Fused,
-    FullLogits,
-}
-
-/// Runs one decoder step for `nodes` and returns their scores and the outputs named in
-/// `keep` (the caches), in that order. `inputs` holds everything but `label_token_ids`.
-#[allow(clippy::too_many_arguments)]
-fn decoder_step(
-    session: &mut Session,
-    what: &str,
-    mut inputs: Inputs<'_>,
-    trie: &LabelTrie,
-    nodes: &[usize],
-    outputs: ScoreOutputs,
-    keep: &[String],
-    vocab: usize,
-) -> Result<(RowScores, Vec<DynValue>)> {
-    let children: Vec<Vec<u32>> =
-        nodes.iter().map(|&n| trie.node(n).children.iter().map(|&c| trie.node(c).token).collect()).collect();
-    let collect = |out: &mut SessionOutputs<'_>| -> Result<(RowScores, Vec<DynValue>)> {
-        let scores = match outputs {
-            ScoreOutputs::Fused => {
-                let (shape, picks) = f32_data(&out[LOGPROBS_OUTPUT], LOGPROBS_OUTPUT)?;
-                let k = shape[2];
-                RowScores {
-                    child_logprobs: children
-                        .iter()
-                        .enumerate()
-                        .map(|(r, c)| picks[r * k..r * k + c.len()].iter().map(|&x| x as f64).collect())
-                        .collect(),
-                }
-            }
-            ScoreOutputs::FullLogits => {
-                let (shape, logits) = f32_data(&out["logits"], "logits")?;
-                check_vocab(&shape, vocab)?;
-                let rows = (0..nodes.len()).map(|r| &logits[r * vocab..(r + 1) * vocab]);
-                let child_logprobs = rows
-                    .zip(&children)
-                    .map(|(row, c)| {
-                        let lse = log_sum_exp(row);
-                        c.iter().map(|&t| row[t as usize] as f64 - lse).collect()
-                    })
-                    .collect();
-                RowScores { child_logprobs }
-            }
-        };
-        let kept = keep.iter().map(|n| take(out, n, what)).collect::<Result<Vec<_>>>()?;
-        Ok((scores, kept))
-    };
-    match outputs {
-        ScoreOutputs::Fused => {
-            let k = children.iter().map(Vec::len).max().unwrap_or(1).max(1);
-            // Rows with fewer children repeat token 0; those picks are never read.
-            let ids: Vec<i64> =
-                children.iter().flat_map(|c| (0..k).map(move |j| c.get(j).map_or(0, |&t| t as i64))).collect();
-            let tensor = Tensor::from_array(([nodes.len(), 1, k], ids))
-                .map_err(|e| Error::runtime("make an input tensor", e))?;
-            inputs.push(("label_token_ids".into(), tensor.into()));
-            // Only these outputs are computed and copied: never the full logits.
-            let mut selector = OutputSelector::no_default().with(LOGPROBS_OUTPUT);
-            for name in keep {
-                selector = selector.with(name.clone());
-            }
-            let options = run_options()?.with_outputs(selector);
-            let mut out = interrupt::watched(
-                &options,
-                || session.run_with_options(inputs, &options),
-                || format!("run the {what}"),
-            )?;
-            collect(&mut out)
-        }
-        ScoreOutputs::FullLogits => run(session, what, inputs, collect),
-    }
-}
-
 /// Adds each child's log-probability to its parent's running sum.
 fn score_children(trie: &LabelTrie, node: usize, child_logprobs: &[f64], cumulative: &mut [f64]) {
     let base = cumulative[node];
@@ -254,6 +166,21 @@ fn encode(sessions: &mut Sessions, batch: &PromptBatch) -> Result<DynValue> {
     run(&mut sessions.encoder, "encoder", inputs, |out| take(out, "last_hidden_state", "encoder"))
 }
 
+/// Which decoder graph a step runs: decoder_model.onnx for the root of a plain Optimum
+/// export, decoder_with_past for everything else.
+#[derive(Clone, Copy)]
+enum Decoder {
+    Root,
+    WithPast,
+}
+
+/// The caches a step keeps from its outputs.
+#[derive(Clone, Copy)]
+enum Keep {
+    SelfCache,
+    CrossAndSelfCache,
+}
+
 /// The encoder pass and the root decoder step (start token, one row per text): the
 /// encoder's cross-attention keys/values (batch = texts), the root's self-attention cache
 /// and the root's scores (row t is text t).
@@ -263,232 +190,297 @@ struct Root {
     scores: RowScores,
 }
 
-fn encode_and_start(
-    sessions: &mut Sessions,
-    names: &KvNames,
+/// One scoring run: the texts of one run (their prompts), one label trie, the sessions that
+/// run them, and what every step needs. Exact and greedy mode are two loops over it
+/// (`exact`, `greedy`), each made of one `start` and `expand` steps.
+pub(crate) struct Run<'a> {
+    sessions: &'a mut Sessions,
+    names: KvNames,
     outputs: ScoreOutputs,
-    dims: &Dims,
-    prompts: &RunPrompts,
-    trie: &LabelTrie,
-) -> Result<Root> {
-    let batch = &prompts.all;
-    let hidden = prompts.buckets.iter().map(|b| encode(sessions, b)).collect::<Result<Vec<_>>>()?;
-    let start = vec![trie.node(ROOT).token as i64; batch.texts];
-    let roots = vec![ROOT; batch.texts];
-    if let Some(cross) = sessions.cross_kv.as_mut() {
-        // Our export's path: the cross-attention graph, then the root step through
-        // decoder_with_past with an empty past (decoder_model.onnx is not even loaded).
-        let mut per_layer: Vec<Vec<DynValue>> = names.present_cross.iter().map(|_| Vec::new()).collect();
-        for h in &hidden {
-            run(cross, "cross-attention graph", vec![("encoder_hidden_states".into(), h.into())], |out| {
-                for (name, parts) in names.present_cross.iter().zip(&mut per_layer) {
-                    parts.push(take(out, name, "cross-attention graph")?);
+    dims: Dims,
+    prompts: &'a RunPrompts,
+    trie: &'a LabelTrie,
+}
+
+impl<'a> Run<'a> {
+    pub(crate) fn new(
+        sessions: &'a mut Sessions,
+        dims: Dims,
+        outputs: ScoreOutputs,
+        prompts: &'a RunPrompts,
+        trie: &'a LabelTrie,
+    ) -> Run<'a> {
+        Run { sessions, names: KvNames::new(dims.layers), outputs, dims, prompts, trie }
+    }
+
+    /// Runs one decoder step for `nodes` and returns their scores and the caches `keep`
+    /// names, in that order. `inputs` holds everything but `label_token_ids`.
+    fn step(
+        &mut self,
+        decoder: Decoder,
+        mut inputs: Inputs<'_>,
+        nodes: &[usize],
+        keep: Keep,
+    ) -> Result<(RowScores, Vec<DynValue>)> {
+        let (trie, outputs, vocab) = (self.trie, self.outputs, self.dims.vocab);
+        let keep: Vec<&str> = match keep {
+            Keep::SelfCache => self.names.present_self.iter().map(String::as_str).collect(),
+            Keep::CrossAndSelfCache => {
+                self.names.present_cross.iter().chain(&self.names.present_self).map(String::as_str).collect()
+            }
+        };
+        let (session, what) = match decoder {
+            Decoder::Root => (
+                self.sessions.decoder.as_mut().ok_or_else(|| {
+                    Error::runtime("run the decoder", "neither decoder_model.onnx nor decoder_cross_kv.onnx is loaded")
+                })?,
+                "decoder",
+            ),
+            Decoder::WithPast => (&mut self.sessions.decoder_with_past, "decoder with past"),
+        };
+        let children: Vec<Vec<u32>> =
+            nodes.iter().map(|&n| trie.node(n).children.iter().map(|&c| trie.node(c).token).collect()).collect();
+        let collect = |out: &mut SessionOutputs<'_>| -> Result<(RowScores, Vec<DynValue>)> {
+            let scores = match outputs {
+                ScoreOutputs::Fused => {
+                    let (shape, picks) = f32_data(&out[LOGPROBS_OUTPUT], LOGPROBS_OUTPUT)?;
+                    let k = shape[2];
+                    RowScores {
+                        child_logprobs: children
+                            .iter()
+                            .enumerate()
+                            .map(|(r, c)| picks[r * k..r * k + c.len()].iter().map(|&x| x as f64).collect())
+                            .collect(),
+                    }
                 }
-                Ok(())
-            })?;
+                ScoreOutputs::FullLogits => {
+                    let (shape, logits) = f32_data(&out["logits"], "logits")?;
+                    check_vocab(&shape, vocab)?;
+                    let rows = (0..nodes.len()).map(|r| &logits[r * vocab..(r + 1) * vocab]);
+                    let child_logprobs = rows
+                        .zip(&children)
+                        .map(|(row, c)| {
+                            let lse = log_sum_exp(row);
+                            c.iter().map(|&t| row[t as usize] as f64 - lse).collect()
+                        })
+                        .collect();
+                    RowScores { child_logprobs }
+                }
+            };
+            let kept = keep.iter().map(|n| take(out, n, what)).collect::<Result<Vec<_>>>()?;
+            Ok((scores, kept))
+        };
+        match outputs {
+            ScoreOutputs::Fused => {
+                let k = children.iter().map(Vec::len).max().unwrap_or(1).max(1);
+                // Rows with fewer children repeat token 0; those picks are never read.
+                let ids: Vec<i64> =
+                    children.iter().flat_map(|c| (0..k).map(move |j| c.get(j).map_or(0, |&t| t as i64))).collect();
+                let tensor = Tensor::from_array(([nodes.len(), 1, k], ids))
+                    .map_err(|e| Error::runtime("make an input tensor", e))?;
+                inputs.push(("label_token_ids".into(), tensor.into()));
+                // Only these outputs are computed and copied: never the full logits.
+                let mut selector = OutputSelector::no_default().with(LOGPROBS_OUTPUT);
+                for name in &keep {
+                    selector = selector.with(name.to_string());
+                }
+                let options = run_options()?.with_outputs(selector);
+                let mut out = interrupt::watched(
+                    &options,
+                    || session.run_with_options(inputs, &options),
+                    || format!("run the {what}"),
+                )?;
+                collect(&mut out)
+            }
+            ScoreOutputs::FullLogits => run(session, what, inputs, collect),
         }
-        // [texts, heads, prompt, head_dim]: padded along the prompt axis.
-        let cross_kv =
-            per_layer.into_iter().map(|parts| pad_and_stack(parts, 2, batch.len)).collect::<Result<Vec<_>>>()?;
-        let mut inputs: Inputs = vec![
+    }
+
+    fn encode(&mut self, batch: &PromptBatch) -> Result<DynValue> {
+        encode(self.sessions, batch)
+    }
+
+    /// The encoder pass and the root step (`Root`).
+    fn start(&mut self) -> Result<Root> {
+        let prompts = self.prompts;
+        let batch = &prompts.all;
+        let hidden = prompts.buckets.iter().map(|b| self.encode(b)).collect::<Result<Vec<_>>>()?;
+        let start = vec![self.trie.node(ROOT).token as i64; batch.texts];
+        let roots = vec![ROOT; batch.texts];
+        if let Some(cross) = self.sessions.cross_kv.as_mut() {
+            // Our export's path: the cross-attention graph, then the root step through
+            // decoder_with_past with an empty past (decoder_model.onnx is not even loaded).
+            let present_cross = &self.names.present_cross;
+            let mut per_layer: Vec<Vec<DynValue>> = present_cross.iter().map(|_| Vec::new()).collect();
+            for h in &hidden {
+                run(cross, "cross-attention graph", vec![("encoder_hidden_states".into(), h.into())], |out| {
+                    for (name, parts) in present_cross.iter().zip(&mut per_layer) {
+                        parts.push(take(out, name, "cross-attention graph")?);
+                    }
+                    Ok(())
+                })?;
+            }
+            // [texts, heads, prompt, head_dim]: padded along the prompt axis.
+            let cross_kv =
+                per_layer.into_iter().map(|parts| pad_and_stack(parts, 2, batch.len)).collect::<Result<Vec<_>>>()?;
+            let mut inputs: Inputs = vec![
+                ("input_ids".into(), tensor_ref([batch.texts, 1], &start)?),
+                ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
+            ];
+            for name in &self.names.past_self {
+                let empty =
+                    Tensor::from_array(([batch.texts, self.dims.heads, 0, self.dims.head_dim], Vec::<f32>::new()))
+                        .map_err(|e| Error::runtime("make an empty cache", e))?;
+                inputs.push((name.clone().into(), empty.into()));
+            }
+            for (name, value) in self.names.past_cross.iter().zip(&cross_kv) {
+                inputs.push((name.clone().into(), value.into()));
+            }
+            let (scores, self_kv) = self.step(Decoder::WithPast, inputs, &roots, Keep::SelfCache)?;
+            return Ok(Root { cross_kv, self_kv, scores });
+        }
+        // [texts, prompt, d_model]: padded along the prompt axis.
+        let hidden = pad_and_stack(hidden, 1, batch.len)?;
+        let inputs: Inputs = vec![
             ("input_ids".into(), tensor_ref([batch.texts, 1], &start)?),
             ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
+            ("encoder_hidden_states".into(), (&hidden).into()),
         ];
-        for name in &names.past_self {
-            let empty = Tensor::from_array(([batch.texts, dims.heads, 0, dims.head_dim], Vec::<f32>::new()))
-                .map_err(|e| Error::runtime("make an empty cache", e))?;
-            inputs.push((name.clone().into(), empty.into()));
+        let (scores, mut kept) = self.step(Decoder::Root, inputs, &roots, Keep::CrossAndSelfCache)?;
+        let self_kv = kept.split_off(self.names.present_cross.len());
+        Ok(Root { cross_kv: kept, self_kv, scores })
+    }
+
+    /// One decoder-with-past step: row r scores trie node `nodes[r]` and is fed the cache row
+    /// `parent_rows[r]` of `self_kv`. Rows are text-major (the same count for every text of
+    /// the run), as our grouped decoder reads them. Returns the scores and the new cache.
+    fn expand(
+        &mut self,
+        nodes: &[usize],
+        parent_rows: &[usize],
+        self_kv: &[DynValue],
+        cross_kv: &[DynValue],
+    ) -> Result<(RowScores, Vec<DynValue>)> {
+        let batch = &self.prompts.all;
+        let tokens: Vec<i64> = nodes.iter().map(|&n| self.trie.node(n).token as i64).collect();
+        let mut inputs: Inputs = vec![
+            ("input_ids".into(), tensor_ref([nodes.len(), 1], &tokens)?),
+            ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
+        ];
+        // Shapes are collected only while a test records them, not on every step.
+        let mut shapes =
+            self.sessions.shape_log.is_some().then(|| vec![("input_ids".to_string(), vec![nodes.len(), 1])]);
+        for (name, value) in self.names.past_self.iter().zip(self_kv) {
+            let rows = gather_rows(value, parent_rows)?;
+            if let Some(shapes) = shapes.as_mut() {
+                shapes.push((name.clone(), rows.shape().iter().map(|&d| d as usize).collect()));
+            }
+            inputs.push((name.clone().into(), rows.into()));
         }
-        for (name, value) in names.past_cross.iter().zip(&cross_kv) {
+        // One row per text, by reference: the decoder broadcasts it over that text's rows.
+        for (name, value) in self.names.past_cross.iter().zip(cross_kv) {
+            if let Some(shapes) = shapes.as_mut() {
+                shapes.push((name.clone(), f32_data(value, "the cross-attention cache")?.0));
+            }
             inputs.push((name.clone().into(), value.into()));
         }
-        let (scores, self_kv) = decoder_step(
-            &mut sessions.decoder_with_past,
-            "decoder with past",
-            inputs,
-            trie,
-            &roots,
-            outputs,
-            &names.present_self,
-            dims.vocab,
-        )?;
-        return Ok(Root { cross_kv, self_kv, scores });
-    }
-    // [texts, prompt, d_model]: padded along the prompt axis.
-    let hidden = pad_and_stack(hidden, 1, batch.len)?;
-    let decoder = sessions.decoder.as_mut().ok_or_else(|| {
-        Error::runtime("run the decoder", "neither decoder_model.onnx nor decoder_cross_kv.onnx is loaded")
-    })?;
-    let inputs: Inputs = vec![
-        ("input_ids".into(), tensor_ref([batch.texts, 1], &start)?),
-        ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
-        ("encoder_hidden_states".into(), (&hidden).into()),
-    ];
-    let keep: Vec<String> = names.present_cross.iter().chain(&names.present_self).cloned().collect();
-    let (scores, mut kept) = decoder_step(decoder, "decoder", inputs, trie, &roots, outputs, &keep, dims.vocab)?;
-    let self_kv = kept.split_off(names.present_cross.len());
-    Ok(Root { cross_kv: kept, self_kv, scores })
-}
-
-/// One decoder-with-past step: row r scores trie node `nodes[r]` and is fed the cache row
-/// `parent_rows[r]` of `self_kv`. Rows are text-major (the same count for every text of
-/// `batch`), as our grouped decoder reads them. Returns the scores and the new cache.
-#[allow(clippy::too_many_arguments)]
-fn expand(
-    sessions: &mut Sessions,
-    names: &KvNames,
-    outputs: ScoreOutputs,
-    dims: &Dims,
-    batch: &PromptBatch,
-    trie: &LabelTrie,
-    nodes: &[usize],
-    parent_rows: &[usize],
-    self_kv: &[DynValue],
-    cross_kv: &[DynValue],
-) -> Result<(RowScores, Vec<DynValue>)> {
-    let tokens: Vec<i64> = nodes.iter().map(|&n| trie.node(n).token as i64).collect();
-    let mut inputs: Inputs = vec![
-        ("input_ids".into(), tensor_ref([nodes.len(), 1], &tokens)?),
-        ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
-    ];
-    // Shapes are collected only while a test records them, not on every step.
-    let mut shapes = sessions.shape_log.is_some().then(|| vec![("input_ids".to_string(), vec![nodes.len(), 1])]);
-    for (name, value) in names.past_self.iter().zip(self_kv) {
-        let rows = gather_rows(value, parent_rows)?;
-        if let Some(shapes) = shapes.as_mut() {
-            shapes.push((name.clone(), rows.shape().iter().map(|&d| d as usize).collect()));
+        if let (Some(log), Some(shapes)) = (self.sessions.shape_log.as_mut(), shapes) {
+            log.push(shapes);
         }
-        inputs.push((name.clone().into(), rows.into()));
+        self.step(Decoder::WithPast, inputs, nodes, Keep::SelfCache)
     }
-    // One row per text, by reference: the decoder broadcasts it over that text's rows.
-    for (name, value) in names.past_cross.iter().zip(cross_kv) {
-        if let Some(shapes) = shapes.as_mut() {
-            shapes.push((name.clone(), f32_data(value, "the cross-attention cache")?.0));
+
+    /// Per-label log-probabilities of the trie's labels for every prompt of the run (exact
+    /// mode): one encoder run, then one decoder step per trie depth for all texts together.
+    /// Several texts need the grouped decoder our export writes (`Sessions::batches_texts`).
+    pub(crate) fn exact(mut self) -> Result<Vec<Vec<f64>>> {
+        let trie = self.trie;
+        let texts = self.prompts.all.texts;
+        if texts > 1 && !self.sessions.batches_texts {
+            return Err(Error::runtime(
+                "run the decoder",
+                "several texts in one run need the grouped decoder_with_past_model.onnx that tools/export_model.py writes",
+            ));
         }
-        inputs.push((name.clone().into(), value.into()));
-    }
-    if let (Some(log), Some(shapes)) = (sessions.shape_log.as_mut(), shapes) {
-        log.push(shapes);
-    }
-    decoder_step(
-        &mut sessions.decoder_with_past,
-        "decoder with past",
-        inputs,
-        trie,
-        nodes,
-        outputs,
-        &names.present_self,
-        dims.vocab,
-    )
-}
-
-/// Per-label log-probabilities of `trie`'s labels for every prompt of `batch` (exact mode):
-/// one encoder run, then one decoder step per trie depth for all texts together. Several
-/// texts need the grouped decoder our export writes (`Sessions::batches_texts`).
-pub(crate) fn trie_logprobs(
-    sessions: &mut Sessions,
-    dims: &Dims,
-    outputs: ScoreOutputs,
-    prompts: &RunPrompts,
-    trie: &LabelTrie,
-) -> Result<Vec<Vec<f64>>> {
-    let batch = &prompts.all;
-    if batch.texts > 1 && !sessions.batches_texts {
-        return Err(Error::runtime(
-            "run the decoder",
-            "several texts in one run need the grouped decoder_with_past_model.onnx that tools/export_model.py writes",
-        ));
-    }
-    let names = KvNames::new(dims.layers);
-    let texts = batch.texts;
-    let root = encode_and_start(sessions, &names, outputs, dims, prompts, trie)?;
-    let mut cumulative = vec![vec![0f64; trie.nodes().len()]; texts];
-    for (t, cumulative) in cumulative.iter_mut().enumerate() {
-        score_children(trie, ROOT, &root.scores.child_logprobs[t], cumulative);
-    }
-
-    // Position of each node within its depth; in the last step's cache, node j of text t
-    // is row t * width + j (the root step had one row per text).
-    let mut index_in_level = vec![usize::MAX; trie.nodes().len()];
-    index_in_level[ROOT] = 0;
-    let mut parent_width = 1;
-    let mut self_kv = root.self_kv;
-    for level in trie.levels().iter().skip(1) {
-        let width = level.len();
-        let nodes: Vec<usize> = (0..texts).flat_map(|_| level.iter().copied()).collect();
-        let parent_rows: Vec<usize> = (0..texts)
-            .flat_map(|t| level.iter().map(move |&n| (t, n)))
-            .map(|(t, n)| t * parent_width + index_in_level[trie.node(n).parent])
-            .collect();
-        let (scores, kv) =
-            expand(sessions, &names, outputs, dims, batch, trie, &nodes, &parent_rows, &self_kv, &root.cross_kv)?;
+        let root = self.start()?;
+        let mut cumulative = vec![vec![0f64; trie.nodes().len()]; texts];
         for (t, cumulative) in cumulative.iter_mut().enumerate() {
+            score_children(trie, ROOT, &root.scores.child_logprobs[t], cumulative);
+        }
+        // Position of each node within its depth; in the last step's cache, node j of text t
+        // is row t * width + j (the root step had one row per text).
+        let mut index_in_level = vec![usize::MAX; trie.nodes().len()];
+        index_in_level[ROOT] = 0;
+        let mut parent_width = 1;
+        let mut self_kv = root.self_kv;
+        for level in trie.levels().iter().skip(1) {
+            let width = level.len();
+            let nodes: Vec<usize> = (0..texts).flat_map(|_| level.iter().copied()).collect();
+            let parent_rows: Vec<usize> = (0..texts)
+                .flat_map(|t| level.iter().map(move |&n| (t, n)))
+                .map(|(t, n)| t * parent_width + index_in_level[trie.node(n).parent])
+                .collect();
+            let (scores, kv) = self.expand(&nodes, &parent_rows, &self_kv, &root.cross_kv)?;
+            for (t, cumulative) in cumulative.iter_mut().enumerate() {
+                for (j, &node) in level.iter().enumerate() {
+                    score_children(trie, node, &scores.child_logprobs[t * width + j], cumulative);
+                }
+            }
             for (j, &node) in level.iter().enumerate() {
-                let r = t * width + j;
-                score_children(trie, node, &scores.child_logprobs[r], cumulative);
+                index_in_level[node] = j;
             }
+            parent_width = width;
+            self_kv = kv;
         }
-        for (j, &node) in level.iter().enumerate() {
-            index_in_level[node] = j;
-        }
-        parent_width = width;
-        self_kv = kv;
+        Ok(cumulative.iter().map(|c| (0..trie.num_labels()).map(|l| c[trie.label_leaf(l)]).collect()).collect())
     }
-    Ok(cumulative.iter().map(|c| (0..trie.num_labels()).map(|l| c[trie.label_leaf(l)]).collect()).collect())
-}
 
-/// Greedy mode: from the root, each text follows the child with the highest logit until EOS,
-/// one decoder row per text per step (all texts of `prompts` together; a text that reached
-/// its leaf rides along on a row nobody reads until the longest path ends). Returns, per
-/// text, each label's log-probability where its whole sequence was scored on the way (the
-/// chosen label, and labels that end where the path passed: `物流` on the way to `物流问题`),
-/// NaN elsewhere, and the chosen leaf. One row per text is the layout Optimum's own decoder
-/// accepts too, so this batches texts with any export.
-pub(crate) fn greedy_logprobs(
-    sessions: &mut Sessions,
-    dims: &Dims,
-    outputs: ScoreOutputs,
-    prompts: &RunPrompts,
-    trie: &LabelTrie,
-) -> Result<Vec<(Vec<f64>, usize)>> {
-    let names = KvNames::new(dims.layers);
-    let batch = &prompts.all;
-    let texts = batch.texts;
-    let root = encode_and_start(sessions, &names, outputs, dims, prompts, trie)?;
-    let mut cumulative = vec![vec![f64::NAN; trie.nodes().len()]; texts];
-    for (t, cumulative) in cumulative.iter_mut().enumerate() {
-        cumulative[ROOT] = 0.0;
-        score_children(trie, ROOT, &root.scores.child_logprobs[t], cumulative);
-    }
-    let pick = |node: usize, cumulative: &[f64]| -> usize {
-        // The child with the highest log-probability; the first one on ties.
-        let children = &trie.node(node).children;
-        let mut best = children[0];
-        for &c in &children[1..] {
-            if cumulative[c] > cumulative[best] {
-                best = c;
-            }
-        }
-        best
-    };
-    let mut at: Vec<usize> = cumulative.iter().map(|c| pick(ROOT, c)).collect();
-    let rows: Vec<usize> = (0..texts).collect();
-    let mut self_kv = root.self_kv;
-    while at.iter().any(|&n| !trie.node(n).children.is_empty()) {
-        let (scores, kv) = expand(sessions, &names, outputs, dims, batch, trie, &at, &rows, &self_kv, &root.cross_kv)?;
+    /// Greedy mode: from the root, each text follows the child with the highest logit until
+    /// EOS, one decoder row per text per step (all texts of the run together; a text that
+    /// reached its leaf rides along on a row nobody reads until the longest path ends).
+    /// Returns, per text, each label's log-probability where its whole sequence was scored on
+    /// the way (the chosen label, and labels that end where the path passed: `物流` on the way
+    /// to `物流问题`), NaN elsewhere, and the chosen leaf. One row per text is the layout
+    /// Optimum's own decoder accepts too, so this batches texts with any export.
+    pub(crate) fn greedy(mut self) -> Result<Vec<(Vec<f64>, usize)>> {
+        let trie = self.trie;
+        let texts = self.prompts.all.texts;
+        let root = self.start()?;
+        let mut cumulative = vec![vec![f64::NAN; trie.nodes().len()]; texts];
         for (t, cumulative) in cumulative.iter_mut().enumerate() {
-            if !trie.node(at[t]).children.is_empty() {
-                score_children(trie, at[t], &scores.child_logprobs[t], cumulative);
-                at[t] = pick(at[t], cumulative);
-            }
+            cumulative[ROOT] = 0.0;
+            score_children(trie, ROOT, &root.scores.child_logprobs[t], cumulative);
         }
-        self_kv = kv;
+        let pick = |node: usize, cumulative: &[f64]| -> usize {
+            // The child with the highest log-probability; the first one on ties.
+            let children = &trie.node(node).children;
+            let mut best = children[0];
+            for &c in &children[1..] {
+                if cumulative[c] > cumulative[best] {
+                    best = c;
+                }
+            }
+            best
+        };
+        let mut at: Vec<usize> = cumulative.iter().map(|c| pick(ROOT, c)).collect();
+        let rows: Vec<usize> = (0..texts).collect();
+        let mut self_kv = root.self_kv;
+        while at.iter().any(|&n| !trie.node(n).children.is_empty()) {
+            let (scores, kv) = self.expand(&at, &rows, &self_kv, &root.cross_kv)?;
+            for (t, cumulative) in cumulative.iter_mut().enumerate() {
+                if !trie.node(at[t]).children.is_empty() {
+                    score_children(trie, at[t], &scores.child_logprobs[t], cumulative);
+                    at[t] = pick(at[t], cumulative);
+                }
+            }
+            self_kv = kv;
+        }
+        Ok(cumulative
+            .iter()
+            .zip(at)
+            .map(|(c, leaf)| ((0..trie.num_labels()).map(|l| c[trie.label_leaf(l)]).collect(), leaf))
+            .collect())
     }
-    Ok(cumulative
-        .iter()
-        .zip(at)
-        .map(|(c, leaf)| ((0..trie.num_labels()).map(|l| c[trie.label_leaf(l)]).collect(), leaf))
-        .collect())
 }
 
 fn check_vocab(shape: &[usize], vocab: usize) -> Result<()> {

@@ -6,7 +6,7 @@ use zeroshot::{ScoreMode, ScoreOptions};
 #[test]
 fn our_export_has_the_fused_outputs_and_they_are_used() {
     let model = common::load();
-    assert_eq!(model.score_outputs(), "fused");
+    assert_eq!(model.score_outputs().name(), "fused");
 }
 
 /// The cross-attention keys/values reach ONNX Runtime with batch 1 however many trie nodes

@@ -55,7 +55,7 @@ fn label_logprobs_match_pytorch() {
         let mut opts = common::options();
         opts.fused_scores = fused;
         let mut model = zeroshot::Model::load(dir, &opts).unwrap();
-        assert_eq!(model.score_outputs(), if fused { "fused" } else { "full_logits" });
+        assert_eq!(model.score_outputs().name(), if fused { "fused" } else { "full_logits" });
         let cross = *dir == ours;
         assert_eq!(model.loaded_graphs().contains(&"decoder_model.onnx"), !cross, "{:?}", model.loaded_graphs());
         assert!(model.batches_texts());
@@ -104,7 +104,7 @@ fn check_batches_against_pytorch(model: &mut zeroshot::Model) {
     assert!(worst_vs_single <= 1e-5, "batched and single scores differ by {worst_vs_single:e}");
     eprintln!(
         "batched parity ({}, grouped {}): largest difference {worst:e} from PyTorch, {worst_vs_single:e} from classify",
-        model.score_outputs(),
+        model.score_outputs().name(),
         model.batches_texts()
     );
 }
@@ -139,7 +139,7 @@ fn check_against_pytorch(model: &mut zeroshot::Model) {
     }
     eprintln!(
         "parity ({}, {:?}): {} cases, largest difference {worst:e}",
-        model.score_outputs(),
+        model.score_outputs().name(),
         model.loaded_graphs(),
         cases.len()
     );
