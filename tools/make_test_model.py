@@ -30,7 +30,7 @@ import reference
 HERE = os.path.dirname(os.path.abspath(__file__))
 VOCAB = 3500
 SEED = 20261127
-MODEL_FILES = export_model.MODEL_FILES + [export_model.CROSS_KV_GRAPH]
+MODEL_FILES = export_model.MODEL_FILES + [export_model.CROSS_KV_GRAPH, export_model.CACHE_GATHER_GRAPH]
 
 
 def corpus_lines():

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""The graph edits of tools/export_model.py, on ONNX files alone (onnx and onnxruntime, no
+PyTorch): the cross-attention graph, texts grouped in the decoder-with-past, the fused label
+score output, the decoder cache gather graph, and the fp16 / int8 / ORT-format conversions.
+Each function edits or writes files in a model directory and says why in its doc."""
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import onnx
+
+GRAPHS = ["encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx"]
+
+SCORE_INPUT, SCORE_OUTPUT = "label_token_ids", "label_logprobs"
+CROSS_KV_GRAPH = "decoder_cross_kv.onnx"
+
+
+def add_cross_kv_graph(out):
+    """Writes decoder_cross_kv.onnx: the cross-attention keys and values of every decoder layer
+    from the encoder output, with only the k/v weights (56 MB at base size) taken from
+    decoder_model.onnx. With it the engine does the first decoder step with
+    decoder_with_past_model.onnx and an empty past, and never loads decoder_model.onnx, whose
+    250k-wide embedding and output matrices would cost each backend another 1.9 GB."""
+    from onnx import TensorProto, helper, numpy_helper
+    with open(os.path.join(out, "config.json")) as f:
+        config = json.load(f)
+    heads, d_kv = config["num_heads"], config["d_kv"]
+    layers = config.get("num_decoder_layers") or config["num_layers"]
+    decoder = onnx.load(os.path.join(out, GRAPHS[1]))
+    weights = {i.name: i for i in decoder.graph.initializer}
+    by_name = {n.name: n for n in decoder.graph.node}
+    nodes, inits, outputs = [], [numpy_helper.from_array(np.array([0, -1, heads, d_kv], np.int64), "kv_shape")], []
+    for i in range(layers):
+        for part, kv in (("k", "key"), ("v", "value")):
+            matmul = by_name[f"/decoder/block.{i}/layer.1/EncDecAttention/{part}/MatMul"]
+            w = weights[matmul.input[1]]
+            w_name = f"cross.{i}.{part}.weight"
+            inits.append(numpy_helper.from_array(numpy_helper.to_array(w), w_name))
+            base = f"/cross/{i}/{part}"
+            nodes.append(helper.make_node("MatMul", ["encoder_hidden_states", w_name], [base + "/mm"], name=base + "/MatMul"))
+            nodes.append(helper.make_node("Reshape", [base + "/mm", "kv_shape"], [base + "/heads"], name=base + "/Reshape"))
+            out_name = f"present.{i}.encoder.{kv}"
+            nodes.append(helper.make_node("Transpose", [base + "/heads"], [out_name], name=base + "/Transpose", perm=[0, 2, 1, 3]))
+            outputs.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["batch_size", heads, "encoder_sequence_length", d_kv]))
+    graph = helper.make_graph(nodes, "decoder_cross_kv",
+                              [helper.make_tensor_value_info("encoder_hidden_states", TensorProto.FLOAT, ["batch_size", "encoder_sequence_length", config["d_model"]])],
+                              outputs, inits)
+    model = helper.make_model(graph, opset_imports=decoder.opset_import, ir_version=decoder.ir_version)
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(out, CROSS_KV_GRAPH))
+
+
+GROUPED_KEY = "pg_zeroshot.grouped_cross_attention"
+
+
+def group_cross_attention(path):
+    """Lets decoder_with_past_model.onnx score the trie nodes of several texts in one run
+    without copying any text's cross-attention keys/values per node.
+
+    The stock graph multiplies queries [B, heads, S, d] by keys [B or 1, heads, d, L]: with
+    one text, batch-1 keys broadcast against B trie nodes; with T texts the keys would have
+    to be expanded to B rows. Here each layer's cross-attention reads the decoder batch as
+    T groups of B/T rows, text-major (row t·n + j is node j of text t, T being the batch of
+    `past_key_values.*.encoder.*`): queries become [T, heads, S, n, d], keys and values
+    [T, heads, 1, L, d] and the encoder mask bias [T, heads, S, 1, L]. When T = B this is the
+    stock computation (n = 1) and when T = 1 it is the broadcast one, so Optimum's runtime
+    and our single-text path get the same results; B must be a multiple of T."""
+    from onnx import helper, numpy_helper
+    model = onnx.load(path)
+    graph = model.graph
+    if any(p.key == GROUPED_KEY for p in model.metadata_props):
+        return
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    by_name = {n.name: n for n in graph.node}
+    with open(os.path.join(os.path.dirname(path), "config.json")) as f:
+        config = json.load(f)
+    heads, d_kv = config["num_heads"], config["d_kv"]
+    layers = config.get("num_decoder_layers") or config["num_layers"]
+    const = {"g_zero": [0], "g_one": [1], "g_two": [2], "g_three": [3], "g_minus_one": [-1],
+             "g_heads": [heads], "g_dkv": [d_kv], "g_axis2": [2], "g_axis3": [3]}
+    for name, value in const.items():
+        graph.initializer.append(numpy_helper.from_array(np.array(value, np.int64), name))
+    new_nodes = []
+
+    def node(op, inputs, name, **attrs):
+        new_nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
+        return name
+
+    for i in range(layers):
+        prefix = f"/decoder/block.{i}/layer.1/EncDecAttention"
+        scores_mm, values_mm = by_name[f"{prefix}/MatMul"], by_name[f"{prefix}/MatMul_1"]
+        [bias_add] = consumers[scores_mm.output[0]]
+        assert bias_add.op_type == "Add", bias_add.op_type
+        query, keys_t = scores_mm.input
+        past_key = f"past_key_values.{i}.encoder.key"
+        g = f"/group/{i}"
+        texts = node("Slice", [node("Shape", [past_key], g + "/key_shape"), "g_zero", "g_one"], g + "/texts")
+        steps = node("Slice", [node("Shape", [query], g + "/query_shape"), "g_two", "g_three"], g + "/steps")
+        shape5 = node("Concat", [texts, "g_minus_one", "g_heads", steps, "g_dkv"], g + "/shape5", axis=0)
+        # [B, heads, S, d] -> [T, n, heads, S, d] -> [T, heads, S, n, d]
+        q5 = node("Transpose", [node("Reshape", [query, shape5], g + "/q_rows")], g + "/q", perm=[0, 2, 3, 1, 4])
+        scores_mm.input[0] = q5
+        # Keys: unsqueeze before Optimum's transpose ([T, heads, 1, d, L]), so that the
+        # transpose still feeds the MatMul directly and ONNX Runtime can fuse the two.
+        [keys_transpose] = [n for n in graph.node if keys_t in n.output]
+        assert keys_transpose.op_type == "Transpose", keys_transpose.op_type
+        keys_transpose.input[0] = node("Unsqueeze", [keys_transpose.input[0], "g_axis2"], g + "/k")
+        for a in keys_transpose.attribute:
+            if a.name == "perm":
+                a.ints[:] = [0, 1, 2, 4, 3]
+        bias_slot = 1 if bias_add.input[0] == scores_mm.output[0] else 0
+        bias_add.input[bias_slot] = node("Unsqueeze", [bias_add.input[bias_slot], "g_axis3"], g + "/bias")
+        values_mm.input[1] = node("Unsqueeze", [values_mm.input[1], "g_axis2"], g + "/v")
+        # [T, heads, S, n, d] -> [T, n, heads, S, d] -> [B, heads, S, d], what the graph expects.
+        grouped_out = values_mm.output[0]
+        values_mm.output[0] = g + "/attn5"
+        rows_shape = node("Concat", ["g_minus_one", "g_heads", steps, "g_dkv"], g + "/rows_shape", axis=0)
+        new_nodes.append(helper.make_node("Transpose", [g + "/attn5"], [g + "/attn_rows"], name=g + "/attn_rows", perm=[0, 3, 1, 2, 4]))
+        new_nodes.append(helper.make_node("Reshape", [g + "/attn_rows", rows_shape], [grouped_out], name=g + "/attn"))
+    graph.node.extend(new_nodes)
+    # Topological order: ONNX requires it, and the new nodes feed older ones.
+    ordered, ready = [], {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending = list(graph.node)
+    while pending:
+        rest = []
+        for n in pending:
+            if all(x in ready for x in n.input):
+                ordered.append(n)
+                ready.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):
+            raise RuntimeError(f"cannot order {len(rest)} nodes, first {rest[0].name}")
+        pending = rest
+    del graph.node[:]
+    graph.node.extend(ordered)
+    model.metadata_props.append(onnx.StringStringEntryProto(key=GROUPED_KEY, value="1"))
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def add_label_scores(path):
+    """Adds to a decoder graph what the scorer needs instead of 250k-wide logits: input
+    `label_token_ids` [batch, 1, K] and output `label_logprobs` [batch, 1, K], the
+    log-softmax of each row's logits at the K tokens asked for. `logits` stays an output and
+    the new input has a default value, so Optimum's runtime, which feeds neither, runs the
+    graph as before. ONNX Runtime only copies out the outputs a run asks for, so only these
+    few numbers leave it. LogSoftmax, not ReduceLogSumExp: ONNX Runtime's LogSoftmax kernel
+    is vectorised and threaded, and was 5x faster on 80 rows of mT5 logits (its
+    ReduceLogSumExp took 31% of a decoder step), and closer to float64."""
+    from onnx import TensorProto, helper, numpy_helper
+    model = onnx.load(path, load_external_data=False)
+    graph = model.graph
+    if any(o.name == SCORE_OUTPUT for o in graph.output):
+        return
+    graph.input.append(helper.make_tensor_value_info(SCORE_INPUT, TensorProto.INT64, ["batch_size", 1, "label_tokens"]))
+    graph.initializer.append(numpy_helper.from_array(np.zeros((1, 1, 1), np.int64), SCORE_INPUT))
+    graph.node.append(helper.make_node("LogSoftmax", ["logits"], ["label_scores/log_softmax"], name="label_scores/LogSoftmax", axis=-1))
+    graph.node.append(helper.make_node("GatherElements", ["label_scores/log_softmax", SCORE_INPUT], [SCORE_OUTPUT], name="label_scores/GatherElements", axis=2))
+    graph.output.append(helper.make_tensor_value_info(SCORE_OUTPUT, TensorProto.FLOAT, ["batch_size", 1, "label_tokens"]))
+    onnx.save(model, path)
+
+
+def to_fp16(path):
+    """Mixed precision: fp16 everywhere but the places T5 overflows (see module doc)."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    model = onnx.load(path)
+    # Cast nodes stay out of the list: the converter inserts its own casts around blocked
+    # nodes and would name two of them alike.
+    keep = [n.name for n in model.graph.node if n.op_type != "Cast" and (
+            "layer_norm" in n.name or "DenseReluDense/wo" in n.name
+            or (n.op_type == "Add" and "/layer." in n.name and n.name.rsplit("/", 1)[0].split("/")[-1].startswith("layer.")))]
+    converted = convert_float_to_float16(model, keep_io_types=True, node_block_list=keep,
+                                         op_block_list=["Pow", "ReduceMean", "Sqrt", "Div", "Softmax"])
+    # Where one tensor feeds two blocked nodes the converter adds the same cast twice (same
+    # name, same output): keep one, as both compute the same value.
+    seen, unique = set(), []
+    for node in converted.graph.node:
+        key = (node.name, node.op_type, tuple(node.input), tuple(node.output))
+        if node.name and key in seen:
+            continue
+        seen.add(key)
+        unique.append(node)
+    del converted.graph.node[:]
+    converted.graph.node.extend(unique)
+    onnx.save(converted, path)
+    return len(keep)
+
+
+def write_ort_format(out):
+    """ORT-format copies (`*.ort`) of the three graphs, for zs.share_weights: ONNX Runtime can
+    use the weights straight from a memory-mapped .ort file, so backends share them."""
+    from pathlib import Path
+    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+    with tempfile.TemporaryDirectory() as work:
+        graphs = [g for g in GRAPHS + [CROSS_KV_GRAPH] if os.path.exists(os.path.join(out, g))]
+        for g in graphs:
+            os.symlink(os.path.abspath(os.path.join(out, g)), os.path.join(work, g))
+        convert_onnx_models_to_ort(Path(work), output_dir=Path(work), optimization_styles=[OptimizationStyle.Fixed])
+        for g in graphs:
+            name = g.replace(".onnx", ".ort")
+            shutil.move(os.path.join(work, name), os.path.join(out, name))
+
+
+def to_int8(path):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    tmp = path + ".int8"
+    quantize_dynamic(path, tmp, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
+    os.replace(tmp, path)
+
+
+CACHE_GATHER_GRAPH = "decoder_cache_gather.onnx"
+PARENT_ROWS = "parent_rows"
+
+
+def write_cache_gather_graph(out):
+    """Writes decoder_cache_gather.onnx: the rows `parent_rows` of every layer's
+    self-attention cache (`present.{i}.decoder.{key,value}` of one decoder step, rows
+    `[rows, heads, seq, d_kv]`) as the `past_key_values.{i}.decoder.*` of the next. The engine
+    runs it between decoder steps to feed each trie node its parent's cache, so the cache never
+    leaves ONNX Runtime (on CUDA, never leaves the GPU): only the row indices cross from the
+    host. Optimum's graphs are untouched; without this file the engine gathers on the host."""
+    from onnx import TensorProto, helper
+    with open(os.path.join(out, "config.json")) as f:
+        config = json.load(f)
+    heads = config["num_heads"]
+    d_kv = config.get("d_kv") or config["d_model"] // heads
+    layers = config.get("num_decoder_layers") or config["num_layers"]
+    inputs = [helper.make_tensor_value_info(PARENT_ROWS, TensorProto.INT64, ["rows"])]
+    nodes, outputs = [], []
+    for i in range(layers):
+        for kv in ("key", "value"):
+            src, dst = f"present.{i}.decoder.{kv}", f"past_key_values.{i}.decoder.{kv}"
+            inputs.append(helper.make_tensor_value_info(src, TensorProto.FLOAT, ["parent_rows", heads, "past_sequence_length", d_kv]))
+            nodes.append(helper.make_node("Gather", [src, PARENT_ROWS], [dst], name=f"/gather/{i}/{kv}", axis=0))
+            outputs.append(helper.make_tensor_value_info(dst, TensorProto.FLOAT, ["rows", heads, "past_sequence_length", d_kv]))
+    graph = helper.make_graph(nodes, "decoder_cache_gather", inputs, outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(out, CACHE_GATHER_GRAPH))
