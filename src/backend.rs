@@ -35,6 +35,8 @@ fn current_key() -> LoadKey {
             library: gucs::onnxruntime_library(),
             device: gucs::device(),
             cuda_device_id: gucs::cuda_device_id(),
+            cuda_tf32: gucs::cuda_tf32(),
+            cuda_mem_limit: gucs::cuda_mem_limit(),
             threads: gucs::threads(),
             verify_checksums: gucs::verify_checksums(),
             fused_scores: true,

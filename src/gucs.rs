@@ -33,6 +33,8 @@ pub static ONNXRUNTIME_LIBRARY: GucSetting<Option<std::ffi::CString>> =
     GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static DEVICE: GucSetting<DeviceSetting> = GucSetting::<DeviceSetting>::new(DeviceSetting::Auto);
 pub static CUDA_DEVICE_ID: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static CUDA_TF32: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static CUDA_MEM_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static MAX_INPUT_TOKENS: GucSetting<i32> = GucSetting::<i32>::new(512);
 pub static MAX_INPUT_TOKENS_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_INPUT_TOKENS_LIMIT);
@@ -86,6 +88,24 @@ pub fn init() {
         &CUDA_DEVICE_ID,
         0,
         64,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"zs.cuda_tf32",
+        c"TF32 tensor cores for fp32 matrix products on CUDA.",
+        c"Faster on Ampere and later; log-probabilities move by up to about 0.2 (README, CUDA). Off: within 1e-3 of the CPU.",
+        &CUDA_TF32,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"zs.cuda_mem_limit",
+        c"Most GPU memory, in MB, ONNX Runtime's CUDA arena may take per backend; 0 means no limit.",
+        c"The arena grows by what each request needs. Read when the model loads.",
+        &CUDA_MEM_LIMIT,
+        0,
+        1 << 20,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -208,6 +228,15 @@ pub fn device_setting_name() -> &'static str {
 
 pub fn cuda_device_id() -> i32 {
     CUDA_DEVICE_ID.get()
+}
+
+pub fn cuda_tf32() -> bool {
+    CUDA_TF32.get()
+}
+
+/// zs.cuda_mem_limit in bytes (0: no limit).
+pub fn cuda_mem_limit() -> usize {
+    (CUDA_MEM_LIMIT.get().max(0) as usize) << 20
 }
 
 /// zs.threads, never more than the cores: more threads than cores only slow a run down,

@@ -75,6 +75,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 model.classify(text, &prepared, &opts)?;
             }
             let mut ms = Vec::with_capacity(n);
+            model.take_host_bytes();
             let started = Instant::now();
             for text in &texts {
                 let t = Instant::now();
@@ -82,28 +83,33 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 ms.push(t.elapsed().as_secs_f64() * 1000.0);
             }
             let rows_per_s = n as f64 / started.elapsed().as_secs_f64();
+            let host_bytes_per_text = model.take_host_bytes() / n as u64;
             let (p50, p95) = (quantile(&mut ms, 0.5), quantile(&mut ms, 0.95));
             println!("| {} | {mode_name} | {n} | {p50:.1} | {p95:.1} | {rows_per_s:.2} |", labels.len());
             results.push(json!({"labels": labels.len(), "mode": mode_name, "texts": n, "p50_ms": p50, "p95_ms": p95, "rows_per_s": rows_per_s,
-                                "decoder_rows_per_text": prepared.trie().decoder_rows()}));
+                                "decoder_rows_per_text": prepared.trie().decoder_rows(), "host_bytes_per_text": host_bytes_per_text}));
             if args.batch > 0 {
                 let refs: Vec<&str> = texts.iter().map(|t| t.as_str()).collect();
                 model.classify_many(&refs[..args.warmup.min(n)], &prepared, &opts)?;
+                model.take_host_bytes();
                 let started = Instant::now();
                 for chunk in refs.chunks(args.batch) {
                     model.classify_many(chunk, &prepared, &opts)?;
                 }
                 let rows_per_s = n as f64 / started.elapsed().as_secs_f64();
+                let host_bytes_per_text = model.take_host_bytes() / n as u64;
                 let batch_mode = format!("{mode_name}_batch");
                 println!("| {} | {batch_mode} ({} per call) | {n} | | | {rows_per_s:.2} |", labels.len(), args.batch);
                 results.push(json!({"labels": labels.len(), "mode": batch_mode, "texts": n, "batch": args.batch, "rows_per_s": rows_per_s,
-                                    "max_rows": opts.runs.max_rows, "batches_texts": model.batches_texts()}));
+                                    "max_rows": opts.runs.max_rows, "batches_texts": model.batches_texts(),
+                                    "host_bytes_per_text": host_bytes_per_text}));
             }
         }
     }
     if let Some(path) = &args.json {
         let doc = json!({"model_dir": model.dir.display().to_string(), "model_id": model.model_id(), "provider": model.provider,
-                         "score_outputs": model.score_outputs().name(), "threads": args.model.threads, "results": results});
+                         "score_outputs": model.score_outputs().name(), "threads": args.model.threads,
+                         "graphs": model.loaded_graphs(), "cuda_tf32": args.model.cuda_tf32, "results": results});
         std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")?;
     }
     Ok(())

@@ -98,8 +98,17 @@ fn bench_reports_every_configuration() {
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let results = doc["results"].as_array().unwrap();
     assert_eq!(results.len(), 12, "3 label sets x (exact, exact_batch, greedy, greedy_batch)");
+    assert!(doc["graphs"].as_array().unwrap().iter().any(|g| g == "decoder_cache_gather.onnx"), "{doc}");
     for r in results {
         assert!(r["rows_per_s"].as_f64().unwrap() > 0.0);
+        // The self-attention cache stays in ONNX Runtime: one text per call, only ids, masks
+        // and scores cross. (Batches of texts of different lengths still pad their
+        // cross-attention keys/values on the host, README "CUDA".)
+        let host = r["host_bytes_per_text"].as_u64().unwrap();
+        assert!(host > 0, "{r}");
+        if !r["mode"].as_str().unwrap().ends_with("_batch") {
+            assert!(host < 64 << 10, "{r}");
+        }
         if r["mode"].as_str().unwrap().ends_with("_batch") {
             assert_eq!(r["batches_texts"], true, "the test model's texts share runs");
             assert_eq!(r["batch"], 16);

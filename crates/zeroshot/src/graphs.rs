@@ -20,6 +20,12 @@ pub const CONFIG_FILE: &str = "config.json";
 /// With it decoder_model.onnx is not loaded (see `Model::load`).
 pub const CROSS_KV_FILE: &str = "decoder_cross_kv.onnx";
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// Optional (our export writes it): picks the parent rows of the decoder's self-attention
+/// cache between steps inside ONNX Runtime (input `parent_rows`), so the cache never
+/// crosses to the host. Without it the engine gathers the rows itself.
+pub const CACHE_GATHER_FILE: &str = "decoder_cache_gather.onnx";
+/// The cache gather graph's row-index input.
+pub(crate) const PARENT_ROWS_INPUT: &str = "parent_rows";
 /// Metadata key (value "1") that tools/export_model.py sets on a decoder_with_past graph
 /// whose cross-attention groups the batch by text (`group_cross_attention` there).
 pub const GROUPED_KEY: &str = "pg_zeroshot.grouped_cross_attention";
@@ -66,6 +72,11 @@ pub(crate) struct Sessions {
     /// with its own cross-attention keys/values (our export's grouped cross-attention; see
     /// `GROUPED_KEY`). Without it, texts are scored one at a time.
     pub batches_texts: bool,
+    /// decoder_cache_gather.onnx, where the model directory has it.
+    pub cache_gather: Option<Session>,
+    /// Bytes that crossed between host memory and ONNX Runtime since the last
+    /// `Model::take_host_bytes`: inputs fed from host buffers, outputs read into host memory.
+    pub host_bytes: u64,
     /// When set, the shapes of every decoder-with-past input, run by run (for tests).
     pub shape_log: Option<ShapeLog>,
 }
@@ -139,6 +150,18 @@ pub(crate) fn map_ort_file(onnx: &Path) -> Result<memmap2::Mmap> {
     unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::invalid_model(&path, e.to_string()))
 }
 
+/// The CUDA execution provider as `opts` asks for it.
+fn cuda_provider(opts: &LoadOptions) -> ort::ep::ExecutionProviderDispatch {
+    let mut cuda = ort::ep::CUDA::default()
+        .with_device_id(opts.cuda_device_id)
+        .with_tf32(opts.cuda_tf32)
+        .with_arena_extend_strategy(ort::ep::ArenaExtendStrategy::SameAsRequested);
+    if opts.cuda_mem_limit > 0 {
+        cuda = cuda.with_memory_limit(opts.cuda_mem_limit);
+    }
+    cuda.build().error_on_failure()
+}
+
 pub(crate) fn open_session(
     rt: &Runtime,
     path: &Path,
@@ -156,8 +179,7 @@ pub(crate) fn open_session(
     builder = builder.with_log_level(ort::logging::LogLevel::Error).map_err(build_err)?;
     let mut provider = "CPUExecutionProvider";
     if opts.device != Device::Cpu {
-        let cuda =
-            ort::ep::CUDA::default().with_device_id(opts.cuda_device_id).with_tf32(true).build().error_on_failure();
+        let cuda = cuda_provider(opts);
         match builder.with_execution_providers([cuda]) {
             Ok(b) => {
                 builder = b;
@@ -277,8 +299,29 @@ impl Sessions {
         let fused =
             decoder.iter().chain([&decoder_with_past]).all(|s| s.outputs().iter().any(|o| o.name() == LOGPROBS_OUTPUT));
         let score_outputs = if fused && opts.fused_scores { ScoreOutputs::Fused } else { ScoreOutputs::FullLogits };
+        // Never memory-mapped: it has no weights to share.
+        let cache_gather = if dir.join(CACHE_GATHER_FILE).is_file() {
+            let (gather, _) = open_session(rt, &dir.join(CACHE_GATHER_FILE), opts, None)?;
+            let (ins, outs) = session_names(&gather);
+            let mut want = vec![PARENT_ROWS_INPUT.to_string()];
+            want.extend(kv_names("present", layers, "decoder"));
+            check_names(&dir.join(CACHE_GATHER_FILE), "input", ins, &want)?;
+            check_names(&dir.join(CACHE_GATHER_FILE), "output", outs, &kv_names("past_key_values", layers, "decoder"))?;
+            Some(gather)
+        } else {
+            None
+        };
         Ok(OpenedGraphs {
-            sessions: Sessions { encoder, decoder, cross_kv, decoder_with_past, batches_texts, shape_log: None },
+            sessions: Sessions {
+                encoder,
+                decoder,
+                cross_kv,
+                decoder_with_past,
+                cache_gather,
+                batches_texts,
+                host_bytes: 0,
+                shape_log: None,
+            },
             provider,
             score_outputs,
             mapped: maps,

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::graphs::{
-    check_decoder, open_session, require_files, ScoreOutputs, Sessions, CONFIG_FILE, CROSS_KV_FILE, DECODER_FILE,
-    DECODER_WITH_PAST_FILE, ENCODER_FILE, MANIFEST_FILE, TOKENIZER_FILE,
+    check_decoder, open_session, require_files, ScoreOutputs, Sessions, CACHE_GATHER_FILE, CONFIG_FILE, CROSS_KV_FILE,
+    DECODER_FILE, DECODER_WITH_PAST_FILE, ENCODER_FILE, MANIFEST_FILE, TOKENIZER_FILE,
 };
 use crate::interrupt;
 use crate::labels::{validate_labels, LabelRules, PreparedLabels};
@@ -115,6 +115,9 @@ impl Model {
             g.push(DECODER_FILE);
         }
         g.push(DECODER_WITH_PAST_FILE);
+        if self.sessions.cache_gather.is_some() {
+            g.push(CACHE_GATHER_FILE);
+        }
         g
     }
 
@@ -149,6 +152,13 @@ impl Model {
             ));
         }
         Ok(())
+    }
+
+    /// Bytes that crossed between host memory and ONNX Runtime since the last call (inputs
+    /// fed from host buffers, outputs read into host memory), and a new count from zero. On a
+    /// GPU this is the traffic over PCIe; values passed from one run to the next are not in it.
+    pub fn take_host_bytes(&mut self) -> u64 {
+        std::mem::take(&mut self.sessions.host_bytes)
     }
 
     /// Whether `classify_many` scores several texts per ONNX Runtime run.

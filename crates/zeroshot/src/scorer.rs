@@ -18,7 +18,7 @@ use ort::value::{DynValue, Tensor, TensorRef};
 
 use crate::batch::{PromptBatch, RunPrompts};
 use crate::error::{Error, Result};
-use crate::graphs::{kv_names, ScoreOutputs, Sessions, LOGPROBS_OUTPUT};
+use crate::graphs::{kv_names, ScoreOutputs, Sessions, LOGPROBS_OUTPUT, PARENT_ROWS_INPUT};
 use crate::interrupt;
 use crate::trie::{LabelTrie, ROOT};
 
@@ -114,6 +114,27 @@ fn score_children(trie: &LabelTrie, node: usize, child_logprobs: &[f64], cumulat
     let base = cumulative[node];
     for (&child, &logprob) in trie.node(node).children.iter().zip(child_logprobs) {
         cumulative[child] = base + logprob;
+    }
+}
+
+/// Bytes of `n` elements of `T`.
+fn bytes_of<T>(n: usize) -> u64 {
+    (n * std::mem::size_of::<T>()) as u64
+}
+
+/// Elements of a tensor value (0 for anything else).
+fn element_count(value: &DynValue) -> usize {
+    match value.dtype() {
+        ort::value::ValueType::Tensor { shape, .. } => shape.iter().map(|&d| d.max(0) as usize).product(),
+        _ => 0,
+    }
+}
+
+/// The shape of a tensor value.
+fn value_shape(value: &DynValue) -> Result<Vec<usize>> {
+    match value.dtype() {
+        ort::value::ValueType::Tensor { shape, .. } => Ok(shape.iter().map(|&d| d.max(0) as usize).collect()),
+        other => Err(Error::runtime("read a cache shape", format!("not a tensor: {other:?}"))),
     }
 }
 
@@ -276,6 +297,8 @@ impl<'a> Run<'a> {
                 // Rows with fewer children repeat token 0; those picks are never read.
                 let ids: Vec<i64> =
                     children.iter().flat_map(|c| (0..k).map(move |j| c.get(j).map_or(0, |&t| t as i64))).collect();
+                // Fed: the children's token ids; read back: their log-probabilities.
+                self.sessions.host_bytes += bytes_of::<i64>(ids.len()) + bytes_of::<f32>(ids.len());
                 let tensor = Tensor::from_array(([nodes.len(), 1, k], ids))
                     .map_err(|e| Error::runtime("make an input tensor", e))?;
                 inputs.push(("label_token_ids".into(), tensor.into()));
@@ -292,12 +315,21 @@ impl<'a> Run<'a> {
                 )?;
                 collect(&mut out)
             }
-            ScoreOutputs::FullLogits => run(session, what, inputs, collect),
+            ScoreOutputs::FullLogits => {
+                self.sessions.host_bytes += bytes_of::<f32>(nodes.len() * vocab);
+                run(session, what, inputs, collect)
+            }
         }
     }
 
     fn encode(&mut self, batch: &PromptBatch) -> Result<DynValue> {
+        self.sessions.host_bytes += bytes_of::<i64>(batch.ids.len() + batch.mask.len());
         encode(self.sessions, batch)
+    }
+
+    /// Counts `n` bytes crossing between host memory and ONNX Runtime.
+    fn count(&mut self, n: u64) {
+        self.sessions.host_bytes += n;
     }
 
     /// The encoder pass and the root step (`Root`).
@@ -320,9 +352,15 @@ impl<'a> Run<'a> {
                     Ok(())
                 })?;
             }
-            // [texts, heads, prompt, head_dim]: padded along the prompt axis.
+            // [texts, heads, prompt, head_dim]: padded along the prompt axis (on the host, where
+            // the run's texts were encoded in several buckets).
+            if prompts.buckets.len() > 1 {
+                let elements: usize = per_layer.iter().flatten().map(element_count).sum();
+                self.count(2 * bytes_of::<f32>(elements));
+            }
             let cross_kv =
                 per_layer.into_iter().map(|parts| pad_and_stack(parts, 2, batch.len)).collect::<Result<Vec<_>>>()?;
+            self.count(bytes_of::<i64>(start.len() + batch.mask.len()));
             let mut inputs: Inputs = vec![
                 ("input_ids".into(), tensor_ref([batch.texts, 1], &start)?),
                 ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
@@ -340,7 +378,11 @@ impl<'a> Run<'a> {
             return Ok(Root { cross_kv, self_kv, scores });
         }
         // [texts, prompt, d_model]: padded along the prompt axis.
+        if hidden.len() > 1 {
+            self.count(2 * bytes_of::<f32>(hidden.iter().map(element_count).sum()));
+        }
         let hidden = pad_and_stack(hidden, 1, batch.len)?;
+        self.count(bytes_of::<i64>(start.len() + batch.mask.len()));
         let inputs: Inputs = vec![
             ("input_ids".into(), tensor_ref([batch.texts, 1], &start)?),
             ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
@@ -361,21 +403,22 @@ impl<'a> Run<'a> {
         self_kv: &[DynValue],
         cross_kv: &[DynValue],
     ) -> Result<(RowScores, Vec<DynValue>)> {
-        let batch = &self.prompts.all;
-        let tokens: Vec<i64> = nodes.iter().map(|&n| self.trie.node(n).token as i64).collect();
+        let (prompts, trie) = (self.prompts, self.trie);
+        let batch = &prompts.all;
+        let tokens: Vec<i64> = nodes.iter().map(|&n| trie.node(n).token as i64).collect();
         let mut inputs: Inputs = vec![
             ("input_ids".into(), tensor_ref([nodes.len(), 1], &tokens)?),
             ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
         ];
+        self.count(bytes_of::<i64>(tokens.len() + batch.mask.len()));
         // Shapes are collected only while a test records them, not on every step.
         let mut shapes =
             self.sessions.shape_log.is_some().then(|| vec![("input_ids".to_string(), vec![nodes.len(), 1])]);
-        for (name, value) in self.names.past_self.iter().zip(self_kv) {
-            let rows = gather_rows(value, parent_rows)?;
+        for (name, rows) in self.names.past_self.clone().into_iter().zip(self.parent_cache(parent_rows, self_kv)?) {
             if let Some(shapes) = shapes.as_mut() {
-                shapes.push((name.clone(), rows.shape().iter().map(|&d| d as usize).collect()));
+                shapes.push((name.clone(), value_shape(&rows)?));
             }
-            inputs.push((name.clone().into(), rows.into()));
+            inputs.push((name.into(), rows.into()));
         }
         // One row per text, by reference: the decoder broadcasts it over that text's rows.
         for (name, value) in self.names.past_cross.iter().zip(cross_kv) {
@@ -388,6 +431,37 @@ impl<'a> Run<'a> {
             log.push(shapes);
         }
         self.step(Decoder::WithPast, inputs, nodes, Keep::SelfCache)
+    }
+
+    /// Rows `parent_rows` of every layer's self-attention cache: by the cache gather graph
+    /// where the model has one (the cache stays in ONNX Runtime; only the indices cross), else
+    /// on the host.
+    fn parent_cache(&mut self, parent_rows: &[usize], self_kv: &[DynValue]) -> Result<Vec<DynValue>> {
+        let Some(gather) = self.sessions.cache_gather.as_mut() else {
+            let mut rows = Vec::with_capacity(self_kv.len());
+            for value in self_kv {
+                let gathered = gather_rows(value, parent_rows)?;
+                // Read out of ONNX Runtime, then fed back in.
+                self.sessions.host_bytes += 2 * bytes_of::<f32>(gathered.shape().iter().product::<i64>() as usize);
+                rows.push(gathered.into_dyn());
+            }
+            return Ok(rows);
+        };
+        let indices: Vec<i64> = parent_rows.iter().map(|&r| r as i64).collect();
+        self.sessions.host_bytes += bytes_of::<i64>(indices.len());
+        let mut inputs: Inputs = vec![(
+            PARENT_ROWS_INPUT.into(),
+            Tensor::from_array(([indices.len()], indices))
+                .map_err(|e| Error::runtime("make an input tensor", e))?
+                .into(),
+        )];
+        for (name, value) in self.names.present_self.iter().zip(self_kv) {
+            inputs.push((name.clone().into(), value.into()));
+        }
+        let past_self = &self.names.past_self;
+        run(gather, "cache gather graph", inputs, |out| {
+            past_self.iter().map(|name| take(out, name, "cache gather graph")).collect()
+        })
     }
 
     /// Per-label log-probabilities of the trie's labels for every prompt of the run (exact

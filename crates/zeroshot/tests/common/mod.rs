@@ -24,6 +24,8 @@ pub fn options() -> LoadOptions {
         library: library(),
         device: Device::Cpu,
         cuda_device_id: 0,
+        cuda_tf32: true,
+        cuda_mem_limit: 0,
         threads: 1,
         verify_checksums: true,
         fused_scores: true,
