@@ -38,9 +38,13 @@ pub(crate) struct RunPrompts {
 }
 
 impl RunPrompts {
-    pub fn new(prompts: &[&[i64]], pad: i64) -> RunPrompts {
+    /// `bucketed`: encode in length buckets (less padding); without, all in one encoder run,
+    /// which keeps the encoder output where it was computed (on a GPU, where padding costs
+    /// little and the host must not touch the values).
+    pub fn new(prompts: &[&[i64]], pad: i64, bucketed: bool) -> RunPrompts {
         let lens: Vec<usize> = prompts.iter().map(|p| p.len()).collect();
-        let buckets = encoder_buckets(&lens).into_iter().map(|r| PromptBatch::new(&prompts[r], pad)).collect();
+        let ranges = if bucketed { encoder_buckets(&lens) } else { vec![0..prompts.len()] };
+        let buckets = ranges.into_iter().map(|r| PromptBatch::new(&prompts[r], pad)).collect();
         RunPrompts { all: PromptBatch::new(prompts, pad), buckets }
     }
 }
@@ -97,7 +101,7 @@ mod tests {
     fn buckets_cover_the_run_in_order() {
         let prompts: Vec<Vec<i64>> = [100, 98, 40, 39].iter().map(|&n| vec![1; n]).collect();
         let refs: Vec<&[i64]> = prompts.iter().map(Vec::as_slice).collect();
-        let run = RunPrompts::new(&refs, 0);
+        let run = RunPrompts::new(&refs, 0, true);
         assert_eq!(run.all.shape(), [4, 100]);
         assert_eq!(run.buckets.iter().map(|b| b.shape()).collect::<Vec<_>>(), vec![[2, 100], [2, 40]]);
     }

@@ -156,7 +156,7 @@ impl Model {
         let mut results: Vec<Option<Classification>> = vec![None; texts.len()];
         for run in plan_runs(&lens, rows_per_text, limits) {
             let ids: Vec<&[i64]> = run.iter().map(|&i| prompts[i].ids.as_slice()).collect();
-            let run_prompts = RunPrompts::new(&ids, self.config.pad_token_id as i64);
+            let run_prompts = RunPrompts::new(&ids, self.config.pad_token_id as i64, !self.sessions.memory.on_device);
             let scored: Vec<Classification> = match opts.mode {
                 ScoreMode::Exact => Run::new(&mut self.sessions, dims, outputs, &run_prompts, &labels.trie)
                     .exact()?

@@ -74,6 +74,9 @@ pub(crate) struct Sessions {
     pub batches_texts: bool,
     /// decoder_cache_gather.onnx, where the model directory has it.
     pub cache_gather: Option<Session>,
+    /// Where run outputs are bound: the execution provider's memory for values that go from
+    /// one run to the next, host memory for what the engine reads.
+    pub memory: Placement,
     /// Bytes that crossed between host memory and ONNX Runtime since the last
     /// `Model::take_host_bytes`: inputs fed from host buffers, outputs read into host memory.
     pub host_bytes: u64,
@@ -221,6 +224,29 @@ pub(crate) fn check_decoder(dir: &Path, decoder: &Session, layers: usize) -> Res
     check_names(&dir.join(DECODER_FILE), "output", outs, &want)
 }
 
+/// The memories run outputs are bound to (I/O binding).
+pub(crate) struct Placement {
+    /// The execution provider's: CUDA device memory, or host memory on the CPU.
+    pub device: ort::memory::MemoryInfo<'static>,
+    pub host: ort::memory::MemoryInfo<'static>,
+    /// Whether `device` is not host memory (values there cannot be read by the engine).
+    pub on_device: bool,
+}
+
+impl Placement {
+    fn new(provider: &str, cuda_device_id: i32) -> Result<Placement> {
+        use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+        let info = |device, id| {
+            MemoryInfo::new(device, id, AllocatorType::Device, MemoryType::Default)
+                .map_err(|e| Error::runtime("describe a memory", e))
+        };
+        let on_device = provider == "CUDAExecutionProvider";
+        let device =
+            if on_device { info(AllocationDevice::CUDA, cuda_device_id)? } else { info(AllocationDevice::CPU, 0)? };
+        Ok(Placement { device, host: info(AllocationDevice::CPU, 0)?, on_device })
+    }
+}
+
 /// The sessions of a model directory, opened and checked, with what the scorer needs to
 /// know about them.
 pub(crate) struct OpenedGraphs {
@@ -318,6 +344,7 @@ impl Sessions {
                 cross_kv,
                 decoder_with_past,
                 cache_gather,
+                memory: Placement::new(provider, opts.cuda_device_id)?,
                 batches_texts,
                 host_bytes: 0,
                 shape_log: None,

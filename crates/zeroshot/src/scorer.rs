@@ -13,12 +13,12 @@
 //! Greedy mode walks the same trie one node per step, one text at a time.
 use std::borrow::Cow;
 
-use ort::session::{OutputSelector, RunOptions, Session, SessionInputValue, SessionOutputs};
-use ort::value::{DynValue, Tensor, TensorRef};
+use ort::session::{RunOptions, Session, SessionInputValue, SessionOutputs};
+use ort::value::{DynValue, Tensor};
 
 use crate::batch::{PromptBatch, RunPrompts};
 use crate::error::{Error, Result};
-use crate::graphs::{kv_names, ScoreOutputs, Sessions, LOGPROBS_OUTPUT, PARENT_ROWS_INPUT};
+use crate::graphs::{kv_names, Placement, ScoreOutputs, Sessions, LOGPROBS_OUTPUT, PARENT_ROWS_INPUT};
 use crate::interrupt;
 use crate::trie::{LabelTrie, ROOT};
 
@@ -77,15 +77,60 @@ fn run<R>(
     read(&mut out)
 }
 
+/// Where a run's output is bound.
+#[derive(Clone, Copy)]
+enum Place {
+    /// The execution provider's memory: for values that go on to another run.
+    Device,
+    /// Host memory: for what the engine reads.
+    Host,
+}
+
+/// One run of `session` with I/O binding: `inputs` bound as they are (host buffers, or values
+/// a previous run left in device memory), each of `outputs` bound to its place, so values that
+/// go from run to run stay on the device. Only the bound outputs are computed and returned,
+/// in order. Stopped early (`Error::Interrupted`) when the caller cancels.
+fn run_bound(
+    session: &mut Session,
+    memory: &Placement,
+    what: &str,
+    inputs: Inputs<'_>,
+    outputs: &[(&str, Place)],
+) -> Result<Vec<DynValue>> {
+    let fail = |e: ort::Error| Error::runtime(format!("bind the {what}'s inputs and outputs"), e);
+    let mut binding = session.create_binding().map_err(fail)?;
+    for (name, value) in &inputs {
+        binding.bind_input(name.as_ref(), &**value).map_err(fail)?;
+    }
+    for &(name, place) in outputs {
+        let info = match place {
+            Place::Device => &memory.device,
+            Place::Host => &memory.host,
+        };
+        binding.bind_output_to_device(name, info).map_err(fail)?;
+    }
+    let options = run_options()?;
+    let mut out = interrupt::watched(
+        &options,
+        || session.run_binding_with_options(&binding, &options),
+        || format!("run the {what}"),
+    )?;
+    outputs.iter().map(|(name, _)| take(&mut out, name, what)).collect()
+}
+
 fn take(outputs: &mut SessionOutputs<'_>, name: &str, what: &str) -> Result<DynValue> {
     outputs.remove(name).ok_or_else(|| Error::runtime(format!("run the {what}"), format!("no output {name}")))
 }
 
-fn tensor_ref<'a, T: ort::value::PrimitiveTensorElementType + std::fmt::Debug + Clone + 'static>(
+/// A host input of `shape` holding a copy of `data`. Owned, not a view of `data`: ort's I/O
+/// binding copies a borrowed tensor through an identity session of its own (and in rc.15
+/// deadlocks doing so), while an owned one is bound as it is. These inputs are ids and
+/// masks: a few kilobytes per run.
+fn host_tensor<T: ort::value::PrimitiveTensorElementType + std::fmt::Debug + Clone + 'static>(
     shape: [usize; 2],
-    data: &'a [T],
-) -> Result<SessionInputValue<'a>> {
-    Ok(TensorRef::from_array_view((shape, data)).map_err(|e| Error::runtime("make an input tensor", e))?.into())
+    data: &[T],
+) -> Result<SessionInputValue<'static>> {
+    Ok(Tensor::from_array((shape, data.to_vec())).map_err(|e| Error::runtime("make an input tensor", e))?.into())
 }
 
 fn f32_data<'a>(value: &'a DynValue, what: &str) -> Result<(Vec<usize>, &'a [f32])> {
@@ -181,8 +226,8 @@ fn pad_and_stack(mut parts: Vec<DynValue>, seq_axis: usize, len: usize) -> Resul
 
 fn encode(sessions: &mut Sessions, batch: &PromptBatch) -> Result<DynValue> {
     let inputs: Inputs = vec![
-        ("input_ids".into(), tensor_ref(batch.shape(), &batch.ids)?),
-        ("attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
+        ("input_ids".into(), host_tensor(batch.shape(), &batch.ids)?),
+        ("attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
     ];
     run(&mut sessions.encoder, "encoder", inputs, |out| take(out, "last_hidden_state", "encoder"))
 }
@@ -261,37 +306,7 @@ impl<'a> Run<'a> {
         };
         let children: Vec<Vec<u32>> =
             nodes.iter().map(|&n| trie.node(n).children.iter().map(|&c| trie.node(c).token).collect()).collect();
-        let collect = |out: &mut SessionOutputs<'_>| -> Result<(RowScores, Vec<DynValue>)> {
-            let scores = match outputs {
-                ScoreOutputs::Fused => {
-                    let (shape, picks) = f32_data(&out[LOGPROBS_OUTPUT], LOGPROBS_OUTPUT)?;
-                    let k = shape[2];
-                    RowScores {
-                        child_logprobs: children
-                            .iter()
-                            .enumerate()
-                            .map(|(r, c)| picks[r * k..r * k + c.len()].iter().map(|&x| x as f64).collect())
-                            .collect(),
-                    }
-                }
-                ScoreOutputs::FullLogits => {
-                    let (shape, logits) = f32_data(&out["logits"], "logits")?;
-                    check_vocab(&shape, vocab)?;
-                    let rows = (0..nodes.len()).map(|r| &logits[r * vocab..(r + 1) * vocab]);
-                    let child_logprobs = rows
-                        .zip(&children)
-                        .map(|(row, c)| {
-                            let lse = log_sum_exp(row);
-                            c.iter().map(|&t| row[t as usize] as f64 - lse).collect()
-                        })
-                        .collect();
-                    RowScores { child_logprobs }
-                }
-            };
-            let kept = keep.iter().map(|n| take(out, n, what)).collect::<Result<Vec<_>>>()?;
-            Ok((scores, kept))
-        };
-        match outputs {
+        let score_output = match outputs {
             ScoreOutputs::Fused => {
                 let k = children.iter().map(Vec::len).max().unwrap_or(1).max(1);
                 // Rows with fewer children repeat token 0; those picks are never read.
@@ -302,29 +317,60 @@ impl<'a> Run<'a> {
                 let tensor = Tensor::from_array(([nodes.len(), 1, k], ids))
                     .map_err(|e| Error::runtime("make an input tensor", e))?;
                 inputs.push(("label_token_ids".into(), tensor.into()));
-                // Only these outputs are computed and copied: never the full logits.
-                let mut selector = OutputSelector::no_default().with(LOGPROBS_OUTPUT);
-                for name in &keep {
-                    selector = selector.with(name.to_string());
-                }
-                let options = run_options()?.with_outputs(selector);
-                let mut out = interrupt::watched(
-                    &options,
-                    || session.run_with_options(inputs, &options),
-                    || format!("run the {what}"),
-                )?;
-                collect(&mut out)
+                LOGPROBS_OUTPUT
             }
             ScoreOutputs::FullLogits => {
                 self.sessions.host_bytes += bytes_of::<f32>(nodes.len() * vocab);
-                run(session, what, inputs, collect)
+                "logits"
             }
-        }
+        };
+        // The caches go on to the next run: they stay in the execution provider's memory
+        // when the gather graph picks their rows, and come to the host when the engine does.
+        let cache_place = if self.sessions.cache_gather.is_some() { Place::Device } else { Place::Host };
+        let mut bound = vec![(score_output, Place::Host)];
+        bound.extend(keep.iter().map(|&name| (name, cache_place)));
+        let mut values = run_bound(session, &self.sessions.memory, what, inputs, &bound)?;
+        let kept = values.split_off(1);
+        let scores = match outputs {
+            ScoreOutputs::Fused => {
+                let (shape, picks) = f32_data(&values[0], LOGPROBS_OUTPUT)?;
+                let k = shape[2];
+                RowScores {
+                    child_logprobs: children
+                        .iter()
+                        .enumerate()
+                        .map(|(r, c)| picks[r * k..r * k + c.len()].iter().map(|&x| x as f64).collect())
+                        .collect(),
+                }
+            }
+            ScoreOutputs::FullLogits => {
+                let (shape, logits) = f32_data(&values[0], "logits")?;
+                check_vocab(&shape, vocab)?;
+                let rows = (0..nodes.len()).map(|r| &logits[r * vocab..(r + 1) * vocab]);
+                let child_logprobs = rows
+                    .zip(&children)
+                    .map(|(row, c)| {
+                        let lse = log_sum_exp(row);
+                        c.iter().map(|&t| row[t as usize] as f64 - lse).collect()
+                    })
+                    .collect();
+                RowScores { child_logprobs }
+            }
+        };
+        Ok((scores, kept))
     }
 
-    fn encode(&mut self, batch: &PromptBatch) -> Result<DynValue> {
+    /// The encoder output for `batch`, left at `place`.
+    fn encode(&mut self, batch: &PromptBatch, place: Place) -> Result<DynValue> {
         self.sessions.host_bytes += bytes_of::<i64>(batch.ids.len() + batch.mask.len());
-        encode(self.sessions, batch)
+        let inputs: Inputs = vec![
+            ("input_ids".into(), host_tensor(batch.shape(), &batch.ids)?),
+            ("attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
+        ];
+        let sessions = &mut *self.sessions;
+        let mut out =
+            run_bound(&mut sessions.encoder, &sessions.memory, "encoder", inputs, &[("last_hidden_state", place)])?;
+        Ok(out.pop().expect("one output bound"))
     }
 
     /// Counts `n` bytes crossing between host memory and ONNX Runtime.
@@ -336,21 +382,22 @@ impl<'a> Run<'a> {
     fn start(&mut self) -> Result<Root> {
         let prompts = self.prompts;
         let batch = &prompts.all;
-        let hidden = prompts.buckets.iter().map(|b| self.encode(b)).collect::<Result<Vec<_>>>()?;
+        // Several encoder buckets are padded together on the host; one stays in place.
+        let place = if prompts.buckets.len() > 1 { Place::Host } else { Place::Device };
+        let hidden = prompts.buckets.iter().map(|b| self.encode(b, place)).collect::<Result<Vec<_>>>()?;
         let start = vec![self.trie.node(ROOT).token as i64; batch.texts];
         let roots = vec![ROOT; batch.texts];
         if let Some(cross) = self.sessions.cross_kv.as_mut() {
             // Our export's path: the cross-attention graph, then the root step through
             // decoder_with_past with an empty past (decoder_model.onnx is not even loaded).
-            let present_cross = &self.names.present_cross;
-            let mut per_layer: Vec<Vec<DynValue>> = present_cross.iter().map(|_| Vec::new()).collect();
+            let bound: Vec<(&str, Place)> = self.names.present_cross.iter().map(|n| (n.as_str(), place)).collect();
+            let mut per_layer: Vec<Vec<DynValue>> = bound.iter().map(|_| Vec::new()).collect();
             for h in &hidden {
-                run(cross, "cross-attention graph", vec![("encoder_hidden_states".into(), h.into())], |out| {
-                    for (name, parts) in present_cross.iter().zip(&mut per_layer) {
-                        parts.push(take(out, name, "cross-attention graph")?);
-                    }
-                    Ok(())
-                })?;
+                let inputs: Inputs = vec![("encoder_hidden_states".into(), h.into())];
+                let values = run_bound(cross, &self.sessions.memory, "cross-attention graph", inputs, &bound)?;
+                for (value, parts) in values.into_iter().zip(&mut per_layer) {
+                    parts.push(value);
+                }
             }
             // [texts, heads, prompt, head_dim]: padded along the prompt axis (on the host, where
             // the run's texts were encoded in several buckets).
@@ -362,8 +409,8 @@ impl<'a> Run<'a> {
                 per_layer.into_iter().map(|parts| pad_and_stack(parts, 2, batch.len)).collect::<Result<Vec<_>>>()?;
             self.count(bytes_of::<i64>(start.len() + batch.mask.len()));
             let mut inputs: Inputs = vec![
-                ("input_ids".into(), tensor_ref([batch.texts, 1], &start)?),
-                ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
+                ("input_ids".into(), host_tensor([batch.texts, 1], &start)?),
+                ("encoder_attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
             ];
             for name in &self.names.past_self {
                 let empty =
@@ -384,8 +431,8 @@ impl<'a> Run<'a> {
         let hidden = pad_and_stack(hidden, 1, batch.len)?;
         self.count(bytes_of::<i64>(start.len() + batch.mask.len()));
         let inputs: Inputs = vec![
-            ("input_ids".into(), tensor_ref([batch.texts, 1], &start)?),
-            ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
+            ("input_ids".into(), host_tensor([batch.texts, 1], &start)?),
+            ("encoder_attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
             ("encoder_hidden_states".into(), (&hidden).into()),
         ];
         let (scores, mut kept) = self.step(Decoder::Root, inputs, &roots, Keep::CrossAndSelfCache)?;
@@ -407,8 +454,8 @@ impl<'a> Run<'a> {
         let batch = &prompts.all;
         let tokens: Vec<i64> = nodes.iter().map(|&n| trie.node(n).token as i64).collect();
         let mut inputs: Inputs = vec![
-            ("input_ids".into(), tensor_ref([nodes.len(), 1], &tokens)?),
-            ("encoder_attention_mask".into(), tensor_ref(batch.shape(), &batch.mask)?),
+            ("input_ids".into(), host_tensor([nodes.len(), 1], &tokens)?),
+            ("encoder_attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
         ];
         self.count(bytes_of::<i64>(tokens.len() + batch.mask.len()));
         // Shapes are collected only while a test records them, not on every step.
@@ -423,7 +470,7 @@ impl<'a> Run<'a> {
         // One row per text, by reference: the decoder broadcasts it over that text's rows.
         for (name, value) in self.names.past_cross.iter().zip(cross_kv) {
             if let Some(shapes) = shapes.as_mut() {
-                shapes.push((name.clone(), f32_data(value, "the cross-attention cache")?.0));
+                shapes.push((name.clone(), value_shape(value)?));
             }
             inputs.push((name.clone().into(), value.into()));
         }
@@ -458,10 +505,8 @@ impl<'a> Run<'a> {
         for (name, value) in self.names.present_self.iter().zip(self_kv) {
             inputs.push((name.clone().into(), value.into()));
         }
-        let past_self = &self.names.past_self;
-        run(gather, "cache gather graph", inputs, |out| {
-            past_self.iter().map(|name| take(out, name, "cache gather graph")).collect()
-        })
+        let bound: Vec<(&str, Place)> = self.names.past_self.iter().map(|n| (n.as_str(), Place::Device)).collect();
+        run_bound(gather, &self.sessions.memory, "cache gather graph", inputs, &bound)
     }
 
     /// Per-label log-probabilities of the trie's labels for every prompt of the run (exact
@@ -583,8 +628,8 @@ pub(crate) fn teacher_forced_logprobs(
         let decoder_in: Vec<i64> =
             std::iter::once(start).chain(seq[..seq.len() - 1].iter().copied()).map(i64::from).collect();
         let inputs: Inputs = vec![
-            ("input_ids".into(), tensor_ref([1, decoder_in.len()], &decoder_in)?),
-            ("encoder_attention_mask".into(), tensor_ref(prompt.shape(), &prompt.mask)?),
+            ("input_ids".into(), host_tensor([1, decoder_in.len()], &decoder_in)?),
+            ("encoder_attention_mask".into(), host_tensor(prompt.shape(), &prompt.mask)?),
             ("encoder_hidden_states".into(), (&hidden).into()),
         ];
         let decoder = sessions
