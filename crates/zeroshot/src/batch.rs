@@ -43,7 +43,8 @@ impl RunPrompts {
     /// little and the host must not touch the values).
     pub fn new(prompts: &[&[i64]], pad: i64, bucketed: bool) -> RunPrompts {
         let lens: Vec<usize> = prompts.iter().map(|p| p.len()).collect();
-        let ranges = if bucketed { encoder_buckets(&lens) } else { vec![0..prompts.len()] };
+        let whole = std::iter::once(0..prompts.len()).collect();
+        let ranges: Vec<std::ops::Range<usize>> = if bucketed { encoder_buckets(&lens) } else { whole };
         let buckets = ranges.into_iter().map(|r| PromptBatch::new(&prompts[r], pad)).collect();
         RunPrompts { all: PromptBatch::new(prompts, pad), buckets }
     }
