@@ -28,7 +28,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tools"))
 import reference  # noqa: E402
 
-
 DEVICE = "cpu"
 
 

@@ -7,7 +7,6 @@ import os
 
 import numpy as np
 import onnxruntime as ort
-
 import reference
 from graph_edits import GRAPHS, SCORE_INPUT, SCORE_OUTPUT
 

@@ -38,13 +38,22 @@ import tempfile
 
 import onnx
 import onnxruntime as ort
-import torch
-from transformers import AutoConfig, AutoTokenizer, MT5ForConditionalGeneration, T5ForConditionalGeneration
-
 import reference
+import torch
 from export_check import check
-from graph_edits import (CACHE_GATHER_GRAPH, CROSS_KV_GRAPH, GRAPHS, add_cross_kv_graph, add_label_scores,
-                         group_cross_attention, to_fp16, to_int8, write_cache_gather_graph, write_ort_format)
+from graph_edits import (
+    CACHE_GATHER_GRAPH,
+    CROSS_KV_GRAPH,
+    GRAPHS,
+    add_cross_kv_graph,
+    add_label_scores,
+    group_cross_attention,
+    to_fp16,
+    to_int8,
+    write_cache_gather_graph,
+    write_ort_format,
+)
+from transformers import AutoConfig, AutoTokenizer, MT5ForConditionalGeneration, T5ForConditionalGeneration
 
 MODEL_FILES = GRAPHS + ["tokenizer.json", "config.json"]
 

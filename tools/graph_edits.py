@@ -196,6 +196,7 @@ def write_ort_format(out):
     """ORT-format copies (`*.ort`) of the three graphs, for zs.share_weights: ONNX Runtime can
     use the weights straight from a memory-mapped .ort file, so backends share them."""
     from pathlib import Path
+
     from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
     with tempfile.TemporaryDirectory() as work:
         graphs = [g for g in GRAPHS + [CROSS_KV_GRAPH] if os.path.exists(os.path.join(out, g))]

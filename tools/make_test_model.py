@@ -19,13 +19,12 @@ import json
 import os
 import tempfile
 
+import export_model
+import reference
 import sentencepiece as spm
 import snownlp
 import torch
 from transformers import MT5Config, MT5ForConditionalGeneration, T5TokenizerFast
-
-import export_model
-import reference
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VOCAB = 3500
