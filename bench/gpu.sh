@@ -54,7 +54,7 @@ PY
   else
     lscpu | sed -n 's/^Model name: *//p' | head -1 | sed 's/$/ (CPU rehearsal)/' | tee "$out/card.txt"
   fi
-  python3 bench/gpu_results.py "$out"
+  python3 bench/gpu_results.py "$out" ${RESULTS_DIR:+--results-dir "$RESULTS_DIR"}
 }
 
 case $mode in
@@ -94,6 +94,7 @@ case $mode in
     [ -d $m-fp16 ] || ln -sfn $m-fp32-checkpoint $m-fp16-checkpoint
     [ -d $m-fp16 ] || "$py" bench/make_base_model.py $m-fp16 --small --precision fp16 --no-check || exit 1
     ln -sfn $m-fp32-checkpoint $m-checkpoint
-    PATH=$(dirname "$py"):$PATH measure target/release/zeroshot $m cpu 6 ;;
+    # A rehearsal's figures are no GPU's: they stay in $out, out of bench/results.
+    RESULTS_DIR=$out PATH=$(dirname "$py"):$PATH measure target/release/zeroshot $m cpu 6 ;;
   *) echo "usage: gpu.sh prepare | run1 DIR | run2 DIR | rehearse" >&2; exit 2 ;;
 esac

@@ -36,6 +36,7 @@ fn zs_model_info() -> JsonB {
             "score_outputs": m.score_outputs().name(),
             "shares_weights": m.shares_weights(),
             "batches_texts": m.batches_texts(),
+            "graphs": m.loaded_graphs(),
             "intra_op_threads": match gucs::threads() {
                 0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
                 n => n,

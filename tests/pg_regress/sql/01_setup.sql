@@ -30,6 +30,9 @@ SELECT info->>'model_id' AS model_id,
        info->>'model_dir' LIKE '%/extension/pg_zeroshot/tiny-mt5' AS bundled_dir
 FROM zs_model_info() AS info;
 
+-- The bundled model runs the cache gather graph: the decoder cache stays in ONNX Runtime.
+SELECT zs_model_info()->'graphs' ? 'decoder_cache_gather.onnx' AS cache_gather_graph;
+
 -- Every SQL function says STABLE/VOLATILE and PARALLEL SAFE/RESTRICTED on purpose.
 SELECT p.proname, p.provolatile, p.proparallel, p.proisstrict
 FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
