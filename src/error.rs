@@ -15,6 +15,11 @@ pub enum ZsError {
     NullLabel { position: usize },
     #[error("{setting} = {value} is over {limit_setting} = {limit}")]
     SettingOverLimit { setting: &'static str, value: i64, limit_setting: &'static str, limit: i64 },
+    #[error(
+        "the label array ({labels} labels, {bytes} bytes) cannot fit in max_input_tokens = {max} tokens \
+         together with the prompt"
+    )]
+    LabelArrayTooLarge { labels: usize, bytes: usize, max: usize },
     #[error("a text is not valid UTF-8 after conversion from the database encoding")]
     NotUtf8,
 }
@@ -26,6 +31,7 @@ impl ZsError {
             ZsError::NullLabel { .. } => return PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             ZsError::SettingOverLimit { .. } => return PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             ZsError::NotUtf8 => return PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
+            ZsError::LabelArrayTooLarge { .. } => return PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
         };
         match kind {
             ErrorKind::InvalidParameter | ErrorKind::InvalidModel => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -41,6 +47,11 @@ impl ZsError {
         let engine = match self {
             ZsError::Engine(e) | ZsError::Load { source: e, .. } => e,
             ZsError::SettingOverLimit { .. } => return Some("Only a superuser can raise the limit."),
+            ZsError::LabelArrayTooLarge { .. } => {
+                return Some(
+                    "Use fewer or shorter labels, or raise zs.max_input_tokens (up to zs.max_input_tokens_limit).",
+                )
+            }
             _ => return None,
         };
         match engine {
@@ -60,7 +71,9 @@ impl ZsError {
         if matches!(&self, ZsError::Engine(e) | ZsError::Load { source: e, .. } if e.kind() == ErrorKind::Interrupted) {
             pgrx::check_for_interrupts!();
         }
-        let mut report = ErrorReport::new(self.sqlstate(), format!("pg_zeroshot: {self}"), "pg_zeroshot");
+        // Paths in the message are the server's: hidden from roles that may not see them.
+        let message = crate::disclosure::hide_paths(format!("pg_zeroshot: {self}"));
+        let mut report = ErrorReport::new(self.sqlstate(), message, "pg_zeroshot");
         if let Some(hint) = self.hint() {
             report = report.set_hint(hint);
         }

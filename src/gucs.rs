@@ -102,11 +102,11 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"zs.cuda_mem_limit",
         c"Most GPU memory, in MB, ONNX Runtime's CUDA arena may take per backend; 0 means no limit.",
-        c"The arena grows by what each request needs. Read when the model loads.",
+        c"Superuser only: a limit a role could lift is none. The arena grows by what each request needs. Read when the model loads.",
         &CUDA_MEM_LIMIT,
         0,
         1 << 20,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
@@ -246,18 +246,9 @@ pub fn threads() -> usize {
     (THREADS.get().max(0) as usize).min(cores)
 }
 
-/// zs.max_input_tokens, or an error where it exceeds zs.max_input_tokens_limit.
-pub fn max_input_tokens() -> Result<usize, crate::error::ZsError> {
-    let (value, limit) = (MAX_INPUT_TOKENS.get(), MAX_INPUT_TOKENS_LIMIT.get());
-    if value > limit {
-        return Err(crate::error::ZsError::SettingOverLimit {
-            setting: "zs.max_input_tokens",
-            value: value as i64,
-            limit_setting: "zs.max_input_tokens_limit",
-            limit: limit as i64,
-        });
-    }
-    Ok(value.max(1) as usize)
+/// zs.max_input_tokens and zs.max_input_tokens_limit (the caller refuses a value over it).
+pub fn max_input_tokens() -> (usize, usize) {
+    (MAX_INPUT_TOKENS.get().max(1) as usize, MAX_INPUT_TOKENS_LIMIT.get().max(1) as usize)
 }
 
 pub fn temperature() -> f64 {

@@ -5,6 +5,7 @@ use pgrx::prelude::*;
 
 mod api;
 mod backend;
+mod disclosure;
 mod error;
 mod gucs;
 mod paths;

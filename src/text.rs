@@ -28,13 +28,32 @@ impl<'a> DbText<'a> {
     pub fn to_utf8(self, max_chars: Option<usize>) -> Result<String, ZsError> {
         let bytes = match max_chars {
             // SAFETY: `bytes` is a valid string in the database encoding, as Postgres stored it.
-            Some(n) => unsafe {
-                let keep = pg_sys::pg_mbcharcliplen(self.bytes.as_ptr().cast(), self.bytes.len() as i32, n as i32 + 1);
-                &self.bytes[..keep as usize]
-            },
+            Some(n) => {
+                // SAFETY: the bytes are a string in the database encoding, as Postgres stored it.
+                let keep = unsafe {
+                    pg_sys::pg_mbcharcliplen(self.bytes.as_ptr().cast(), self.bytes.len() as i32, n as i32 + 1)
+                };
+                // pg_mblen trusts a last, incomplete character's first byte: never past the end.
+                let mut cut = &self.bytes[..(keep.max(0) as usize).min(self.bytes.len())];
+                if cut.len() < self.bytes.len() && database_encoding() == pg_sys::pg_enc::PG_SQL_ASCII as i32 {
+                    // SQL_ASCII counts bytes, not characters: the cut may split a UTF-8
+                    // character, which would then fail as invalid; end it before that one.
+                    if let Err(e) = std::str::from_utf8(cut) {
+                        if e.error_len().is_none() {
+                            cut = &cut[..e.valid_up_to()];
+                        }
+                    }
+                }
+                cut
+            }
             None => self.bytes,
         };
         db_bytes_to_utf8(bytes)
+    }
+
+    /// Bytes of the value in the database encoding.
+    pub fn len(self) -> usize {
+        self.bytes.len()
     }
 
     /// A label or argument: short by the checks that come before, converted whole.
@@ -49,6 +68,12 @@ impl<'a> DbText<'a> {
     pub unsafe fn from_varlena(varlena: *const pg_sys::varlena) -> DbText<'a> {
         DbText { bytes: unsafe { pgrx::varlena::varlena_to_byte_slice(varlena) } }
     }
+}
+
+/// The database's encoding (a `pg_enc` value).
+pub(crate) fn database_encoding() -> i32 {
+    // SAFETY: reads the backend's database encoding.
+    unsafe { pg_sys::GetDatabaseEncoding() }
 }
 
 /// Bytes in the database encoding to a UTF-8 `String`; Postgres raises 22021 for bytes
@@ -171,8 +196,10 @@ impl IntoDatum for ServerText {
 pgrx::impl_sql_translatable!(ServerText, "text");
 box_via_into_datum!(ServerText);
 
-/// A JSON document as `jsonb` in any database encoding: non-ASCII characters are written as
-/// `\uXXXX` escapes, which `jsonb_in` turns into the database encoding's characters.
+/// A JSON document as `jsonb` in any database encoding. In UTF8 and SQL_ASCII databases the
+/// UTF-8 text goes to `jsonb_in` as it is (SQL_ASCII has no conversion from Unicode escapes);
+/// elsewhere non-ASCII characters are written as `\uXXXX` escapes, which `jsonb_in` turns into
+/// the database encoding's characters.
 pub struct ServerJsonb(pub serde_json::Value);
 
 /// JSON text with every non-ASCII character escaped (it can only occur inside strings).
@@ -194,7 +221,10 @@ fn ascii_json(value: &serde_json::Value) -> String {
 
 impl IntoDatum for ServerJsonb {
     fn into_datum(self) -> Option<pg_sys::Datum> {
-        let text = CString::new(ascii_json(&self.0)).expect("serde_json escapes NUL");
+        let encoding = database_encoding();
+        let utf8_as_is = encoding == pg_sys::pg_enc::PG_UTF8 as i32 || encoding == pg_sys::pg_enc::PG_SQL_ASCII as i32;
+        let json = if utf8_as_is { self.0.to_string() } else { ascii_json(&self.0) };
+        let text = CString::new(json).expect("serde_json escapes NUL");
         // SAFETY: jsonb_in takes a NUL-terminated cstring datum.
         unsafe { pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(text.as_ptr()))]) }
     }

@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 
 use pgrx::prelude::*;
+use pgrx::PgMemoryContexts;
 use serde_json::{json, Map, Value};
 use zeroshot::tokenize::TEXT_CHARS_PER_TOKEN;
 use zeroshot::{Classification, RunLimits, ScoreOptions};
@@ -22,9 +23,25 @@ use crate::text::{DbText, ServerJsonb, ServerText};
 const CONVERT_CHUNK: usize = 256;
 
 /// The labels of a SQL array, as UTF-8; a NULL element is an error that names its position.
-pub(crate) fn label_vec<'a>(labels: impl ExactSizeIterator<Item = Option<DbText<'a>>>) -> Result<Vec<String>, ZsError> {
+/// The array is measured before anything is allocated for it: more labels than prompt tokens,
+/// or more bytes than a prompt can read, is refused at once (54000), whatever its size.
+pub(crate) fn label_vec<'a, 'b>(
+    labels: &Array<'a, DbText<'b>>,
+    max_input_tokens: usize,
+) -> Result<Vec<String>, ZsError> {
+    let max_bytes = max_input_tokens.saturating_mul(TEXT_CHARS_PER_TOKEN).saturating_mul(4);
+    let mut bytes = 0usize;
+    for (i, label) in labels.iter().enumerate() {
+        if i % CONVERT_CHUNK == 0 {
+            pgrx::check_for_interrupts!();
+        }
+        bytes = bytes.saturating_add(label.map_or(0, |l| l.len()));
+    }
+    if labels.len() > max_input_tokens || bytes > max_bytes {
+        return Err(ZsError::LabelArrayTooLarge { labels: labels.len(), bytes, max: max_input_tokens });
+    }
     let mut out = Vec::with_capacity(labels.len());
-    for (i, label) in labels.enumerate() {
+    for (i, label) in labels.iter().enumerate() {
         if i % CONVERT_CHUNK == 0 {
             pgrx::check_for_interrupts!();
         }
@@ -35,8 +52,17 @@ pub(crate) fn label_vec<'a>(labels: impl ExactSizeIterator<Item = Option<DbText<
 
 /// The scoring options from the settings, read once per call (before any ONNX Runtime work).
 pub(crate) fn options() -> Result<ScoreOptions, ZsError> {
+    let (max_input_tokens, limit) = gucs::max_input_tokens();
+    if max_input_tokens > limit {
+        return Err(ZsError::SettingOverLimit {
+            setting: "zs.max_input_tokens",
+            value: max_input_tokens as i64,
+            limit_setting: "zs.max_input_tokens_limit",
+            limit: limit as i64,
+        });
+    }
     Ok(ScoreOptions {
-        max_input_tokens: gucs::max_input_tokens()?,
+        max_input_tokens,
         temperature: gucs::temperature(),
         mode: gucs::score_mode(),
         runs: RunLimits { max_rows: gucs::batch_rows(), ..RunLimits::default() },
@@ -72,7 +98,7 @@ pub(crate) fn scores_json(labels: &[String], c: &Classification) -> Value {
 
 fn classify_one(body: DbText<'_>, labels: Array<'_, DbText<'_>>) -> (Vec<String>, Classification) {
     let opts = options().or_report();
-    let labels = label_vec(labels.iter()).or_report();
+    let labels = label_vec(&labels, opts.max_input_tokens).or_report();
     let body = text_utf8(body, &opts).or_report();
     let mut results = classify_texts(&[&body], &labels, &opts).or_report();
     (labels, results.pop().expect("one text in, one result out"))
@@ -95,49 +121,55 @@ fn zs_classify_scores(body: DbText<'_>, labels: Array<'_, DbText<'_>>) -> Server
 type BatchRow = (i32, Option<ServerText>, Option<f32>, Option<ServerJsonb>);
 
 /// zs_classify_batch's rows, scored zs.batch_size texts at a time as Postgres asks for them:
-/// memory holds one chunk's results, never the whole array's, and a cancel is seen between
-/// chunks (and inside them, by the engine).
-struct BatchRows {
-    texts: Vec<Option<String>>,
+/// texts are converted a chunk at a time from the array (which lives in the function's
+/// multi-call memory context), and a chunk's results are held as scores, each row's JSON made
+/// when it is returned. A cancel is seen between chunks (and inside them, by the engine).
+/// (In FROM, Postgres still fetches every row into a tuplestore; in the select list, or with a
+/// cursor, rows are made as they are read.)
+struct BatchRows<'a> {
+    texts: pgrx::datum::ArrayIterator<'a, DbText<'a>>,
     labels: Vec<String>,
     opts: ScoreOptions,
     chunk: usize,
-    next: usize,
-    ready: VecDeque<BatchRow>,
+    ord: i32,
+    ready: VecDeque<(i32, Option<Classification>)>,
 }
 
-impl BatchRows {
+impl BatchRows<'_> {
     fn score_next_chunk(&mut self) {
-        let end = (self.next + self.chunk).min(self.texts.len());
-        let part = &self.texts[self.next..end];
-        let texts: Vec<&str> = part.iter().flatten().map(String::as_str).collect();
+        let part: Vec<Option<DbText<'_>>> = self.texts.by_ref().take(self.chunk).collect();
+        let converted: Vec<Option<String>> = part
+            .into_iter()
+            .map(|t| t.map(|t| text_utf8(t, &self.opts)).transpose())
+            .collect::<Result<_, _>>()
+            .or_report();
+        let texts: Vec<&str> = converted.iter().flatten().map(String::as_str).collect();
         let mut results = classify_texts(&texts, &self.labels, &self.opts).or_report().into_iter();
-        for (i, text) in part.iter().enumerate() {
-            let ord = (self.next + i + 1) as i32;
-            let row = match text.as_ref().and_then(|_| results.next()) {
-                Some(c) => (
-                    ord,
-                    Some(ServerText::new(&self.labels[c.best])),
-                    Some(c.probs[c.best] as f32),
-                    Some(ServerJsonb(scores_json(&self.labels, &c))),
-                ),
-                None => (ord, None, None, None),
-            };
-            self.ready.push_back(row);
+        for text in &converted {
+            self.ord += 1;
+            self.ready.push_back((self.ord, text.as_ref().and_then(|_| results.next())));
         }
-        self.next = end;
     }
 }
 
-impl Iterator for BatchRows {
+impl Iterator for BatchRows<'_> {
     type Item = BatchRow;
 
     fn next(&mut self) -> Option<BatchRow> {
-        if self.ready.is_empty() && self.next < self.texts.len() {
+        if self.ready.is_empty() {
             pgrx::check_for_interrupts!();
             self.score_next_chunk();
         }
-        self.ready.pop_front()
+        let (ord, result) = self.ready.pop_front()?;
+        Some(match result {
+            Some(c) => (
+                ord,
+                Some(ServerText::new(&self.labels[c.best])),
+                Some(c.probs[c.best] as f32),
+                Some(ServerJsonb(scores_json(&self.labels, &c))),
+            ),
+            None => (ord, None, None, None),
+        })
     }
 }
 
@@ -145,24 +177,25 @@ impl Iterator for BatchRows {
 // The named columns must be spelled out in the signature for pgrx to generate the SQL.
 #[allow(clippy::type_complexity)]
 #[pg_extern(stable, strict, parallel_safe)]
-fn zs_classify_batch(
-    bodies: Array<'_, DbText<'_>>,
-    labels: Array<'_, DbText<'_>>,
+fn zs_classify_batch<'a>(
+    bodies: Array<'a, DbText<'a>>,
+    labels: Array<'a, DbText<'a>>,
 ) -> TableIterator<
-    'static,
+    'a,
     (name!(ord, i32), name!(label, Option<ServerText>), name!(score, Option<f32>), name!(scores, Option<ServerJsonb>)),
 > {
     let opts = options().or_report();
-    let labels = label_vec(labels.iter()).or_report();
-    let mut texts = Vec::with_capacity(bodies.len());
-    for (i, body) in bodies.iter().enumerate() {
-        if i % CONVERT_CHUNK == 0 {
-            pgrx::check_for_interrupts!();
-        }
-        texts.push(body.map(|b| text_utf8(b, &opts)).transpose().or_report());
-    }
+    let labels = label_vec(&labels, opts.max_input_tokens).or_report();
     // Labels are checked now, so that a bad label set fails even for an array of NULLs.
     with_model(|model| model.labels(&labels, opts.max_input_tokens).map(|_| ()).map_err(ZsError::from)).or_report();
-    let rows = BatchRows { texts, labels, chunk: gucs::batch_size(), opts, next: 0, ready: VecDeque::new() };
+    // The array is kept in the current memory context, which for a set-returning function's
+    // first call is its multi-call context: it lives until the last row (or an error) and is
+    // dropped with that context, so the iterator can read it chunk by chunk.
+    // SAFETY: the pointer is valid until the multi-call context is deleted, after the last
+    // call of the iterator that borrows it.
+    let bodies: &'a Array<'a, DbText<'a>> =
+        unsafe { &*PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(bodies) };
+    let rows =
+        BatchRows { texts: bodies.iter(), labels, chunk: gucs::batch_size(), opts, ord: 0, ready: VecDeque::new() };
     TableIterator::new(rows)
 }

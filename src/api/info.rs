@@ -7,22 +7,12 @@ use crate::backend::{texts_scored, with_model};
 use crate::error::OrReport;
 use crate::gucs;
 
-/// Whether the current role may see server paths: superusers and members of
-/// pg_read_server_files (who can read those files anyway).
-fn may_see_paths() -> bool {
-    // SAFETY: plain catalog lookups for the current role.
-    unsafe {
-        pg_sys::superuser()
-            || pg_sys::has_privs_of_role(pg_sys::GetUserId(), pg_sys::Oid::from(pg_sys::ROLE_PG_READ_SERVER_FILES))
-    }
-}
-
 /// Loads the model if needed and describes it. VOLATILE (it counts texts) and
 /// PARALLEL RESTRICTED (it describes the leader's backend). Server paths (model_dir,
 /// onnxruntime_library) are shown to superusers and pg_read_server_files members only.
 #[pg_extern(volatile, parallel_restricted)]
 fn zs_model_info() -> JsonB {
-    let show_paths = may_see_paths();
+    let show_paths = crate::disclosure::may_see_paths();
     let hidden = || serde_json::Value::String("(hidden: superuser or pg_read_server_files only)".into());
     let info = with_model(|m| {
         let manifest = m.manifest.clone().unwrap_or_default();

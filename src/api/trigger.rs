@@ -51,14 +51,16 @@ unsafe fn column(tupdesc: pg_sys::TupleDesc, name: &CStr, table: &str, role: &st
             format!("{role} column \"{}\" of zs_label_trigger does not exist in {table}", shown()),
         )
     }
-    let base_type = unsafe { pg_sys::getBaseType(att.atttypid) };
+    // A domain's own typmod is -1: the base type's (a varchar(n)'s n) comes with it.
+    let mut typmod = att.atttypmod;
+    let base_type = unsafe { pg_sys::getBaseTypeAndTypmod(att.atttypid, &mut typmod) };
     if base_type != pg_sys::TEXTOID && base_type != pg_sys::VARCHAROID {
         trigger_error(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             format!("{role} column \"{}\" of {table} must be text or varchar (or a domain over them)", shown()),
         )
     }
-    Column { attnum, type_oid: att.atttypid, base_type, typmod: att.atttypmod }
+    Column { attnum, type_oid: att.atttypid, base_type, typmod }
 }
 
 /// The text column's value as UTF-8, read only as far as a prompt of `max_tokens` can use.
@@ -68,10 +70,16 @@ unsafe fn column(tupdesc: pg_sys::TupleDesc, name: &CStr, table: &str, role: &st
 unsafe fn text_prefix(datum: pg_sys::Datum, max_tokens: usize) -> Result<String, ZsError> {
     let max_chars = max_tokens.saturating_mul(TEXT_CHARS_PER_TOKEN);
     // Enough bytes for max_chars + 2 whole characters in the widest character of the encoding.
-    let max_bytes = (max_chars + 2).saturating_mul(unsafe { pg_sys::pg_database_encoding_max_length() } as usize);
+    // SQL_ASCII says one byte per character, but holds UTF-8: read 4 bytes per character there.
+    let width = unsafe { pg_sys::pg_database_encoding_max_length() }.max(if sql_ascii() { 4 } else { 1 });
+    let max_bytes = (max_chars + 2).saturating_mul(width as usize);
     let slice =
         unsafe { pg_sys::pg_detoast_datum_slice(datum.cast_mut_ptr(), 0, max_bytes.min(i32::MAX as usize) as i32) };
     unsafe { DbText::from_varlena(slice) }.to_utf8(Some(max_chars))
+}
+
+fn sql_ascii() -> bool {
+    crate::text::database_encoding() == pg_sys::pg_enc::PG_SQL_ASCII as i32
 }
 
 /// The label as a value of the label column: its domain's checks run, and a varchar(n) too
@@ -170,7 +178,25 @@ fn zs_label_trigger<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple
     };
     let label_name = String::from_utf8_lossy(args[1].to_bytes()).into_owned();
     let mut is_null = label.is_none();
-    let mut value = label.map(|l| label_datum(&l, &label_col, &label_name)).unwrap_or(pg_sys::Datum::from(0));
+    let mut value = match label {
+        Some(l) => label_datum(&l, &label_col, &label_name),
+        None => {
+            if label_col.type_oid != label_col.base_type {
+                // A NULL label meets the domain's checks too (NOT NULL).
+                // SAFETY: a NULL value checked against the column's domain (raises on violation).
+                unsafe {
+                    pg_sys::domain_check(
+                        pg_sys::Datum::from(0),
+                        true,
+                        label_col.type_oid,
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                    )
+                };
+            }
+            pg_sys::Datum::from(0)
+        }
+    };
     let mut attnum = label_col.attnum.get() as i32;
     // SAFETY: replaces one column of the new row; the other columns' datums (TOAST pointers
     // included) are carried over as they are.

@@ -146,5 +146,8 @@ check "the next run marks it abandoned" \
 check "and finishes the table" "$(q "$all_right")" "0 unlabelled, 0 wrong"
 check "no row labelled twice" "$(q "$once")" "200 writes of 200 rows"
 
+check "the server never crashed (no 'terminated by signal' or PANIC in its log)" \
+  "$(grep -cE 'terminated by signal|PANIC' "$CLUSTER_DIR/server.log")" "0"
+
 echo "backfill: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

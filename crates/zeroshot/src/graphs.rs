@@ -231,6 +231,8 @@ pub(crate) struct Placement {
     pub host: ort::memory::MemoryInfo<'static>,
     /// Whether `device` is not host memory (values there cannot be read by the engine).
     pub on_device: bool,
+    /// The arenas a run shrinks when it ends (ONNX Runtime's run option value).
+    pub shrink_arenas: String,
 }
 
 impl Placement {
@@ -243,7 +245,8 @@ impl Placement {
         let on_device = provider == "CUDAExecutionProvider";
         let device =
             if on_device { info(AllocationDevice::CUDA, cuda_device_id)? } else { info(AllocationDevice::CPU, 0)? };
-        Ok(Placement { device, host: info(AllocationDevice::CPU, 0)?, on_device })
+        let shrink_arenas = if on_device { format!("cpu:0;gpu:{cuda_device_id}") } else { "cpu:0".to_string() };
+        Ok(Placement { device, host: info(AllocationDevice::CPU, 0)?, on_device, shrink_arenas })
     }
 }
 

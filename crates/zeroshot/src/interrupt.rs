@@ -67,12 +67,37 @@ fn watcher() -> &'static Watcher {
     static WATCHER: OnceLock<&'static Watcher> = OnceLock::new();
     WATCHER.get_or_init(|| {
         let w: &'static Watcher = Box::leak(Box::new(Watcher { slot: Mutex::new(None), wake: Condvar::new() }));
-        std::thread::Builder::new()
-            .name("zeroshot-interrupt".into())
-            .spawn(move || watch(w))
-            .expect("start the interrupt watcher thread");
+        without_signals(|| {
+            std::thread::Builder::new()
+                .name("zeroshot-interrupt".into())
+                .spawn(move || watch(w))
+                .expect("start the interrupt watcher thread")
+        });
         w
     })
+}
+
+/// Runs `f` with every signal blocked in the calling thread, so that threads it starts (the
+/// watcher, ONNX Runtime's thread pools) inherit a full mask: the host's signal handlers (a
+/// Postgres backend's) then always run on the host's own thread.
+pub fn without_signals<T>(f: impl FnOnce() -> T) -> T {
+    /// Restores the thread's mask however `f` ends.
+    struct Restore(libc::sigset_t);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: restores the mask saved below.
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+        }
+    }
+    // SAFETY: plain calls on sigset_t values owned here.
+    let _restore = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        Restore(old)
+    };
+    f()
 }
 
 /// The watcher's loop: sleeps until a run starts, then polls the check until it ends.
@@ -106,8 +131,17 @@ pub(crate) fn watched<T>(
     let w = watcher();
     *w.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Active(options as *const _));
     w.wake.notify_one();
+    // Empties the slot however `run` ends, a panic included: the run options it points to are
+    // dropped right after, and the watcher must never see them again.
+    struct Clear(&'static Watcher);
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            *self.0.slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
+    let clear = Clear(w);
     let result = run();
-    *w.slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    drop(clear);
     match result {
         Ok(v) => Ok(v),
         // A run the watcher terminated fails with ONNX Runtime's "terminate flag" error.

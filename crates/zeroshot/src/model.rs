@@ -75,7 +75,8 @@ impl Model {
         };
 
         let rt = runtime::runtime(&opts.library)?;
-        let graphs = Sessions::open(dir, &config, rt, opts)?;
+        // ONNX Runtime starts its thread pools here: they must not take the host's signals.
+        let graphs = interrupt::without_signals(|| Sessions::open(dir, &config, rt, opts))?;
         Ok(Model {
             dir: dir.to_path_buf(),
             config,

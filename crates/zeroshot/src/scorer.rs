@@ -52,14 +52,17 @@ pub(crate) struct Dims {
 
 type Inputs<'v> = Vec<(Cow<'static, str>, SessionInputValue<'v>)>;
 
-/// Run options for one ONNX Runtime run. The CPU arena is shrunk at the end of every run:
+/// Run options for one ONNX Runtime run. The arenas (CPU, and the GPU's on CUDA) are shrunk at
+/// the end of every run:
 /// ONNX Runtime's arena never returns memory otherwise, so one large call (many labels, a
 /// long prompt) would keep its peak for the rest of the connection.
-fn run_options() -> Result<RunOptions> {
+fn run_options(shrink_arenas: &str) -> Result<RunOptions> {
     let mut options = RunOptions::new().map_err(|e| Error::runtime("make run options", e))?;
-    options
-        .set("memory.enable_memory_arena_shrinkage", "cpu:0")
-        .map_err(|e| Error::runtime("set the run options", e))?;
+    if !shrink_arenas.is_empty() {
+        options
+            .set("memory.enable_memory_arena_shrinkage", shrink_arenas)
+            .map_err(|e| Error::runtime("set the run options", e))?;
+    }
     Ok(options)
 }
 
@@ -71,7 +74,7 @@ fn run<R>(
     inputs: Inputs<'_>,
     read: impl FnOnce(&mut SessionOutputs<'_>) -> Result<R>,
 ) -> Result<R> {
-    let options = run_options()?;
+    let options = run_options("cpu:0")?;
     let mut out =
         interrupt::watched(&options, || session.run_with_options(inputs, &options), || format!("run the {what}"))?;
     read(&mut out)
@@ -93,6 +96,7 @@ enum Place {
 fn run_bound(
     session: &mut Session,
     memory: &Placement,
+    shrink: bool,
     what: &str,
     inputs: Inputs<'_>,
     outputs: &[(&str, Place)],
@@ -109,7 +113,7 @@ fn run_bound(
         };
         binding.bind_output_to_device(name, info).map_err(fail)?;
     }
-    let options = run_options()?;
+    let options = run_options(if shrink { &memory.shrink_arenas } else { "" })?;
     let mut out = interrupt::watched(
         &options,
         || session.run_binding_with_options(&binding, &options),
@@ -281,12 +285,16 @@ impl<'a> Run<'a> {
 
     /// Runs one decoder step for `nodes` and returns their scores and the caches `keep`
     /// names, in that order. `inputs` holds everything but `label_token_ids`.
+    /// `shrink`: return the arenas' free memory when the run ends. Exact mode's decoder steps
+    /// reuse the memory of the step before (a vocabulary-wide row of logits per row), so only
+    /// its last step shrinks: shrinking after each one cost 10-15% at 87 labels on mT5-base.
     fn step(
         &mut self,
         decoder: Decoder,
         mut inputs: Inputs<'_>,
         nodes: &[usize],
         keep: Keep,
+        shrink: bool,
     ) -> Result<(RowScores, Vec<DynValue>)> {
         let (trie, outputs, vocab) = (self.trie, self.outputs, self.dims.vocab);
         let keep: Vec<&str> = match keep {
@@ -329,7 +337,7 @@ impl<'a> Run<'a> {
         let cache_place = if self.sessions.cache_gather.is_some() { Place::Device } else { Place::Host };
         let mut bound = vec![(score_output, Place::Host)];
         bound.extend(keep.iter().map(|&name| (name, cache_place)));
-        let mut values = run_bound(session, &self.sessions.memory, what, inputs, &bound)?;
+        let mut values = run_bound(session, &self.sessions.memory, shrink, what, inputs, &bound)?;
         let kept = values.split_off(1);
         let scores = match outputs {
             ScoreOutputs::Fused => {
@@ -368,8 +376,14 @@ impl<'a> Run<'a> {
             ("attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
         ];
         let sessions = &mut *self.sessions;
-        let mut out =
-            run_bound(&mut sessions.encoder, &sessions.memory, "encoder", inputs, &[("last_hidden_state", place)])?;
+        let mut out = run_bound(
+            &mut sessions.encoder,
+            &sessions.memory,
+            true,
+            "encoder",
+            inputs,
+            &[("last_hidden_state", place)],
+        )?;
         Ok(out.pop().expect("one output bound"))
     }
 
@@ -394,7 +408,7 @@ impl<'a> Run<'a> {
             let mut per_layer: Vec<Vec<DynValue>> = bound.iter().map(|_| Vec::new()).collect();
             for h in &hidden {
                 let inputs: Inputs = vec![("encoder_hidden_states".into(), h.into())];
-                let values = run_bound(cross, &self.sessions.memory, "cross-attention graph", inputs, &bound)?;
+                let values = run_bound(cross, &self.sessions.memory, true, "cross-attention graph", inputs, &bound)?;
                 for (value, parts) in values.into_iter().zip(&mut per_layer) {
                     parts.push(value);
                 }
@@ -421,7 +435,8 @@ impl<'a> Run<'a> {
             for (name, value) in self.names.past_cross.iter().zip(&cross_kv) {
                 inputs.push((name.clone().into(), value.into()));
             }
-            let (scores, self_kv) = self.step(Decoder::WithPast, inputs, &roots, Keep::SelfCache)?;
+            let last = self.trie.levels().len() <= 1;
+            let (scores, self_kv) = self.step(Decoder::WithPast, inputs, &roots, Keep::SelfCache, last)?;
             return Ok(Root { cross_kv, self_kv, scores });
         }
         // [texts, prompt, d_model]: padded along the prompt axis.
@@ -435,7 +450,7 @@ impl<'a> Run<'a> {
             ("encoder_attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
             ("encoder_hidden_states".into(), (&hidden).into()),
         ];
-        let (scores, mut kept) = self.step(Decoder::Root, inputs, &roots, Keep::CrossAndSelfCache)?;
+        let (scores, mut kept) = self.step(Decoder::Root, inputs, &roots, Keep::CrossAndSelfCache, true)?;
         let self_kv = kept.split_off(self.names.present_cross.len());
         Ok(Root { cross_kv: kept, self_kv, scores })
     }
@@ -449,6 +464,7 @@ impl<'a> Run<'a> {
         parent_rows: &[usize],
         self_kv: &[DynValue],
         cross_kv: &[DynValue],
+        shrink: bool,
     ) -> Result<(RowScores, Vec<DynValue>)> {
         let (prompts, trie) = (self.prompts, self.trie);
         let batch = &prompts.all;
@@ -477,7 +493,7 @@ impl<'a> Run<'a> {
         if let (Some(log), Some(shapes)) = (self.sessions.shape_log.as_mut(), shapes) {
             log.push(shapes);
         }
-        self.step(Decoder::WithPast, inputs, nodes, Keep::SelfCache)
+        self.step(Decoder::WithPast, inputs, nodes, Keep::SelfCache, shrink)
     }
 
     /// Rows `parent_rows` of every layer's self-attention cache: by the cache gather graph
@@ -506,7 +522,7 @@ impl<'a> Run<'a> {
             inputs.push((name.clone().into(), value.into()));
         }
         let bound: Vec<(&str, Place)> = self.names.past_self.iter().map(|n| (n.as_str(), Place::Device)).collect();
-        run_bound(gather, &self.sessions.memory, "cache gather graph", inputs, &bound)
+        run_bound(gather, &self.sessions.memory, true, "cache gather graph", inputs, &bound)
     }
 
     /// Per-label log-probabilities of the trie's labels for every prompt of the run (exact
@@ -532,14 +548,15 @@ impl<'a> Run<'a> {
         index_in_level[ROOT] = 0;
         let mut parent_width = 1;
         let mut self_kv = root.self_kv;
-        for level in trie.levels().iter().skip(1) {
+        let levels = trie.levels().len();
+        for (depth, level) in trie.levels().iter().enumerate().skip(1) {
             let width = level.len();
             let nodes: Vec<usize> = (0..texts).flat_map(|_| level.iter().copied()).collect();
             let parent_rows: Vec<usize> = (0..texts)
                 .flat_map(|t| level.iter().map(move |&n| (t, n)))
                 .map(|(t, n)| t * parent_width + index_in_level[trie.node(n).parent])
                 .collect();
-            let (scores, kv) = self.expand(&nodes, &parent_rows, &self_kv, &root.cross_kv)?;
+            let (scores, kv) = self.expand(&nodes, &parent_rows, &self_kv, &root.cross_kv, depth + 1 == levels)?;
             for (t, cumulative) in cumulative.iter_mut().enumerate() {
                 for (j, &node) in level.iter().enumerate() {
                     score_children(trie, node, &scores.child_logprobs[t * width + j], cumulative);
@@ -585,7 +602,8 @@ impl<'a> Run<'a> {
         let rows: Vec<usize> = (0..texts).collect();
         let mut self_kv = root.self_kv;
         while at.iter().any(|&n| !trie.node(n).children.is_empty()) {
-            let (scores, kv) = self.expand(&at, &rows, &self_kv, &root.cross_kv)?;
+            // One row per text: little to return, but the step may be the last.
+            let (scores, kv) = self.expand(&at, &rows, &self_kv, &root.cross_kv, true)?;
             for (t, cumulative) in cumulative.iter_mut().enumerate() {
                 if !trie.node(at[t]).children.is_empty() {
                     score_children(trie, at[t], &scores.child_logprobs[t], cumulative);

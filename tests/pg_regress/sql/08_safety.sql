@@ -25,6 +25,13 @@ SELECT zs_try($$SELECT zs_classify('文本', (SELECT array_agg('类别' || g) FR
 SELECT zs_try($$SELECT zs_classify('文本', (SELECT array_agg('类别' || g) FROM generate_series(1, 5000) g))$$)
     AS five_thousand_labels;
 SELECT zs_try($$SELECT zs_classify('文本', ARRAY[repeat('长', 100000), 'b'])$$) AS one_huge_label;
+-- Measured before anything is allocated for it: a 134-million-element array of NULLs (16 MB
+-- in Postgres) would otherwise take gigabytes of the backend's own heap.
+SELECT zs_try($$SELECT zs_classify('文本', array_fill(NULL::text, ARRAY[134217727]))$$) AS huge_null_array;
+SELECT zs_try($$SELECT zs_classify('文本', array_fill(''::text, ARRAY[1000000]))$$) AS million_empty_labels;
+-- zs_classify_batch reads its array a chunk at a time: a large array of NULL texts streams.
+SELECT count(*) AS null_rows, count(label) AS labelled
+FROM zs_classify_batch(array_fill(NULL::text, ARRAY[200000]), ARRAY['a','b']);
 SELECT (zs_model_info()->>'label_sets_cached')::int <= 64 AS cache_entries_bounded,
        (zs_model_info()->>'label_cache_bytes')::int <= 8388608 AS cache_bytes_bounded;
 
@@ -50,9 +57,13 @@ SET zs.threads = 256;
 SELECT zs_classify('快递太慢', ARRAY['a','b']) IN ('a','b') AS threads_capped_at_cores;
 SELECT (zs_model_info()->>'intra_op_threads')::int BETWEEN 1 AND 1024 AS threads_reported;
 RESET zs.threads;
--- Server paths are not shown to a plain role.
+-- Server paths are not shown to a plain role, in zs_model_info() or in errors.
 SELECT info->>'model_dir' AS model_dir, info->>'onnxruntime_library' AS library
 FROM zs_model_info() AS info;
+SET zs.share_weights = on;
+SELECT zs_try($$SELECT zs_classify('文本', ARRAY['a','b'])$$) AS error_without_paths;
+RESET zs.share_weights;
+SELECT zs_try($$SET zs.cuda_mem_limit = 0$$) AS cuda_mem_limit_is_superuser_only;
 RESET ROLE;
 SELECT zs_model_info()->>'model_dir' LIKE '%/extension/pg_zeroshot/tiny-mt5' AS superuser_sees_path;
 -- A superuser may raise the limit.
@@ -95,6 +106,18 @@ DROP TRIGGER t ON docs;
 CREATE TRIGGER t BEFORE INSERT ON docs
 FOR EACH ROW EXECUTE FUNCTION zs_label_trigger('body', 'label', '一个很长很长很长的标签,另一个很长很长很长的标签');
 SELECT zs_try($$INSERT INTO docs VALUES (2, '文本')$$) AS label_too_long;
+-- A domain over varchar(n) keeps its length; a NOT NULL domain refuses a NULL label.
+CREATE DOMAIN short_label AS varchar(3);
+CREATE DOMAIN required_label AS text NOT NULL;
+CREATE TABLE tagged (id int, body text, label short_label, tag required_label DEFAULT 'x');
+CREATE TRIGGER t BEFORE INSERT ON tagged FOR EACH ROW EXECUTE FUNCTION zs_label_trigger('body', 'label', '物流问题,商品质量');
+SELECT zs_try($$INSERT INTO tagged (id, body) VALUES (1, '文本')$$) AS domain_length;
+DROP TRIGGER t ON tagged;
+CREATE TRIGGER t BEFORE INSERT ON tagged FOR EACH ROW EXECUTE FUNCTION zs_label_trigger('body', 'tag', '物流问题,商品质量');
+SELECT zs_try($$INSERT INTO tagged (id, body) VALUES (2, NULL)$$) AS not_null_domain;
+DROP TABLE tagged;
+DROP DOMAIN short_label;
+DROP DOMAIN required_label;
 -- Columns of the wrong type.
 DROP TRIGGER t ON docs;
 CREATE TRIGGER t BEFORE INSERT ON docs FOR EACH ROW EXECUTE FUNCTION zs_label_trigger('other', 'label', 'a,b');

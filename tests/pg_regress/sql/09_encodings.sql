@@ -32,6 +32,10 @@ $$;
 SELECT zs_try($$SELECT zs_classify('x', ARRAY[E'\xe9','b'])$$) AS invalid_label;
 SELECT zs_try($$SELECT * FROM zs_classify_batch(ARRAY['ok', E'\xff'], ARRAY['a','b'])$$) AS invalid_text;
 SELECT zs_classify('plain ascii', ARRAY['a','b']) IN ('a','b') AS ascii_works;
+-- UTF-8 held in SQL_ASCII: scores as jsonb, and a long text cut between characters.
+SET client_encoding = 'UTF8';
+SELECT zs_classify_scores('快递太慢', ARRAY['物流','商品'])->'scores' ? '物流' AS sql_ascii_json;
+SELECT zs_classify(repeat('é', 5000), ARRAY['a','b']) IN ('a','b') AS sql_ascii_long_text;
 
 \c zs_euc_cn
 SET client_min_messages = error;

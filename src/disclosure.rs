@@ -1,0 +1,36 @@
+//! What a role may learn about the server: the paths of the model directory and of the ONNX
+//! Runtime library are shown to superusers and members of pg_read_server_files (who can read
+//! those files anyway), and hidden from everyone else, in zs_model_info() and in errors.
+use pgrx::pg_sys;
+
+use crate::gucs;
+
+/// Whether the current role may see server paths.
+pub fn may_see_paths() -> bool {
+    // SAFETY: plain catalog lookups for the current role.
+    unsafe {
+        pg_sys::superuser()
+            || pg_sys::has_privs_of_role(pg_sys::GetUserId(), pg_sys::Oid::from(pg_sys::ROLE_PG_READ_SERVER_FILES))
+    }
+}
+
+/// `text` with the model directory and the library path replaced by the settings' names,
+/// unless the current role may see them.
+pub fn hide_paths(text: String) -> String {
+    if may_see_paths() {
+        return text;
+    }
+    let mut text = text;
+    for (path, setting) in
+        [(gucs::model_dir(), "$zs.model_dir"), (gucs::onnxruntime_library(), "$zs.onnxruntime_library")]
+    {
+        let shown = path.display().to_string();
+        if !shown.is_empty() {
+            text = text.replace(&shown, setting);
+        }
+        if let Some(parent) = path.parent().map(|p| p.display().to_string()).filter(|p| p.len() > 1) {
+            text = text.replace(&parent, &format!("{setting}/.."));
+        }
+    }
+    text
+}
