@@ -158,18 +158,22 @@ impl Model {
             let ids: Vec<&[i64]> = run.iter().map(|&i| prompts[i].ids.as_slice()).collect();
             let run_prompts = RunPrompts::new(&ids, self.config.pad_token_id as i64, !self.sessions.memory.on_device);
             let scored: Vec<Classification> = match opts.mode {
-                ScoreMode::Exact => Run::new(&mut self.sessions, dims, outputs, &run_prompts, &labels.trie)
-                    .exact()?
-                    .into_iter()
-                    .zip(&run)
-                    .map(|(logprobs, &i)| Classification::exact(logprobs, &prompts[i], opts.temperature))
-                    .collect(),
-                ScoreMode::Greedy => Run::new(&mut self.sessions, dims, outputs, &run_prompts, &labels.trie)
-                    .greedy()?
-                    .into_iter()
-                    .zip(&run)
-                    .map(|((logprobs, leaf), &i)| Classification::greedy(logprobs, leaf, labels, &prompts[i]))
-                    .collect(),
+                ScoreMode::Exact => {
+                    Run::new(&mut self.sessions, dims, outputs, &run_prompts, &labels.trie, opts.runs.max_rows)
+                        .exact()?
+                        .into_iter()
+                        .zip(&run)
+                        .map(|(logprobs, &i)| Classification::exact(logprobs, &prompts[i], opts.temperature))
+                        .collect()
+                }
+                ScoreMode::Greedy => {
+                    Run::new(&mut self.sessions, dims, outputs, &run_prompts, &labels.trie, opts.runs.max_rows)
+                        .greedy()?
+                        .into_iter()
+                        .zip(&run)
+                        .map(|((logprobs, leaf), &i)| Classification::greedy(logprobs, leaf, labels, &prompts[i]))
+                        .collect()
+                }
             };
             for (&i, c) in run.iter().zip(scored) {
                 results[i] = Some(c);

@@ -270,6 +270,9 @@ pub(crate) struct Run<'a> {
     dims: Dims,
     prompts: &'a RunPrompts,
     trie: &'a LabelTrie,
+    /// Most decoder rows one step may take (0: no limit). Several texts are planned within it
+    /// (runs.rs); a single text whose trie level is wider has that level split into steps.
+    max_rows: usize,
 }
 
 impl<'a> Run<'a> {
@@ -279,8 +282,51 @@ impl<'a> Run<'a> {
         outputs: ScoreOutputs,
         prompts: &'a RunPrompts,
         trie: &'a LabelTrie,
+        max_rows: usize,
     ) -> Run<'a> {
-        Run { sessions, names: KvNames::new(dims.layers), outputs, dims, prompts, trie }
+        Run { sessions, names: KvNames::new(dims.layers), outputs, dims, prompts, trie, max_rows }
+    }
+
+    /// `expand` for one text's level wider than `max_rows`, in steps of at most `max_rows`
+    /// rows: the rows are independent given their parents' cache rows, so the scores are
+    /// those of one step (within float rounding), while a step's transient memory (a row of
+    /// logits each, 1 MB at mT5's vocabulary) and the time ONNX Runtime cannot be stopped in
+    /// stay bounded. The steps' caches are joined on the host for the next level, so this is
+    /// used only where the cache is in host memory (the CPU).
+    fn expand_in_steps(
+        &mut self,
+        nodes: &[usize],
+        parent_rows: &[usize],
+        self_kv: &[DynValue],
+        cross_kv: &[DynValue],
+        shrink: bool,
+    ) -> Result<(RowScores, Vec<DynValue>)> {
+        let chunks = nodes.len().div_ceil(self.max_rows);
+        let mut child_logprobs = Vec::with_capacity(nodes.len());
+        let mut parts: Vec<Vec<DynValue>> = Vec::with_capacity(chunks);
+        for (i, (n, p)) in nodes.chunks(self.max_rows).zip(parent_rows.chunks(self.max_rows)).enumerate() {
+            let (scores, kv) = self.expand(n, p, self_kv, cross_kv, shrink && i + 1 == chunks)?;
+            child_logprobs.extend(scores.child_logprobs);
+            parts.push(kv);
+        }
+        let layers = parts[0].len();
+        let mut joined = Vec::with_capacity(layers);
+        for layer in 0..layers {
+            let mut shape: Vec<usize> = Vec::new();
+            let mut data: Vec<f32> = Vec::new();
+            for part in &parts {
+                let (part_shape, values) = f32_data(&part[layer], "the decoder cache")?;
+                if shape.is_empty() {
+                    shape = part_shape;
+                } else {
+                    shape[0] += part_shape[0];
+                }
+                data.extend_from_slice(values);
+            }
+            self.sessions.host_bytes += 2 * bytes_of::<f32>(data.len());
+            joined.push(Tensor::from_array((shape, data)).map_err(|e| Error::runtime("join the cache", e))?.into_dyn());
+        }
+        Ok((RowScores { child_logprobs }, joined))
     }
 
     /// Runs one decoder step for `nodes` and returns their scores and the caches `keep`
@@ -556,7 +602,14 @@ impl<'a> Run<'a> {
                 .flat_map(|t| level.iter().map(move |&n| (t, n)))
                 .map(|(t, n)| t * parent_width + index_in_level[trie.node(n).parent])
                 .collect();
-            let (scores, kv) = self.expand(&nodes, &parent_rows, &self_kv, &root.cross_kv, depth + 1 == levels)?;
+            let last = depth + 1 == levels;
+            let split =
+                texts == 1 && self.max_rows > 0 && nodes.len() > self.max_rows && !self.sessions.memory.on_device;
+            let (scores, kv) = if split {
+                self.expand_in_steps(&nodes, &parent_rows, &self_kv, &root.cross_kv, last)?
+            } else {
+                self.expand(&nodes, &parent_rows, &self_kv, &root.cross_kv, last)?
+            };
             for (t, cumulative) in cumulative.iter_mut().enumerate() {
                 for (j, &node) in level.iter().enumerate() {
                     score_children(trie, node, &scores.child_logprobs[t * width + j], cumulative);

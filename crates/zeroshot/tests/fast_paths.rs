@@ -92,12 +92,15 @@ fn texts_share_decoder_steps_without_copying_cross_attention() {
             }
         }
     }
-    // The row limit splits the texts into runs; the results do not depend on it.
+    // The row limit splits the texts into runs, and (at one row) each text's levels into
+    // one-row steps; the results do not depend on it.
     model.record_input_shapes(true);
     let one_at_a_time =
         ScoreOptions { runs: zeroshot::RunLimits { max_rows: 1, ..Default::default() }, ..ScoreOptions::default() };
     let single = model.classify_many(&texts, &prepared, &one_at_a_time).unwrap();
-    assert_eq!(model.input_shapes().len(), texts.len() * runs.len());
+    let rows_per_text: usize = prepared.trie().levels()[1..].iter().map(Vec::len).sum();
+    assert_eq!(model.input_shapes().len(), texts.len() * rows_per_text);
+    assert!(model.input_shapes().iter().all(|run| run[0].1[0] == 1), "one row per step");
     for (a, b) in results.iter().zip(&single) {
         assert_eq!(a.best, b.best);
         assert!(
@@ -242,4 +245,27 @@ fn the_gather_graph_gives_the_host_gathers_scores() {
     let mut host = zeroshot::Model::load(&copy.0, &common::options()).unwrap();
     let on_host = host.classify(text, &prepared, &opts).unwrap();
     assert_eq!(with_graph.logprobs, on_host.logprobs);
+}
+
+/// One text whose trie level is wider than `max_rows` is scored in steps of at most that
+/// many rows (bounded memory, and runs a cancel can stop between), with the scores of one
+/// step within float rounding and the same answer.
+#[test]
+fn a_level_wider_than_max_rows_is_split_into_steps_with_the_same_scores() {
+    let w = workload();
+    let labels: Vec<String> =
+        w["label_sets"]["87"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().into()).collect();
+    let mut model = common::load();
+    let prepared = model.labels(&labels, 1024).unwrap();
+    let widest = prepared.trie().levels().iter().map(Vec::len).max().unwrap();
+    assert!(widest > 8, "the test needs a wide level ({widest})");
+    let whole = ScoreOptions { max_input_tokens: 1024, ..ScoreOptions::default() };
+    let split = ScoreOptions { runs: zeroshot::RunLimits { max_rows: 3, ..whole.runs }, ..whole.clone() };
+    for text in w["texts"].as_array().unwrap().iter().take(3).map(|t| t.as_str().unwrap()) {
+        let a = model.classify(text, &prepared, &whole).unwrap();
+        let b = model.classify(text, &prepared, &split).unwrap();
+        let worst = a.logprobs.iter().zip(&b.logprobs).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        assert!(worst < 1e-4, "{worst:e}");
+        assert_eq!(a.best, b.best);
+    }
 }
