@@ -200,7 +200,7 @@ fn gather_rows(value: &DynValue, rows: &[usize]) -> Result<Tensor<f32>> {
     Tensor::from_array((new_shape, out)).map_err(|e| Error::runtime("make a cache tensor", e))
 }
 
-/// Tensors of several encoder buckets stacked along their first axis (texts), each padded
+/// Tensors stacked along their first axis (encoder buckets' texts, or a level's row steps), each padded
 /// with zeros along `seq_axis` to `len` prompt tokens; a single part is returned as it is.
 /// Zeros are never read: the mask hides padded prompt positions from every attention.
 fn pad_and_stack(mut parts: Vec<DynValue>, seq_axis: usize, len: usize) -> Result<DynValue> {
@@ -228,12 +228,16 @@ fn pad_and_stack(mut parts: Vec<DynValue>, seq_axis: usize, len: usize) -> Resul
     Ok(Tensor::from_array((shape, out)).map_err(|e| Error::runtime("make an input tensor", e))?.into_dyn())
 }
 
-fn encode(sessions: &mut Sessions, batch: &PromptBatch) -> Result<DynValue> {
+/// The encoder output for `batch`, left at `place`.
+fn encode(sessions: &mut Sessions, batch: &PromptBatch, place: Place) -> Result<DynValue> {
+    sessions.host_bytes += bytes_of::<i64>(batch.ids.len() + batch.mask.len());
     let inputs: Inputs = vec![
         ("input_ids".into(), host_tensor(batch.shape(), &batch.ids)?),
         ("attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
     ];
-    run(&mut sessions.encoder, "encoder", inputs, |out| take(out, "last_hidden_state", "encoder"))
+    let output = [("last_hidden_state", place)];
+    let mut out = run_bound(&mut sessions.encoder, &sessions.memory, true, "encoder", inputs, &output)?;
+    Ok(out.pop().expect("one output bound"))
 }
 
 /// Which decoder graph a step runs: decoder_model.onnx for the root of a plain Optimum
@@ -309,22 +313,19 @@ impl<'a> Run<'a> {
             child_logprobs.extend(scores.child_logprobs);
             parts.push(kv);
         }
-        let layers = parts[0].len();
-        let mut joined = Vec::with_capacity(layers);
-        for layer in 0..layers {
-            let mut shape: Vec<usize> = Vec::new();
-            let mut data: Vec<f32> = Vec::new();
-            for part in &parts {
-                let (part_shape, values) = f32_data(&part[layer], "the decoder cache")?;
-                if shape.is_empty() {
-                    shape = part_shape;
-                } else {
-                    shape[0] += part_shape[0];
-                }
-                data.extend_from_slice(values);
+        // Per layer, the steps' caches stacked along the row axis (same sequence length, so
+        // pad_and_stack adds no padding).
+        let mut per_layer: Vec<Vec<DynValue>> = parts[0].iter().map(|_| Vec::with_capacity(chunks)).collect();
+        for part in parts {
+            for (layer, value) in per_layer.iter_mut().zip(part) {
+                layer.push(value);
             }
-            self.sessions.host_bytes += 2 * bytes_of::<f32>(data.len());
-            joined.push(Tensor::from_array((shape, data)).map_err(|e| Error::runtime("join the cache", e))?.into_dyn());
+        }
+        let mut joined = Vec::with_capacity(per_layer.len());
+        for layer in per_layer {
+            let len = value_shape(&layer[0])?[2];
+            self.sessions.host_bytes += 2 * bytes_of::<f32>(layer.iter().map(element_count).sum());
+            joined.push(pad_and_stack(layer, 2, len)?);
         }
         Ok((RowScores { child_logprobs }, joined))
     }
@@ -414,25 +415,6 @@ impl<'a> Run<'a> {
         Ok((scores, kept))
     }
 
-    /// The encoder output for `batch`, left at `place`.
-    fn encode(&mut self, batch: &PromptBatch, place: Place) -> Result<DynValue> {
-        self.sessions.host_bytes += bytes_of::<i64>(batch.ids.len() + batch.mask.len());
-        let inputs: Inputs = vec![
-            ("input_ids".into(), host_tensor(batch.shape(), &batch.ids)?),
-            ("attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
-        ];
-        let sessions = &mut *self.sessions;
-        let mut out = run_bound(
-            &mut sessions.encoder,
-            &sessions.memory,
-            true,
-            "encoder",
-            inputs,
-            &[("last_hidden_state", place)],
-        )?;
-        Ok(out.pop().expect("one output bound"))
-    }
-
     /// Counts `n` bytes crossing between host memory and ONNX Runtime.
     fn count(&mut self, n: u64) {
         self.sessions.host_bytes += n;
@@ -444,7 +426,7 @@ impl<'a> Run<'a> {
         let batch = &prompts.all;
         // Several encoder buckets are padded together on the host; one stays in place.
         let place = if prompts.buckets.len() > 1 { Place::Host } else { Place::Device };
-        let hidden = prompts.buckets.iter().map(|b| self.encode(b, place)).collect::<Result<Vec<_>>>()?;
+        let hidden = prompts.buckets.iter().map(|b| encode(self.sessions, b, place)).collect::<Result<Vec<_>>>()?;
         let start = vec![self.trie.node(ROOT).token as i64; batch.texts];
         let roots = vec![ROOT; batch.texts];
         if let Some(cross) = self.sessions.cross_kv.as_mut() {
@@ -523,11 +505,12 @@ impl<'a> Run<'a> {
         // Shapes are collected only while a test records them, not on every step.
         let mut shapes =
             self.sessions.shape_log.is_some().then(|| vec![("input_ids".to_string(), vec![nodes.len(), 1])]);
-        for (name, rows) in self.names.past_self.clone().into_iter().zip(self.parent_cache(parent_rows, self_kv)?) {
+        let parents = self.parent_cache(parent_rows, self_kv)?;
+        for (name, rows) in self.names.past_self.iter().zip(parents) {
             if let Some(shapes) = shapes.as_mut() {
                 shapes.push((name.clone(), value_shape(&rows)?));
             }
-            inputs.push((name.into(), rows.into()));
+            inputs.push((name.clone().into(), rows.into()));
         }
         // One row per text, by reference: the decoder broadcasts it over that text's rows.
         for (name, value) in self.names.past_cross.iter().zip(cross_kv) {
@@ -693,7 +676,7 @@ pub(crate) fn teacher_forced_logprobs(
     sequences: &[Vec<u32>],
 ) -> Result<Vec<f64>> {
     let prompt = PromptBatch::new(&[ids], 0);
-    let hidden = encode(sessions, &prompt)?;
+    let hidden = encode(sessions, &prompt, Place::Host)?;
     let mut result = Vec::with_capacity(sequences.len());
     for seq in sequences {
         let decoder_in: Vec<i64> =
