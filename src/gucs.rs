@@ -242,8 +242,12 @@ pub fn cuda_mem_limit() -> usize {
 /// zs.threads, never more than the cores: more threads than cores only slow a run down,
 /// and each one costs the server a process-limit slot.
 pub fn threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (THREADS.get().max(0) as usize).min(cores)
+    (THREADS.get().max(0) as usize).min(cores())
+}
+
+/// The machine's cores, as ONNX Runtime counts them for its default pool (zs.threads = 0).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// zs.max_input_tokens and zs.max_input_tokens_limit (the caller refuses a value over it).

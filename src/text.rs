@@ -80,38 +80,30 @@ pub(crate) fn database_encoding() -> i32 {
 /// that are not valid in the database encoding, and we for any that are not UTF-8 after
 /// (SQL_ASCII databases are not converted, only checked).
 pub(crate) fn db_bytes_to_utf8(bytes: &[u8]) -> Result<String, ZsError> {
-    if bytes.is_empty() {
-        return Ok(String::new());
-    }
-    // SAFETY: pg_server_to_any reads `len` bytes and returns either its input or a palloc'd
-    // NUL-terminated string; an invalid byte sequence raises an ERROR (caught by pgrx).
-    let converted = unsafe {
-        let out = pg_sys::pg_server_to_any(bytes.as_ptr().cast(), bytes.len() as i32, pg_sys::pg_enc::PG_UTF8 as i32);
-        if std::ptr::eq(out.cast::<u8>(), bytes.as_ptr()) {
-            bytes.to_vec()
-        } else {
-            let text = std::ffi::CStr::from_ptr(out).to_bytes().to_vec();
-            pg_sys::pfree(out.cast());
-            text
-        }
-    };
-    String::from_utf8(converted).map_err(|_| ZsError::NotUtf8)
+    String::from_utf8(convert(bytes, pg_sys::pg_server_to_any)).map_err(|_| ZsError::NotUtf8)
 }
 
 /// A UTF-8 string converted to the database encoding, as Postgres's own bytes.
 fn to_server(text: &str) -> Vec<u8> {
-    if text.is_empty() {
+    convert(text.as_bytes(), pg_sys::pg_any_to_server)
+}
+
+/// `bytes` through one of Postgres's conversions between the database encoding and UTF-8
+/// (`pg_server_to_any` or `pg_any_to_server`, with UTF-8 as the other side).
+fn convert(bytes: &[u8], conversion: unsafe fn(*const std::ffi::c_char, i32, i32) -> *mut std::ffi::c_char) -> Vec<u8> {
+    if bytes.is_empty() {
         return Vec::new();
     }
-    // SAFETY: as in `db_bytes_to_utf8`; the input is valid UTF-8.
+    // SAFETY: the conversion reads `len` bytes and returns either its input or a palloc'd
+    // NUL-terminated string; an invalid byte sequence raises an ERROR (caught by pgrx).
     unsafe {
-        let out = pg_sys::pg_any_to_server(text.as_ptr().cast(), text.len() as i32, pg_sys::pg_enc::PG_UTF8 as i32);
-        if std::ptr::eq(out.cast::<u8>(), text.as_ptr()) {
-            text.as_bytes().to_vec()
+        let out = conversion(bytes.as_ptr().cast(), bytes.len() as i32, pg_sys::pg_enc::PG_UTF8 as i32);
+        if std::ptr::eq(out.cast::<u8>(), bytes.as_ptr()) {
+            bytes.to_vec()
         } else {
-            let bytes = std::ffi::CStr::from_ptr(out).to_bytes().to_vec();
+            let converted = std::ffi::CStr::from_ptr(out).to_bytes().to_vec();
             pg_sys::pfree(out.cast());
-            bytes
+            converted
         }
     }
 }

@@ -16,6 +16,7 @@ fn zs_model_info() -> JsonB {
     let hidden = || serde_json::Value::String("(hidden: superuser or pg_read_server_files only)".into());
     let info = with_model(|m| {
         let manifest = m.manifest.clone().unwrap_or_default();
+        let (cached_sets, cache_bytes) = m.label_cache_usage();
         Ok(json!({
             "model_dir": if show_paths { json!(m.dir.display().to_string()) } else { hidden() },
             "model_id": manifest.model_id,
@@ -28,7 +29,7 @@ fn zs_model_info() -> JsonB {
             "batches_texts": m.batches_texts(),
             "graphs": m.loaded_graphs(),
             "intra_op_threads": match gucs::threads() {
-                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                0 => gucs::cores(),
                 n => n,
             },
             "score_mode": format!("{:?}", gucs::score_mode()).to_lowercase(),
@@ -43,8 +44,8 @@ fn zs_model_info() -> JsonB {
             "num_decoder_layers": m.config.decoder_layers(),
             "num_heads": m.config.num_heads,
             "texts_scored": texts_scored(),
-            "label_sets_cached": m.label_cache_usage().0,
-            "label_cache_bytes": m.label_cache_usage().1,
+            "label_sets_cached": cached_sets,
+            "label_cache_bytes": cache_bytes,
         }))
     })
     .or_report();
