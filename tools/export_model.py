@@ -12,7 +12,8 @@ prompt template, label separator, precision, and the SHA-256 of every file.
 
 Precision: fp32 (default; CPU and CUDA with TF32), fp16 (for CUDA: mixed precision, the
 layer norms, the feed-forward output projections and the residual additions stay fp32,
-because T5's feed-forward activations overflow fp16 with real weights), int8 (dynamic
+because T5's feed-forward activations overflow fp16 with real weights; the caches and the
+encoder output cross between graphs in fp16, only the scores leave in fp32), int8 (dynamic
 quantisation of the MatMul weights, for CPU).
 
 After exporting it scores labels for a few prompts with the ONNX graphs (ONNX Runtime,
@@ -122,7 +123,7 @@ def export_loaded(model, tok, out, precision, model_id, random_weights=False, te
         os.makedirs(os.path.dirname(stock_decoder_copy), exist_ok=True)
         shutil.copy(os.path.join(out, GRAPHS[2]), stock_decoder_copy)
     group_cross_attention(os.path.join(out, GRAPHS[2]))
-    write_cache_gather_graph(out)
+    write_cache_gather_graph(out, fp16=precision == "fp16")
     graphs = GRAPHS + [CROSS_KV_GRAPH]
     if precision == "fp16":
         for g in graphs:

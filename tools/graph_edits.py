@@ -166,8 +166,17 @@ def add_label_scores(path):
     onnx.save(model, path)
 
 
+# What stays float32 at a graph's edge in the fp16 export: the scores the engine reads.
+# Everything else that crosses between graphs (the encoder output, the cross-attention
+# keys/values, the self-attention cache) is fp16 inside the graphs anyway, and stays fp16 on
+# its way out and back in: a float32 edge would add a Cast on each side of every cache tensor
+# at every decoder step (12 layers x 2 x 2 per step at base size) and double the bytes moved.
+FP32_EDGES = ["logits"]
+
+
 def to_fp16(path):
-    """Mixed precision: fp16 everywhere but the places T5 overflows (see module doc)."""
+    """Mixed precision: fp16 everywhere but the places T5 overflows (see export_model's doc),
+    with the inputs and outputs in fp16 too, but for FP32_EDGES."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
     model = onnx.load(path)
     # Cast nodes stay out of the list: the converter inserts its own casts around blocked
@@ -175,7 +184,7 @@ def to_fp16(path):
     keep = [n.name for n in model.graph.node if n.op_type != "Cast" and (
             "layer_norm" in n.name or "DenseReluDense/wo" in n.name
             or (n.op_type == "Add" and "/layer." in n.name and n.name.rsplit("/", 1)[0].split("/")[-1].startswith("layer.")))]
-    converted = convert_float_to_float16(model, keep_io_types=True, node_block_list=keep,
+    converted = convert_float_to_float16(model, keep_io_types=FP32_EDGES, node_block_list=keep,
                                          op_block_list=["Pow", "ReduceMean", "Sqrt", "Div", "Softmax"])
     # Where one tensor feeds two blocked nodes the converter adds the same cast twice (same
     # name, same output): keep one, as both compute the same value.
@@ -188,8 +197,72 @@ def to_fp16(path):
         unique.append(node)
     del converted.graph.node[:]
     converted.graph.node.extend(unique)
+    fold_cast_round_trips(converted)
     onnx.save(converted, path)
     return len(keep)
+
+
+def fold_cast_round_trips(model):
+    """Removes the Casts that only round a float32 value to fp16 and back. The converter casts
+    every blocked (float32) node's inputs and outputs on its own, and turns T5's own
+    `.to(float32)` Casts into casts to fp16, so a float32 chain like T5's layer norm (Pow,
+    ReduceMean, Add, Sqrt, Div, Mul, fed by the float32 residual Add) went to fp16 and back
+    between each two nodes. Those round trips were a third of the fp16 decoder's nodes (two
+    extra kernel launches each on CUDA, per layer and step) and rounded the float32 chain to
+    fp16 at every link, where the squares of real activations overflow fp16: the very
+    overflow the block list is there to avoid. Two rules, until neither applies:
+    a Cast to float32 of a value that is a float32 value cast through Casts only reads that
+    float32 value; a Cast to fp16 of an fp16 value reads the value. Casts nobody reads then
+    go. Graph outputs are kept. Returns the number of Casts removed."""
+    from onnx import TensorProto
+    graph = model.graph
+    inferred = onnx.shape_inference.infer_shapes(model)
+    types = {v.name: v.type.tensor_type.elem_type for v in list(inferred.graph.value_info) + list(inferred.graph.input)}
+    types.update({i.name: i.data_type for i in graph.initializer})
+    casts = {}
+    for node in graph.node:
+        if node.op_type == "Cast":
+            casts[node.output[0]] = node
+            types[node.output[0]] = next(a.i for a in node.attribute if a.name == "to")
+    floats = (TensorProto.FLOAT, TensorProto.FLOAT16)
+
+    def origin(name):
+        # The value `name` is a float cast of, through float Casts only.
+        while name in casts and types.get(casts[name].input[0]) in floats:
+            name = casts[name].input[0]
+        return name
+
+    outputs = {o.name for o in graph.output}
+    replaced = {}
+    for name, node in casts.items():
+        if name in outputs:
+            continue
+        to, source = types[name], node.input[0]
+        if to == TensorProto.FLOAT and types.get(origin(source)) == TensorProto.FLOAT:
+            replaced[name] = origin(source)
+        elif to == TensorProto.FLOAT16 and types.get(source) == TensorProto.FLOAT16:
+            replaced[name] = source
+    # Chains of replaced casts resolve to their first value that stays.
+    for name in replaced:
+        target = replaced[name]
+        while target in replaced:
+            target = replaced[target]
+        replaced[name] = target
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name in replaced:
+                node.input[i] = replaced[name]
+    before = len(graph.node)
+    kept = list(graph.node)
+    while True:
+        read = {name for n in kept for name in n.input} | outputs
+        left = [n for n in kept if n.op_type != "Cast" or n.output[0] in read]
+        if len(left) == len(kept):
+            break
+        kept = left
+    del graph.node[:]
+    graph.node.extend(kept)
+    return before - len(kept)
 
 
 def write_ort_format(out):
@@ -219,14 +292,16 @@ CACHE_GATHER_GRAPH = "decoder_cache_gather.onnx"
 PARENT_ROWS = "parent_rows"
 
 
-def write_cache_gather_graph(out):
+def write_cache_gather_graph(out, fp16=False):
     """Writes decoder_cache_gather.onnx: the rows `parent_rows` of every layer's
     self-attention cache (`present.{i}.decoder.{key,value}` of one decoder step, rows
     `[rows, heads, seq, d_kv]`) as the `past_key_values.{i}.decoder.*` of the next. The engine
     runs it between decoder steps to feed each trie node its parent's cache, so the cache never
     leaves ONNX Runtime (on CUDA, never leaves the GPU): only the row indices cross from the
-    host. Optimum's graphs are untouched; without this file the engine gathers on the host."""
+    host. Optimum's graphs are untouched; without this file the engine gathers on the host.
+    fp16: for the fp16 export, whose caches are fp16 (FP32_EDGES)."""
     from onnx import TensorProto, helper
+    cache_type = TensorProto.FLOAT16 if fp16 else TensorProto.FLOAT
     with open(os.path.join(out, "config.json")) as f:
         config = json.load(f)
     heads = config["num_heads"]
@@ -237,9 +312,9 @@ def write_cache_gather_graph(out):
     for i in range(layers):
         for kv in ("key", "value"):
             src, dst = f"present.{i}.decoder.{kv}", f"past_key_values.{i}.decoder.{kv}"
-            inputs.append(helper.make_tensor_value_info(src, TensorProto.FLOAT, ["parent_rows", heads, "past_sequence_length", d_kv]))
+            inputs.append(helper.make_tensor_value_info(src, cache_type, ["parent_rows", heads, "past_sequence_length", d_kv]))
             nodes.append(helper.make_node("Gather", [src, PARENT_ROWS], [dst], name=f"/gather/{i}/{kv}", axis=0))
-            outputs.append(helper.make_tensor_value_info(dst, TensorProto.FLOAT, ["rows", heads, "past_sequence_length", d_kv]))
+            outputs.append(helper.make_tensor_value_info(dst, cache_type, ["rows", heads, "past_sequence_length", d_kv]))
     graph = helper.make_graph(nodes, "decoder_cache_gather", inputs, outputs)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.checker.check_model(model)

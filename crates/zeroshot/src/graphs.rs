@@ -8,6 +8,7 @@ use ort::session::Session;
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
+use crate::host_tensors::CacheType;
 use crate::load_options::{Device, LoadOptions};
 use crate::runtime::Runtime;
 
@@ -77,6 +78,9 @@ pub(crate) struct Sessions {
     /// Where run outputs are bound: the execution provider's memory for values that go from
     /// one run to the next, host memory for what the engine reads.
     pub memory: Placement,
+    /// The element type of the values that go from one run to the next (fp16 in our fp16
+    /// export, float32 otherwise).
+    pub cache_type: CacheType,
     /// Bytes that crossed between host memory and ONNX Runtime since the last
     /// `Model::take_host_bytes`: inputs fed from host buffers, outputs read into host memory.
     pub host_bytes: u64,
@@ -126,6 +130,42 @@ pub(crate) fn check_dim(
         }
     }
     Ok(())
+}
+
+/// The element type the graphs of a model exchange their caches in, read from
+/// decoder_with_past's first self-attention cache input; every other outlet named in
+/// `outlets` (graph file, its inputs or outputs, names) must have the same, so a model
+/// directory that mixes an fp16 graph with fp32 ones fails at load, naming the outlet.
+pub(crate) fn cache_type(
+    dir: &Path,
+    decoder_with_past: &Session,
+    outlets: &[(&str, &[ort::value::Outlet], Vec<String>)],
+) -> Result<CacheType> {
+    let first = "past_key_values.0.decoder.key";
+    let type_of = |outlet: &ort::value::Outlet| match outlet.dtype() {
+        ort::value::ValueType::Tensor { ty, .. } => CacheType::of(*ty),
+        _ => None,
+    };
+    let want = decoder_with_past.inputs().iter().find(|o| o.name() == first).and_then(type_of).ok_or_else(|| {
+        Error::invalid_model(dir.join(DECODER_WITH_PAST_FILE), format!("{first} is not a float32 or float16 tensor"))
+    })?;
+    for (file, list, names) in outlets {
+        for outlet in list.iter().filter(|o| names.iter().any(|n| n == o.name())) {
+            let have = type_of(outlet);
+            if have != Some(want) {
+                return Err(Error::invalid_model(
+                    dir.join(file),
+                    format!(
+                        "{} is {:?} but {first} of {DECODER_WITH_PAST_FILE} is {}: the graphs come from different exports",
+                        outlet.name(),
+                        outlet.dtype(),
+                        want.name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(want)
 }
 
 pub(crate) fn session_names(s: &Session) -> (Vec<String>, Vec<String>) {
@@ -340,6 +380,25 @@ impl Sessions {
         } else {
             None
         };
+        let self_cache =
+            || kv_names("past_key_values", layers, "decoder").into_iter().chain(kv_names("present", layers, "decoder"));
+        let cross_cache =
+            || kv_names("past_key_values", layers, "encoder").into_iter().chain(kv_names("present", layers, "encoder"));
+        let hidden = || ["last_hidden_state".to_string(), "encoder_hidden_states".to_string()].into_iter();
+        let mut outlets: Vec<(&str, &[ort::value::Outlet], Vec<String>)> = vec![
+            (ENCODER_FILE, encoder.outputs(), hidden().collect()),
+            (DECODER_WITH_PAST_FILE, decoder_with_past.inputs(), self_cache().chain(cross_cache()).collect()),
+            (DECODER_WITH_PAST_FILE, decoder_with_past.outputs(), self_cache().collect()),
+        ];
+        for (file, graph) in [(CROSS_KV_FILE, &cross_kv), (DECODER_FILE, &decoder), (CACHE_GATHER_FILE, &cache_gather)]
+        {
+            if let Some(graph) = graph {
+                let names: Vec<String> = hidden().chain(self_cache()).chain(cross_cache()).collect();
+                outlets.push((file, graph.inputs(), names.clone()));
+                outlets.push((file, graph.outputs(), names));
+            }
+        }
+        let cache_type = cache_type(dir, &decoder_with_past, &outlets)?;
         Ok(OpenedGraphs {
             sessions: Sessions {
                 encoder,
@@ -349,6 +408,7 @@ impl Sessions {
                 cache_gather,
                 memory: Placement::new(provider, opts.cuda_device_id)?,
                 batches_texts,
+                cache_type,
                 host_bytes: 0,
                 shape_log: None,
             },

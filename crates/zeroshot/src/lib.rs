@@ -7,6 +7,7 @@ pub mod classify;
 pub mod config;
 pub mod error;
 pub mod graphs;
+pub mod host_tensors;
 pub mod interrupt;
 pub mod labels;
 pub mod load_options;

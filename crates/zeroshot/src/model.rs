@@ -176,6 +176,11 @@ impl Model {
         self.score_outputs
     }
 
+    /// The element type the graphs pass their caches in: float16 for our fp16 export.
+    pub fn cache_type(&self) -> crate::host_tensors::CacheType {
+        self.sessions.cache_type
+    }
+
     /// Test hook, not part of the API.
     #[doc(hidden)]
     /// Starts (or stops) recording the input shapes of each decoder-with-past run.

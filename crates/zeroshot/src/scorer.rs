@@ -19,6 +19,7 @@ use ort::value::{DynValue, Tensor};
 use crate::batch::{PromptBatch, RunPrompts};
 use crate::error::{Error, Result};
 use crate::graphs::{kv_names, Placement, ScoreOutputs, Sessions, LOGPROBS_OUTPUT, PARENT_ROWS_INPUT};
+use crate::host_tensors::{element_count, f32_data, gather_rows, pad_and_stack, value_shape};
 use crate::interrupt;
 use crate::trie::{LabelTrie, ROOT};
 
@@ -137,11 +138,6 @@ fn host_tensor<T: ort::value::PrimitiveTensorElementType + std::fmt::Debug + Clo
     Ok(Tensor::from_array((shape, data.to_vec())).map_err(|e| Error::runtime("make an input tensor", e))?.into())
 }
 
-fn f32_data<'a>(value: &'a DynValue, what: &str) -> Result<(Vec<usize>, &'a [f32])> {
-    let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| Error::runtime(format!("read {what}"), e))?;
-    Ok((shape.iter().map(|&d| d as usize).collect(), data))
-}
-
 /// log Σ exp(row), accumulated in f64.
 fn log_sum_exp(row: &[f32]) -> f64 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -169,63 +165,6 @@ fn score_children(trie: &LabelTrie, node: usize, child_logprobs: &[f64], cumulat
 /// Bytes of `n` elements of `T`.
 fn bytes_of<T>(n: usize) -> u64 {
     (n * std::mem::size_of::<T>()) as u64
-}
-
-/// Elements of a tensor value (0 for anything else).
-fn element_count(value: &DynValue) -> usize {
-    match value.dtype() {
-        ort::value::ValueType::Tensor { shape, .. } => shape.iter().map(|&d| d.max(0) as usize).product(),
-        _ => 0,
-    }
-}
-
-/// The shape of a tensor value.
-fn value_shape(value: &DynValue) -> Result<Vec<usize>> {
-    match value.dtype() {
-        ort::value::ValueType::Tensor { shape, .. } => Ok(shape.iter().map(|&d| d.max(0) as usize).collect()),
-        other => Err(Error::runtime("read a cache shape", format!("not a tensor: {other:?}"))),
-    }
-}
-
-/// Rows `rows` of a `[batch, heads, seq, head_dim]` cache tensor, as a new tensor.
-fn gather_rows(value: &DynValue, rows: &[usize]) -> Result<Tensor<f32>> {
-    let (shape, data) = f32_data(value, "the decoder cache")?;
-    let row_len: usize = shape[1..].iter().product();
-    let mut out = Vec::with_capacity(rows.len() * row_len);
-    for &r in rows {
-        out.extend_from_slice(&data[r * row_len..(r + 1) * row_len]);
-    }
-    let mut new_shape = shape.clone();
-    new_shape[0] = rows.len();
-    Tensor::from_array((new_shape, out)).map_err(|e| Error::runtime("make a cache tensor", e))
-}
-
-/// Tensors stacked along their first axis (encoder buckets' texts, or a level's row steps), each padded
-/// with zeros along `seq_axis` to `len` prompt tokens; a single part is returned as it is.
-/// Zeros are never read: the mask hides padded prompt positions from every attention.
-fn pad_and_stack(mut parts: Vec<DynValue>, seq_axis: usize, len: usize) -> Result<DynValue> {
-    if parts.len() == 1 {
-        return Ok(parts.pop().expect("one part"));
-    }
-    let mut shape: Vec<usize> = Vec::new();
-    let mut out = Vec::new();
-    for part in &parts {
-        let (part_shape, data) = f32_data(part, "the encoder output")?;
-        let outer: usize = part_shape[..seq_axis].iter().product();
-        let inner: usize = part_shape[seq_axis + 1..].iter().product();
-        let (texts, have) = (part_shape[0], part_shape[seq_axis]);
-        for o in 0..outer {
-            out.extend_from_slice(&data[o * have * inner..(o + 1) * have * inner]);
-            out.resize(out.len() + (len - have) * inner, 0.0);
-        }
-        if shape.is_empty() {
-            shape = part_shape;
-            shape[0] = 0;
-            shape[seq_axis] = len;
-        }
-        shape[0] += texts;
-    }
-    Ok(Tensor::from_array((shape, out)).map_err(|e| Error::runtime("make an input tensor", e))?.into_dyn())
 }
 
 /// The encoder output for `batch`, left at `place`.
@@ -324,7 +263,7 @@ impl<'a> Run<'a> {
         let mut joined = Vec::with_capacity(per_layer.len());
         for layer in per_layer {
             let len = value_shape(&layer[0])?[2];
-            self.sessions.host_bytes += 2 * bytes_of::<f32>(layer.iter().map(element_count).sum());
+            self.sessions.host_bytes += 2 * self.sessions.cache_type.bytes(layer.iter().map(element_count).sum());
             joined.push(pad_and_stack(layer, 2, len)?);
         }
         Ok((RowScores { child_logprobs }, joined))
@@ -445,7 +384,7 @@ impl<'a> Run<'a> {
             // the run's texts were encoded in several buckets).
             if prompts.buckets.len() > 1 {
                 let elements: usize = per_layer.iter().flatten().map(element_count).sum();
-                self.count(2 * bytes_of::<f32>(elements));
+                self.count(2 * self.sessions.cache_type.bytes(elements));
             }
             let cross_kv =
                 per_layer.into_iter().map(|parts| pad_and_stack(parts, 2, batch.len)).collect::<Result<Vec<_>>>()?;
@@ -455,9 +394,7 @@ impl<'a> Run<'a> {
                 ("encoder_attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
             ];
             for name in &self.names.past_self {
-                let empty =
-                    Tensor::from_array(([batch.texts, self.dims.heads, 0, self.dims.head_dim], Vec::<f32>::new()))
-                        .map_err(|e| Error::runtime("make an empty cache", e))?;
+                let empty = self.sessions.cache_type.empty([batch.texts, self.dims.heads, 0, self.dims.head_dim])?;
                 inputs.push((name.clone().into(), empty.into()));
             }
             for (name, value) in self.names.past_cross.iter().zip(&cross_kv) {
@@ -469,7 +406,7 @@ impl<'a> Run<'a> {
         }
         // [texts, prompt, d_model]: padded along the prompt axis.
         if hidden.len() > 1 {
-            self.count(2 * bytes_of::<f32>(hidden.iter().map(element_count).sum()));
+            self.count(2 * self.sessions.cache_type.bytes(hidden.iter().map(element_count).sum()));
         }
         let hidden = pad_and_stack(hidden, 1, batch.len)?;
         self.count(bytes_of::<i64>(start.len() + batch.mask.len()));
@@ -534,8 +471,8 @@ impl<'a> Run<'a> {
             for value in self_kv {
                 let gathered = gather_rows(value, parent_rows)?;
                 // Read out of ONNX Runtime, then fed back in.
-                self.sessions.host_bytes += 2 * bytes_of::<f32>(gathered.shape().iter().product::<i64>() as usize);
-                rows.push(gathered.into_dyn());
+                self.sessions.host_bytes += 2 * self.sessions.cache_type.bytes(element_count(&gathered));
+                rows.push(gathered);
             }
             return Ok(rows);
         };

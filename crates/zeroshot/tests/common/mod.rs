@@ -40,9 +40,19 @@ pub fn load() -> Model {
 /// A scratch copy of the test model, without the files named in `except`, for tests that
 /// break it; removed when the returned guard drops.
 pub fn model_copy(tag: &str, except: &[&str]) -> ScratchDir {
+    model_copy_of(&model_dir(), tag, except)
+}
+
+/// The fp16 export of the same weights (tools/make_test_model.py).
+pub fn fp16_model_dir() -> PathBuf {
+    fixtures().join("tiny-mt5-fp16")
+}
+
+/// `model_copy` of the model directory `src`.
+pub fn model_copy_of(src: &std::path::Path, tag: &str, except: &[&str]) -> ScratchDir {
     let dir = std::env::temp_dir().join(format!("zs-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for e in std::fs::read_dir(model_dir()).unwrap() {
+    for e in std::fs::read_dir(src).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap();
         if !except.iter().any(|x| name == *x) {
