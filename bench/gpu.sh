@@ -7,14 +7,15 @@
 #   bench/gpu.sh prepare          here: .device/p1 (ORT part 1, setup, wheels) and .device/p2
 #                                 (ORT part 2, setup, the release zeroshot binary)
 #   bash bench/gpu.sh run1 .device/p1    device: ORT part 1, wheels, mT5-base random weights
-#                                 exported fp32 then mixed fp16 (no PyTorch check: time)
+#                                 exported fp32 and mixed fp16 at once (no PyTorch check: time)
 #   bash bench/gpu.sh run2 .device/p2    device: ORT part 2, then the measurements below
 #   bench/gpu.sh rehearse         here: run2's measurements on the CPU with a small model
 #
 # Measurements (run2): CUDA against CPU scores with zs.cuda_tf32 off (within 1e-3) and on;
 # fp16 against fp32 answers (>= 99% agree) and inf/NaN; `zeroshot bench` on CUDA, fp32 and
-# fp16 (87 labels exact single text, exact batch of 60, greedy, 5 labels; host_bytes_per_text);
-# the transformers baselines on the same GPU; GPU memory. Everything lands in $OUT, and
+# fp16 (87 labels exact single text over 60 texts, exact batch of 60, greedy, 5 labels;
+# host_bytes_per_text); the transformers baselines on the same GPU (24 texts); GPU memory
+# sampled every 100 ms (idle, one call, each benchmark). Everything lands in $OUT, and
 # bench/gpu_results.py assembles bench/results/gpu-<card>.json, which BENCHMARKS.md quotes.
 # The device recipe's timings on an H100 (2026-11-27): run1 234 s, run2 118 s.
 set -uo pipefail
@@ -27,8 +28,26 @@ step() { # step NAME LIMIT CMD...: runs CMD with a time limit, output in $out/NA
   echo "== $name rc=$rc $((SECONDS - t0))s" | tee -a "$out/steps.txt"; return $rc
 }
 
-measure() { # measure ZEROSHOT MODEL_BASE DEVICE BATCH_TEXTS
-  local zs=$1 m=$2 dev=$3 bt=$4
+gpu_memory() { # gpu_memory NAME: samples the card's used memory (MiB) every 100 ms into $out/NAME.mem
+  command -v nvidia-smi >/dev/null || return 0
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$out/$1.mem" 2>/dev/null &
+  sampler=$!
+}
+gpu_memory_stop() { [ -n "${sampler:-}" ] && kill "$sampler" 2>/dev/null; sampler=; }
+
+exports() { # exports PYTHON BASE [--small]: BASE-fp32 and BASE-fp16 from one checkpoint, at once
+  # (on the device's 16 cores the two exports overlap: 139 s and about 200 s alone on an H100's host).
+  local py=$1 m=$2; shift 2
+  step checkpoint 120 "$py" bench/make_base_model.py $m-fp32 --checkpoint-only "$@" || return 1
+  ln -sfn $m-fp32-checkpoint $m-fp16-checkpoint; ln -sfn $m-fp32-checkpoint $m-checkpoint
+  step export-fp32 300 "$py" bench/make_base_model.py $m-fp32 --no-check "$@" & local a=$!
+  step export-fp16 400 "$py" bench/make_base_model.py $m-fp16 --precision fp16 --no-check "$@" & local b=$!
+  wait $a; local ra=$?; wait $b; local rb=$?
+  [ $ra = 0 ] && [ $rb = 0 ]
+}
+
+measure() { # measure ZEROSHOT MODEL_BASE DEVICE ENGINE_TEXTS BASELINE_TEXTS
+  local zs=$1 m=$2 dev=$3 et=$4 bt=$5
   python3 - <<'PY'
 import json; w = json.load(open('bench/workload.json')); t = w['texts']; n = 12
 open('/tmp/zs-t.txt', 'w').write('\n'.join(t[i * len(t) // n] for i in range(n)) + '\n')
@@ -42,9 +61,17 @@ PY
   python3 bench/compare_devices.py "$out/cpu32.out" "$out/dev32-tf32-off.out" --max-diff 1e-3 | tee "$out/compare-tf32-off.txt"
   python3 bench/compare_devices.py "$out/cpu32.out" "$out/dev32-tf32-on.out" | tee "$out/compare-tf32-on.txt"
   python3 bench/compare_devices.py "$out/dev32-tf32-on.out" "$out/dev16.out" --min-agree 0.99 | tee "$out/compare-fp16.txt"
+  # GPU memory of one process: idle card, then one 87-label call (load and one text), then the
+  # whole benchmark (60-text batches); bench/gpu_results.py takes each one's peak.
+  gpu_memory idle; sleep 1; gpu_memory_stop
+  gpu_memory one-call
+  step one-call 60 "$zs" classify --model-dir "$m-fp32" --device "$dev" --max-input-tokens 1024 --labels "$L" --json < <(head -1 /tmp/zs-t.txt)
+  gpu_memory_stop
   for p in fp32 fp16; do
-    step "engine-$p" 200 "$zs" bench --model-dir "$m-$p" --device "$dev" --texts "$bt" --warmup 3 --max-input-tokens 1024 \
+    gpu_memory "engine-$p"
+    step "engine-$p" 200 "$zs" bench --model-dir "$m-$p" --device "$dev" --texts "$et" --warmup 3 --max-input-tokens 1024 \
       --batch 60 --batch-rows 4096 --batch-tokens 16384 --json "$out/engine-$p.json"
+    gpu_memory_stop
     cat "$out/engine-$p.out"
   done
   step baselines 240 python3 bench/baselines.py "$m-checkpoint" --device "$dev" --texts "$bt" --nli-texts "$bt" --json "$out/baselines.json"
@@ -74,27 +101,21 @@ case $mode in
     bash "$d/device-setup.sh" "$d"
     python3 -m pip install -q --no-index --no-deps --target /tmp/site "$d"/whl/*.whl 2>&1 | tail -2
     export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
-    step export-fp32 200 python3 bench/make_base_model.py /tmp/mt5-base-fp32 --no-check
-    # Both exports share one checkpoint.
-    ln -sfn /tmp/mt5-base-fp32-checkpoint /tmp/mt5-base-fp16-checkpoint
-    step export-fp16 150 python3 bench/make_base_model.py /tmp/mt5-base-fp16 --precision fp16 --no-check ;;
+    exports python3 /tmp/mt5-base ;;
   run2)
     d=$(realpath "${2:?usage: gpu.sh run2 DIR}")
     bash "$d/device-setup.sh" "$d" || exit 1
     . /tmp/ort-cuda/env.sh
     export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
     ln -sfn /tmp/mt5-base-fp32-checkpoint /tmp/mt5-base-checkpoint
-    measure "$d/zeroshot" /tmp/mt5-base cuda "${BT:-24}" ;;
+    measure "$d/zeroshot" /tmp/mt5-base cuda "${ET:-60}" "${BT:-24}" ;;
   rehearse)
     py=${ZS_PYTHON:-.venv-tools/bin/python}
     export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$PWD/target/onnxruntime/libonnxruntime.so.1.31.1}
     cargo build --release -p zeroshot-cli || exit 1
     m=/tmp/zs-rehearsal
-    [ -d $m-fp32 ] || "$py" bench/make_base_model.py $m-fp32 --small --no-check || exit 1
-    [ -d $m-fp16 ] || ln -sfn $m-fp32-checkpoint $m-fp16-checkpoint
-    [ -d $m-fp16 ] || "$py" bench/make_base_model.py $m-fp16 --small --precision fp16 --no-check || exit 1
-    ln -sfn $m-fp32-checkpoint $m-checkpoint
+    [ -d $m-fp16 ] || exports "$py" $m --small || exit 1
     # A rehearsal's figures are no GPU's: they stay in $out, out of bench/results.
-    RESULTS_DIR=$out PATH=$(dirname "$py"):$PATH measure target/release/zeroshot $m cpu 6 ;;
+    RESULTS_DIR=$out PATH=$(dirname "$py"):$PATH measure target/release/zeroshot $m cpu 6 6 ;;
   *) echo "usage: gpu.sh prepare | run1 DIR | run2 DIR | rehearse" >&2; exit 2 ;;
 esac

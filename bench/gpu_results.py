@@ -50,8 +50,14 @@ def main():
     for name in ("compare-tf32-off", "compare-tf32-on", "compare-fp16"):
         text = read(os.path.join(args.out, f"{name}.txt"), "")
         checks[name] = text
+    memory = {}
+    for name in ("idle", "one-call", "engine-fp32", "engine-fp16"):
+        samples = [int(x) for x in (read(os.path.join(args.out, f"{name}.mem"), "") or "").split() if x.isdigit()]
+        if samples:
+            memory[name + "_peak_mib"] = max(samples)
     doc = {
         "card": card,
+        "gpu_memory_used": memory,
         "summary": summary,
         "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
         "checks": checks,
@@ -73,6 +79,8 @@ def main():
             op, bound = target
             met = " (target " + f"{op} {bound}: " + ("met" if (value <= bound if op == "<=" else value >= bound) else "NOT met") + ")"
         print(f"  {key}: {value if value is None else round(value, 2)}{met}")
+    for key, value in memory.items():
+        print(f"  gpu memory {key}: {value}")
 
 
 if __name__ == "__main__":

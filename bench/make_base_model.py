@@ -9,7 +9,7 @@ sentencepiece and snownlp, which a GPU machine may lack, out of the way): its pi
 characters and short words like mT5's, so prompts have about the same number of tokens; only
 ids below 3500 occur, but every projection is the full 250112 wide.
 
-usage: python bench/make_base_model.py OUT [--precision fp32|fp16|int8] [--no-check] [--small]
+usage: python bench/make_base_model.py OUT [--precision fp32|fp16|int8] [--no-check] [--small] [--checkpoint-only]
 Also writes OUT-checkpoint/ (the PyTorch weights) for the transformers baselines. --small makes
 a model of the tiny test model's size instead (a rehearsal of bench/gpu.sh on a CPU).
 """
@@ -35,6 +35,8 @@ def main():
     ap.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
     ap.add_argument("--no-check", action="store_true", help="skip the check against PyTorch (time, on a GPU machine)")
     ap.add_argument("--small", action="store_true", help="the tiny test model's size (rehearsals)")
+    ap.add_argument("--checkpoint-only", action="store_true",
+                    help="write OUT-checkpoint and stop (then several precisions can be exported from it at once)")
     args = ap.parse_args()
     ckpt = os.path.abspath(args.out) + "-checkpoint"
     if not os.path.isdir(ckpt):
@@ -45,6 +47,8 @@ def main():
         model = MT5ForConditionalGeneration(cfg).eval()
         model.save_pretrained(ckpt)
         tok.save_pretrained(ckpt)
+    if args.checkpoint_only:
+        return
     size = "small" if args.small else "base"
     ok = export_model.export(ckpt, args.out, args.precision, model_id=f"bench/mt5-{size}-random-{args.precision}",
                              random_weights=True, do_check=not args.no_check)
