@@ -53,10 +53,10 @@ pub(crate) struct Dims {
 
 type Inputs<'v> = Vec<(Cow<'static, str>, SessionInputValue<'v>)>;
 
-/// Run options for one ONNX Runtime run. The arenas (CPU, and the GPU's on CUDA) are shrunk at
-/// the end of every run:
-/// ONNX Runtime's arena never returns memory otherwise, so one large call (many labels, a
-/// long prompt) would keep its peak for the rest of the connection.
+/// Run options for one ONNX Runtime run; `shrink_arenas` names the arenas (CPU, and the GPU's
+/// on CUDA) to shrink when it ends, as a call's last run does (empty: none). ONNX Runtime's
+/// arena never returns memory otherwise, so one large call (many labels, a long prompt) would
+/// keep its peak for the rest of the connection.
 fn run_options(shrink_arenas: &str) -> Result<RunOptions> {
     let mut options = RunOptions::new().map_err(|e| Error::runtime("make run options", e))?;
     if !shrink_arenas.is_empty() {
@@ -175,7 +175,8 @@ fn encode(sessions: &mut Sessions, batch: &PromptBatch, place: Place) -> Result<
         ("attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
     ];
     let output = [("last_hidden_state", place)];
-    let mut out = run_bound(&mut sessions.encoder, &sessions.memory, true, "encoder", inputs, &output)?;
+    // No shrink: a decoder step always follows, and the call's last step shrinks.
+    let mut out = run_bound(&mut sessions.encoder, &sessions.memory, false, "encoder", inputs, &output)?;
     Ok(out.pop().expect("one output bound"))
 }
 
@@ -271,9 +272,10 @@ impl<'a> Run<'a> {
 
     /// Runs one decoder step for `nodes` and returns their scores and the caches `keep`
     /// names, in that order. `inputs` holds everything but `label_token_ids`.
-    /// `shrink`: return the arenas' free memory when the run ends. Exact mode's decoder steps
-    /// reuse the memory of the step before (a vocabulary-wide row of logits per row), so only
-    /// its last step shrinks: shrinking after each one cost 10-15% at 87 labels on mT5-base.
+    /// `shrink`: return the arenas' free memory when the run ends. Each run reuses the memory
+    /// of the run before (a decoder step's vocabulary-wide row of logits per row), so only a
+    /// call's last run shrinks: shrinking after each decoder step cost 10-15% at 87 labels on
+    /// mT5-base, and the encoder, cross-attention and gather runs never shrink.
     fn step(
         &mut self,
         decoder: Decoder,
@@ -375,7 +377,7 @@ impl<'a> Run<'a> {
             let mut per_layer: Vec<Vec<DynValue>> = bound.iter().map(|_| Vec::new()).collect();
             for h in &hidden {
                 let inputs: Inputs = vec![("encoder_hidden_states".into(), h.into())];
-                let values = run_bound(cross, &self.sessions.memory, true, "cross-attention graph", inputs, &bound)?;
+                let values = run_bound(cross, &self.sessions.memory, false, "cross-attention graph", inputs, &bound)?;
                 for (value, parts) in values.into_iter().zip(&mut per_layer) {
                     parts.push(value);
                 }
@@ -415,7 +417,8 @@ impl<'a> Run<'a> {
             ("encoder_attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
             ("encoder_hidden_states".into(), (&hidden).into()),
         ];
-        let (scores, mut kept) = self.step(Decoder::Root, inputs, &roots, Keep::CrossAndSelfCache, true)?;
+        let last = self.trie.levels().len() <= 1;
+        let (scores, mut kept) = self.step(Decoder::Root, inputs, &roots, Keep::CrossAndSelfCache, last)?;
         let self_kv = kept.split_off(self.names.present_cross.len());
         Ok(Root { cross_kv: kept, self_kv, scores })
     }
@@ -488,7 +491,8 @@ impl<'a> Run<'a> {
             inputs.push((name.clone().into(), value.into()));
         }
         let bound: Vec<(&str, Place)> = self.names.past_self.iter().map(|n| (n.as_str(), Place::Device)).collect();
-        run_bound(gather, &self.sessions.memory, true, "cache gather graph", inputs, &bound)
+        // No shrink: the decoder step it feeds follows at once (and shrinks if it is the last).
+        run_bound(gather, &self.sessions.memory, false, "cache gather graph", inputs, &bound)
     }
 
     /// Per-label log-probabilities of the trie's labels for every prompt of the run (exact
@@ -575,8 +579,13 @@ impl<'a> Run<'a> {
         let rows: Vec<usize> = (0..texts).collect();
         let mut self_kv = root.self_kv;
         while at.iter().any(|&n| !trie.node(n).children.is_empty()) {
-            // One row per text: little to return, but the step may be the last.
-            let (scores, kv) = self.expand(&at, &rows, &self_kv, &root.cross_kv, true)?;
+            // The arenas shrink after a step that may be the last one (every text could reach a
+            // leaf), not after the others, whose memory the next step reuses.
+            let may_end = at.iter().all(|&n| {
+                let children = &trie.node(n).children;
+                children.is_empty() || children.iter().any(|&c| trie.node(c).children.is_empty())
+            });
+            let (scores, kv) = self.expand(&at, &rows, &self_kv, &root.cross_kv, may_end)?;
             for (t, cumulative) in cumulative.iter_mut().enumerate() {
                 if !trie.node(at[t]).children.is_empty() {
                     score_children(trie, at[t], &scores.child_logprobs[t], cumulative);
