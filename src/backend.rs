@@ -75,10 +75,10 @@ fn load(key: &LoadKey) -> Result<Model, ZsError> {
         ereport!(
             PgLogLevel::WARNING,
             PgSqlErrorCode::ERRCODE_WARNING,
-            format!(
+            crate::text::message_for_server(format!(
                 "pg_zeroshot: the model {} has random weights: its labels mean nothing",
                 model.model_id().unwrap_or("in zs.model_dir")
-            ),
+            )),
             "It is the tiny test model bundled for tests. Set zs.model_dir to a real model exported with tools/export_model.py (see README)."
         );
     }

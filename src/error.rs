@@ -40,6 +40,7 @@ impl ZsError {
             ErrorKind::DeviceUnavailable => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             ErrorKind::Internal => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             ErrorKind::Interrupted => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+            ErrorKind::OutOfMemory => PgSqlErrorCode::ERRCODE_OUT_OF_MEMORY,
         }
     }
 
@@ -58,6 +59,9 @@ impl ZsError {
             zeroshot::Error::TooManyLabels { .. } | zeroshot::Error::LabelSetTooLarge { .. } => {
                 Some("Use fewer or shorter labels, or raise zs.max_input_tokens (up to zs.max_input_tokens_limit).")
             }
+            e if e.kind() == ErrorKind::OutOfMemory => Some(
+                "Score fewer texts or labels per call, or lower zs.batch_rows or zs.max_input_tokens; on CUDA, see zs.cuda_mem_limit.",
+            ),
             zeroshot::Error::InvalidLabel { .. } | zeroshot::Error::DuplicateLabel { .. } => {
                 Some("Labels must be distinct to the model's tokenizer, visible, and free of the separator, line breaks and special tokens.")
             }
@@ -72,7 +76,7 @@ impl ZsError {
             pgrx::check_for_interrupts!();
         }
         // Paths in the message are the server's: hidden from roles that may not see them.
-        let message = crate::disclosure::hide_paths(format!("pg_zeroshot: {self}"));
+        let message = crate::text::message_for_server(crate::disclosure::hide_paths(format!("pg_zeroshot: {self}")));
         let mut report = ErrorReport::new(self.sqlstate(), message, "pg_zeroshot");
         if let Some(hint) = self.hint() {
             report = report.set_hint(hint);

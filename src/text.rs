@@ -83,6 +83,37 @@ pub(crate) fn db_bytes_to_utf8(bytes: &[u8]) -> Result<String, ZsError> {
     String::from_utf8(convert(bytes, pg_sys::pg_server_to_any)).map_err(|_| ZsError::NotUtf8)
 }
 
+/// A message (or hint) for Postgres's error reporting, which takes a message's bytes to be
+/// in the database encoding and converts them to the client's. Ours are UTF-8 and may quote
+/// labels, column names or a model id: kept as they are in UTF8 and SQL_ASCII databases
+/// (SQL_ASCII passes bytes through), and elsewhere with each non-ASCII character written as
+/// `\uXXXX` (`\UXXXXXXXX` beyond the BMP, as in an `E''` string), so that it reads the
+/// same in any client instead of turning into mojibake (LATIN1) or failing its conversion to
+/// the client's encoding (EUC_CN). A message cannot be converted with Postgres's own
+/// conversion: one that fails raises an error while the first is being reported.
+pub(crate) fn message_for_server(message: String) -> String {
+    let encoding = database_encoding();
+    if message.is_ascii()
+        || encoding == pg_sys::pg_enc::PG_UTF8 as i32
+        || encoding == pg_sys::pg_enc::PG_SQL_ASCII as i32
+    {
+        return message;
+    }
+    escape_non_ascii(&message)
+}
+
+fn escape_non_ascii(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for c in message.chars() {
+        match c as u32 {
+            0..=0x7f => out.push(c),
+            code @ 0x80..=0xffff => out.push_str(&format!("\\u{code:04X}")),
+            code => out.push_str(&format!("\\U{code:08X}")),
+        }
+    }
+    out
+}
+
 /// A UTF-8 string converted to the database encoding, as Postgres's own bytes.
 fn to_server(text: &str) -> Vec<u8> {
     convert(text.as_bytes(), pg_sys::pg_any_to_server)
@@ -232,6 +263,11 @@ box_via_into_datum!(ServerJsonb);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_escape_what_is_not_ascii() {
+        assert_eq!(escape_non_ascii("label \"物流\" 😀 ok"), "label \"\\u7269\\u6D41\" \\U0001F600 ok");
+    }
 
     #[test]
     fn json_is_ascii_with_escapes_that_read_back() {

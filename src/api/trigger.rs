@@ -27,7 +27,7 @@ struct Column {
 }
 
 fn trigger_error(code: PgSqlErrorCode, message: String) -> ! {
-    ereport!(PgLogLevel::ERROR, code, format!("pg_zeroshot: {message}"));
+    ereport!(PgLogLevel::ERROR, code, crate::text::message_for_server(format!("pg_zeroshot: {message}")));
     unreachable!("an ERROR report does not return")
 }
 

@@ -57,7 +57,14 @@ pub enum ErrorKind {
     Internal,
     /// The caller's interrupt check fired (a cancel): the work stopped early.
     Interrupted,
+    /// ONNX Runtime could not allocate memory (host or device) for a run.
+    OutOfMemory,
 }
+
+/// What ONNX Runtime says when an allocation fails: its CPU allocator, its arena under a
+/// memory limit (`gpu_mem_limit`), CUDA, and a C++ `std::bad_alloc` caught at its API.
+const OUT_OF_MEMORY_MESSAGES: [&str; 5] =
+    ["failed to allocate memory", "is smaller than requested bytes", "out of memory", "bad_alloc", "bad allocation"];
 
 impl Error {
     pub fn kind(&self) -> ErrorKind {
@@ -73,6 +80,7 @@ impl Error {
             }
             Error::InvalidModel { .. } => ErrorKind::InvalidModel,
             Error::DeviceUnavailable(_) => ErrorKind::DeviceUnavailable,
+            Error::Runtime { message, .. } if is_out_of_memory(message) => ErrorKind::OutOfMemory,
             Error::Runtime { .. } | Error::Tokenizer(_) => ErrorKind::Internal,
         }
     }
@@ -91,6 +99,11 @@ impl Error {
     }
 }
 
+fn is_out_of_memory(message: &str) -> bool {
+    let message = message.to_lowercase();
+    OUT_OF_MEMORY_MESSAGES.iter().any(|m| message.contains(m))
+}
+
 fn duplicate_message(first_label: &str, first: usize, label: &str, second: usize) -> String {
     if first_label == label {
         format!("duplicate label {label:?} (labels {first} and {second})")
@@ -103,3 +116,20 @@ fn duplicate_message(first_label: &str, first: usize, label: &str, second: usize
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocation_failures_are_out_of_memory_and_other_failures_internal() {
+        let kind = |message: &str| Error::runtime("run the decoder", message).kind();
+        // ONNX Runtime 1.31's wording (onnxruntime/core/framework/bfc_arena.cc, cuda_call.cc).
+        assert_eq!(kind("Failed to allocate memory for requested buffer of size 1073741824"), ErrorKind::OutOfMemory);
+        assert_eq!(kind("Available memory of 0 is smaller than requested bytes of 4194304"), ErrorKind::OutOfMemory);
+        assert_eq!(kind("CUDA failure 2: out of memory ; GPU=0"), ErrorKind::OutOfMemory);
+        assert_eq!(kind("std::bad_alloc"), ErrorKind::OutOfMemory);
+        assert_eq!(kind("Invalid input name: past_key_values.0.decoder.key"), ErrorKind::Internal);
+        assert_eq!(Error::Tokenizer("out of memory".into()).kind(), ErrorKind::Internal);
+    }
+}

@@ -17,6 +17,8 @@ CREATE TABLE avis (id int, body text, label text);
 CREATE TRIGGER t BEFORE INSERT ON avis FOR EACH ROW EXECUTE FUNCTION zs_label_trigger('body', 'label', 'livraison,qualité');
 INSERT INTO avis VALUES (1, 'colis arrivé en retard');
 SELECT label IN ('livraison','qualité') AS latin1_trigger FROM avis;
+-- An error that quotes a label: its non-ASCII characters are escaped (\uXXXX), not mojibake.
+SELECT zs_classify('x', ARRAY['é','é']);
 
 \c zs_sql_ascii
 SET client_min_messages = error;
@@ -43,6 +45,8 @@ SET client_encoding = 'UTF8';
 CREATE EXTENSION pg_zeroshot;
 SELECT zs_classify('快递太慢了', ARRAY['物流问题','商品质量']) IN ('物流问题','商品质量') AS euc_cn_label;
 SELECT zs_classify_scores('快递太慢了', ARRAY['物流问题','商品质量'])->>'label' IN ('物流问题','商品质量') AS euc_cn_json;
+-- The same error in EUC_CN, where UTF-8 bytes in a message would fail the conversion to the client.
+SELECT zs_classify('x', ARRAY['物流','物流']);
 
 \c zs_regress
 SET client_min_messages = error;
