@@ -175,8 +175,10 @@ fn encode(sessions: &mut Sessions, batch: &PromptBatch, place: Place) -> Result<
         ("attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
     ];
     let output = [("last_hidden_state", place)];
-    // No shrink: a decoder step always follows, and the call's last step shrinks.
-    let mut out = run_bound(&mut sessions.encoder, &sessions.memory, false, "encoder", inputs, &output)?;
+    // Shrinks: the encoder's transient memory (attention over the whole prompt) is the
+    // largest of a call, and a region it leaves holding a value that lives on (the cross-attention
+    // keys/values, the caches) would stay with the backend after the call, as no run ends after it.
+    let mut out = run_bound(&mut sessions.encoder, &sessions.memory, true, "encoder", inputs, &output)?;
     Ok(out.pop().expect("one output bound"))
 }
 
@@ -272,10 +274,11 @@ impl<'a> Run<'a> {
 
     /// Runs one decoder step for `nodes` and returns their scores and the caches `keep`
     /// names, in that order. `inputs` holds everything but `label_token_ids`.
-    /// `shrink`: return the arenas' free memory when the run ends. Each run reuses the memory
-    /// of the run before (a decoder step's vocabulary-wide row of logits per row), so only a
-    /// call's last run shrinks: shrinking after each decoder step cost 10-15% at 87 labels on
-    /// mT5-base, and the encoder, cross-attention and gather runs never shrink.
+    /// `shrink`: return the arenas' free memory when the run ends. Each decoder step reuses the
+    /// memory of the step before (a vocabulary-wide row of logits per row), so only a call's
+    /// last step shrinks: shrinking after each decoder step, or after each cache gather run
+    /// between them, cost 5-15% at 87 labels on mT5-base. The encoder and cross-attention runs,
+    /// once per call, do shrink (see `encode`).
     fn step(
         &mut self,
         decoder: Decoder,
@@ -377,7 +380,7 @@ impl<'a> Run<'a> {
             let mut per_layer: Vec<Vec<DynValue>> = bound.iter().map(|_| Vec::new()).collect();
             for h in &hidden {
                 let inputs: Inputs = vec![("encoder_hidden_states".into(), h.into())];
-                let values = run_bound(cross, &self.sessions.memory, false, "cross-attention graph", inputs, &bound)?;
+                let values = run_bound(cross, &self.sessions.memory, true, "cross-attention graph", inputs, &bound)?;
                 for (value, parts) in values.into_iter().zip(&mut per_layer) {
                     parts.push(value);
                 }
