@@ -53,10 +53,10 @@ pub(crate) struct Dims {
 
 type Inputs<'v> = Vec<(Cow<'static, str>, SessionInputValue<'v>)>;
 
-/// Run options for one ONNX Runtime run; `shrink_arenas` names the arenas (CPU, and the GPU's
-/// on CUDA) to shrink when it ends, as a call's last run does (empty: none). ONNX Runtime's
-/// arena never returns memory otherwise, so one large call (many labels, a long prompt) would
-/// keep its peak for the rest of the connection.
+/// Run options for one ONNX Runtime run. The arenas (CPU, and the GPU's on CUDA) are shrunk at
+/// the end of every run:
+/// ONNX Runtime's arena never returns memory otherwise, so one large call (many labels, a
+/// long prompt) would keep its peak for the rest of the connection.
 fn run_options(shrink_arenas: &str) -> Result<RunOptions> {
     let mut options = RunOptions::new().map_err(|e| Error::runtime("make run options", e))?;
     if !shrink_arenas.is_empty() {
@@ -175,9 +175,6 @@ fn encode(sessions: &mut Sessions, batch: &PromptBatch, place: Place) -> Result<
         ("attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
     ];
     let output = [("last_hidden_state", place)];
-    // Shrinks: the encoder's transient memory (attention over the whole prompt) is the
-    // largest of a call, and a region it leaves holding a value that lives on (the cross-attention
-    // keys/values, the caches) would stay with the backend after the call, as no run ends after it.
     let mut out = run_bound(&mut sessions.encoder, &sessions.memory, true, "encoder", inputs, &output)?;
     Ok(out.pop().expect("one output bound"))
 }
@@ -274,11 +271,9 @@ impl<'a> Run<'a> {
 
     /// Runs one decoder step for `nodes` and returns their scores and the caches `keep`
     /// names, in that order. `inputs` holds everything but `label_token_ids`.
-    /// `shrink`: return the arenas' free memory when the run ends. Each decoder step reuses the
-    /// memory of the step before (a vocabulary-wide row of logits per row), so only a call's
-    /// last step shrinks: shrinking after each decoder step, or after each cache gather run
-    /// between them, cost 5-15% at 87 labels on mT5-base. The encoder and cross-attention runs,
-    /// once per call, do shrink (see `encode`).
+    /// `shrink`: return the arenas' free memory when the run ends. Exact mode's decoder steps
+    /// reuse the memory of the step before (a vocabulary-wide row of logits per row), so only
+    /// its last step shrinks: shrinking after each one cost 10-15% at 87 labels on mT5-base.
     fn step(
         &mut self,
         decoder: Decoder,
@@ -420,8 +415,7 @@ impl<'a> Run<'a> {
             ("encoder_attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
             ("encoder_hidden_states".into(), (&hidden).into()),
         ];
-        let last = self.trie.levels().len() <= 1;
-        let (scores, mut kept) = self.step(Decoder::Root, inputs, &roots, Keep::CrossAndSelfCache, last)?;
+        let (scores, mut kept) = self.step(Decoder::Root, inputs, &roots, Keep::CrossAndSelfCache, true)?;
         let self_kv = kept.split_off(self.names.present_cross.len());
         Ok(Root { cross_kv: kept, self_kv, scores })
     }
@@ -494,8 +488,13 @@ impl<'a> Run<'a> {
             inputs.push((name.clone().into(), value.into()));
         }
         let bound: Vec<(&str, Place)> = self.names.past_self.iter().map(|n| (n.as_str(), Place::Device)).collect();
-        // No shrink: the decoder step it feeds follows at once (and shrinks if it is the last).
-        run_bound(gather, &self.sessions.memory, false, "cache gather graph", inputs, &bound)
+        // Shrinks after every gather, which the decoder steps do not: it keeps what a call leaves
+        // in the CPU arena small. Without it, or with it before the last step only, the rows
+        // gathered for the last step landed in regions the previous step's logits had grown, and
+        // those regions stayed with the backend after the call (tests/safety's label_sets_rss:
+        // +46 and +162 MiB instead of +16), for a speed gain not shown above the noise
+        // (BENCHMARKS.md, "The device-resident dataflow on the CPU").
+        run_bound(gather, &self.sessions.memory, true, "cache gather graph", inputs, &bound)
     }
 
     /// Per-label log-probabilities of the trie's labels for every prompt of the run (exact
@@ -582,13 +581,8 @@ impl<'a> Run<'a> {
         let rows: Vec<usize> = (0..texts).collect();
         let mut self_kv = root.self_kv;
         while at.iter().any(|&n| !trie.node(n).children.is_empty()) {
-            // The arenas shrink after a step that may be the last one (every text could reach a
-            // leaf), not after the others, whose memory the next step reuses.
-            let may_end = at.iter().all(|&n| {
-                let children = &trie.node(n).children;
-                children.is_empty() || children.iter().any(|&c| trie.node(c).children.is_empty())
-            });
-            let (scores, kv) = self.expand(&at, &rows, &self_kv, &root.cross_kv, may_end)?;
+            // One row per text: little to return, but the step may be the last.
+            let (scores, kv) = self.expand(&at, &rows, &self_kv, &root.cross_kv, true)?;
             for (t, cumulative) in cumulative.iter_mut().enumerate() {
                 if !trie.node(at[t]).children.is_empty() {
                     score_children(trie, at[t], &scores.child_logprobs[t], cumulative);
