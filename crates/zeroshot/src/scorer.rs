@@ -489,11 +489,10 @@ impl<'a> Run<'a> {
         }
         let bound: Vec<(&str, Place)> = self.names.past_self.iter().map(|n| (n.as_str(), Place::Device)).collect();
         // Shrinks after every gather, which the decoder steps do not: it keeps what a call leaves
-        // in the CPU arena small. Without it, or with it before the last step only, the rows
-        // gathered for the last step landed in regions the previous step's logits had grown, and
-        // those regions stayed with the backend after the call (tests/safety's label_sets_rss:
-        // +46 and +162 MiB instead of +16), for a speed gain not shown above the noise
-        // (BENCHMARKS.md, "The device-resident dataflow on the CPU").
+        // in the CPU arena small. Without it, or with it before the last step only, backends held
+        // more after calls in tests/safety (partly glibc's doing, since fixed in _PG_init), for a
+        // speed gain not shown above the noise (BENCHMARKS.md, "The device-resident dataflow on
+        // the CPU").
         run_bound(gather, &self.sessions.memory, true, "cache gather graph", inputs, &bound)
     }
 
