@@ -174,6 +174,39 @@ def add_label_scores(path):
 FP32_EDGES = ["logits"]
 
 
+def remove_label_scores(path):
+    """Undoes add_label_scores (for fp16_copy: the fp16 conversion comes before it)."""
+    model = onnx.load(path, load_external_data=False)
+    graph = model.graph
+    added = {"label_scores/LogSoftmax", "label_scores/GatherElements"}
+    kept = [n for n in graph.node if n.name not in added]
+    del graph.node[:]
+    graph.node.extend(kept)
+    for part in (graph.input, graph.output, graph.initializer):
+        kept = [x for x in part if x.name not in (SCORE_INPUT, SCORE_OUTPUT)]
+        del part[:]
+        part.extend(kept)
+    onnx.save(model, path)
+
+
+def fp16_copy(src, dst):
+    """DST: the fp32 model directory SRC (our export) as --precision fp16 would have written it,
+    without PyTorch: each graph's label scores removed, converted (to_fp16), scored again, and
+    the fp16 cache gather graph; tokenizer.json and config.json copied. (scripts/test makes the
+    fp16 test model from the committed fp32 one this way.)"""
+    os.makedirs(dst, exist_ok=True)
+    for name in ("tokenizer.json", "config.json"):
+        shutil.copy(os.path.join(src, name), os.path.join(dst, name))
+    for g in GRAPHS + [CROSS_KV_GRAPH]:
+        path = os.path.join(dst, g)
+        shutil.copy(os.path.join(src, g), path)
+        remove_label_scores(path)
+        to_fp16(path)
+        if g in GRAPHS[1:]:
+            add_label_scores(path)
+    write_cache_gather_graph(dst, fp16=True)
+
+
 def to_fp16(path):
     """Mixed precision: fp16 everywhere but the places T5 overflows (see export_model's doc),
     with the inputs and outputs in fp16 too, but for FP32_EDGES."""

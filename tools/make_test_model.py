@@ -5,8 +5,6 @@ Writes, under tests/fixtures/:
   tiny-mt5/          the model directory in the Optimum layout the extension loads:
                      encoder_model.onnx, decoder_model.onnx, decoder_with_past_model.onnx,
                      tokenizer.json, config.json, manifest.json
-  tiny-mt5-fp16/     the same weights exported with --precision fp16 (caches in fp16), its
-                     tokenizer.json and config.json links to tiny-mt5's
   reference_scores.json   per-label log-probabilities from PyTorch for tools/parity_cases.json
   SHA256SUMS         checksums of all of the above; a Rust test fails if the files disagree
 
@@ -111,14 +109,8 @@ def main():
         # The same export users run, so the fixture is what they get (without the PyTorch
         # check: the reference scores below are a stricter one).
         export_model.export_loaded(model, tok, model_dir, "fp32", "pg_zeroshot/tiny-random-mt5", random_weights=True, do_check=False)
-        fp16_dir = model_dir + "-fp16"
-        export_model.export_loaded(model, tok, fp16_dir, "fp16", "pg_zeroshot/tiny-random-mt5", random_weights=True, do_check=False)
-        # Same bytes as tiny-mt5's (the manifest's checksums say so): linked, to keep the fixtures small.
-        for name in ("tokenizer.json", "config.json"):
-            os.remove(os.path.join(fp16_dir, name))
-            os.symlink(os.path.join("..", "tiny-mt5", name), os.path.join(fp16_dir, name))
     write_reference(model, tok, os.path.join(out, "reference_scores.json"))
-    sums = [f"{d}/{n}" for d in ("tiny-mt5", "tiny-mt5-fp16") for n in MODEL_FILES + ["manifest.json"]] + ["reference_scores.json"]
+    sums = [f"tiny-mt5/{n}" for n in MODEL_FILES + ["manifest.json"]] + ["reference_scores.json"]
     with open(os.path.join(out, "SHA256SUMS"), "w") as f:
         for rel in sums:
             f.write(f"{sha256(os.path.join(out, rel))}  {rel}\n")

@@ -2,7 +2,8 @@
 //! output and the caches to each other in fp16: scored against PyTorch (float32 weights,
 //! float64 log-softmax) within fp16's tolerance, and through every host path the engine has
 //! for a cache (parent rows gathered on the host, encoder buckets and split levels stacked on
-//! the host) with the scores of the paths that keep the cache in ONNX Runtime.
+//! the host) with the scores of the paths that keep the cache in ONNX Runtime. The model is the
+//! committed tiny one converted by tools/fp16_copy.py (`common::fp16_model_dir`).
 mod common;
 
 use serde_json::Value;

@@ -43,9 +43,14 @@ pub fn model_copy(tag: &str, except: &[&str]) -> ScratchDir {
     model_copy_of(&model_dir(), tag, except)
 }
 
-/// The fp16 export of the same weights (tools/make_test_model.py).
+/// The fp16 export of the same weights: made from the committed model by tools/fp16_copy.py
+/// into ZS_FP16_MODEL_DIR (scripts/test does); without it the fp16 tests fail and say so.
 pub fn fp16_model_dir() -> PathBuf {
-    fixtures().join("tiny-mt5-fp16")
+    let dir = std::env::var_os("ZS_FP16_MODEL_DIR")
+        .map(PathBuf::from)
+        .expect("set ZS_FP16_MODEL_DIR to the fp16 test model (scripts/test makes it with tools/fp16_copy.py)");
+    assert!(dir.join("decoder_with_past_model.onnx").is_file(), "no fp16 test model in {}", dir.display());
+    dir
 }
 
 /// `model_copy` of the model directory `src`.
