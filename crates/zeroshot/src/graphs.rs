@@ -133,13 +133,14 @@ pub(crate) fn check_dim(
 }
 
 /// The element type the graphs of a model exchange their caches in, read from
-/// decoder_with_past's first self-attention cache input; every other outlet named in
-/// `outlets` (graph file, its inputs or outputs, names) must have the same, so a model
-/// directory that mixes an fp16 graph with fp32 ones fails at load, naming the outlet.
+/// decoder_with_past's first self-attention cache input; every input and output of `graphs`
+/// (file, session) named in `cache_names` must have the same, so a model directory that mixes
+/// an fp16 graph with fp32 ones fails at load, naming the file and the outlet.
 pub(crate) fn cache_type(
     dir: &Path,
     decoder_with_past: &Session,
-    outlets: &[(&str, &[ort::value::Outlet], Vec<String>)],
+    graphs: &[(&str, Option<&Session>)],
+    cache_names: &[String],
 ) -> Result<CacheType> {
     let first = "past_key_values.0.decoder.key";
     let type_of = |outlet: &ort::value::Outlet| match outlet.dtype() {
@@ -149,10 +150,11 @@ pub(crate) fn cache_type(
     let want = decoder_with_past.inputs().iter().find(|o| o.name() == first).and_then(type_of).ok_or_else(|| {
         Error::invalid_model(dir.join(DECODER_WITH_PAST_FILE), format!("{first} is not a float32 or float16 tensor"))
     })?;
-    for (file, list, names) in outlets {
-        for outlet in list.iter().filter(|o| names.iter().any(|n| n == o.name())) {
-            let have = type_of(outlet);
-            if have != Some(want) {
+    for &(file, session) in graphs {
+        let Some(session) = session else { continue };
+        let outlets = session.inputs().iter().chain(session.outputs());
+        for outlet in outlets.filter(|o| cache_names.iter().any(|n| n == o.name())) {
+            if type_of(outlet) != Some(want) {
                 return Err(Error::invalid_model(
                     dir.join(file),
                     format!(
@@ -380,25 +382,21 @@ impl Sessions {
         } else {
             None
         };
-        let self_cache =
-            || kv_names("past_key_values", layers, "decoder").into_iter().chain(kv_names("present", layers, "decoder"));
-        let cross_cache =
-            || kv_names("past_key_values", layers, "encoder").into_iter().chain(kv_names("present", layers, "encoder"));
-        let hidden = || ["last_hidden_state".to_string(), "encoder_hidden_states".to_string()].into_iter();
-        let mut outlets: Vec<(&str, &[ort::value::Outlet], Vec<String>)> = vec![
-            (ENCODER_FILE, encoder.outputs(), hidden().collect()),
-            (DECODER_WITH_PAST_FILE, decoder_with_past.inputs(), self_cache().chain(cross_cache()).collect()),
-            (DECODER_WITH_PAST_FILE, decoder_with_past.outputs(), self_cache().collect()),
-        ];
-        for (file, graph) in [(CROSS_KV_FILE, &cross_kv), (DECODER_FILE, &decoder), (CACHE_GATHER_FILE, &cache_gather)]
-        {
-            if let Some(graph) = graph {
-                let names: Vec<String> = hidden().chain(self_cache()).chain(cross_cache()).collect();
-                outlets.push((file, graph.inputs(), names.clone()));
-                outlets.push((file, graph.outputs(), names));
+        // The values that go from one run to the next: the encoder output, both caches.
+        let mut cache_names = vec!["last_hidden_state".to_string(), "encoder_hidden_states".to_string()];
+        for prefix in ["past_key_values", "present"] {
+            for part in ["decoder", "encoder"] {
+                cache_names.extend(kv_names(prefix, layers, part));
             }
         }
-        let cache_type = cache_type(dir, &decoder_with_past, &outlets)?;
+        let graphs = [
+            (ENCODER_FILE, Some(&encoder)),
+            (DECODER_WITH_PAST_FILE, Some(&decoder_with_past)),
+            (CROSS_KV_FILE, cross_kv.as_ref()),
+            (DECODER_FILE, decoder.as_ref()),
+            (CACHE_GATHER_FILE, cache_gather.as_ref()),
+        ];
+        let cache_type = cache_type(dir, &decoder_with_past, &graphs, &cache_names)?;
         Ok(OpenedGraphs {
             sessions: Sessions {
                 encoder,
