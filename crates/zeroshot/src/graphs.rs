@@ -275,6 +275,11 @@ pub(crate) struct Placement {
     pub on_device: bool,
     /// The arenas a run shrinks when it ends (ONNX Runtime's run option value).
     pub shrink_arenas: String,
+    /// Keep the arenas' free memory from call to call: no run shrinks them (`Model::keep_arenas`).
+    pub keep_arenas: bool,
+    /// Whether the last run asked ONNX Runtime to shrink the arenas (tests check that every
+    /// call ends with one).
+    pub last_run_shrank: bool,
 }
 
 impl Placement {
@@ -288,7 +293,14 @@ impl Placement {
         let device =
             if on_device { info(AllocationDevice::CUDA, cuda_device_id)? } else { info(AllocationDevice::CPU, 0)? };
         let shrink_arenas = if on_device { format!("cpu:0;gpu:{cuda_device_id}") } else { "cpu:0".to_string() };
-        Ok(Placement { device, host: info(AllocationDevice::CPU, 0)?, on_device, shrink_arenas })
+        Ok(Placement {
+            device,
+            host: info(AllocationDevice::CPU, 0)?,
+            on_device,
+            shrink_arenas,
+            keep_arenas: false,
+            last_run_shrank: false,
+        })
     }
 }
 

@@ -96,7 +96,7 @@ enum Place {
 /// in order. Stopped early (`Error::Interrupted`) when the caller cancels.
 fn run_bound(
     session: &mut Session,
-    memory: &Placement,
+    memory: &mut Placement,
     shrink: bool,
     what: &str,
     inputs: Inputs<'_>,
@@ -114,6 +114,8 @@ fn run_bound(
         };
         binding.bind_output_to_device(name, info).map_err(fail)?;
     }
+    let shrink = shrink && !memory.keep_arenas;
+    memory.last_run_shrank = shrink;
     let options = run_options(if shrink { &memory.shrink_arenas } else { "" })?;
     let mut out = interrupt::watched(
         &options,
@@ -175,7 +177,7 @@ fn encode(sessions: &mut Sessions, batch: &PromptBatch, place: Place) -> Result<
         ("attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
     ];
     let output = [("last_hidden_state", place)];
-    let mut out = run_bound(&mut sessions.encoder, &sessions.memory, true, "encoder", inputs, &output)?;
+    let mut out = run_bound(&mut sessions.encoder, &mut sessions.memory, true, "encoder", inputs, &output)?;
     Ok(out.pop().expect("one output bound"))
 }
 
@@ -323,7 +325,7 @@ impl<'a> Run<'a> {
         let cache_place = if self.sessions.cache_gather.is_some() { Place::Device } else { Place::Host };
         let mut bound = vec![(score_output, Place::Host)];
         bound.extend(keep.iter().map(|&name| (name, cache_place)));
-        let mut values = run_bound(session, &self.sessions.memory, shrink, what, inputs, &bound)?;
+        let mut values = run_bound(session, &mut self.sessions.memory, shrink, what, inputs, &bound)?;
         let kept = values.split_off(1);
         let scores = match outputs {
             ScoreOutputs::Fused => {
@@ -375,7 +377,8 @@ impl<'a> Run<'a> {
             let mut per_layer: Vec<Vec<DynValue>> = bound.iter().map(|_| Vec::new()).collect();
             for h in &hidden {
                 let inputs: Inputs = vec![("encoder_hidden_states".into(), h.into())];
-                let values = run_bound(cross, &self.sessions.memory, true, "cross-attention graph", inputs, &bound)?;
+                let values =
+                    run_bound(cross, &mut self.sessions.memory, true, "cross-attention graph", inputs, &bound)?;
                 for (value, parts) in values.into_iter().zip(&mut per_layer) {
                     parts.push(value);
                 }
@@ -493,7 +496,7 @@ impl<'a> Run<'a> {
         // more after calls in tests/safety (partly glibc's doing, since fixed in _PG_init), for a
         // speed gain not shown above the noise (BENCHMARKS.md, "The device-resident dataflow on
         // the CPU").
-        run_bound(gather, &self.sessions.memory, true, "cache gather graph", inputs, &bound)
+        run_bound(gather, &mut self.sessions.memory, true, "cache gather graph", inputs, &bound)
     }
 
     /// Per-label log-probabilities of the trie's labels for every prompt of the run (exact

@@ -186,15 +186,10 @@ fn an_unmarked_decoder_scores_one_text_per_run() {
     }
 }
 
-fn workload() -> serde_json::Value {
-    let path = common::fixtures().join("../../bench/workload.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// Host traffic per text (bytes fed from host buffers plus bytes read back) for the
 /// benchmark's 87 labels in exact mode, one text per call and all texts in one call.
 fn host_bytes_per_text(model: &mut zeroshot::Model) -> (u64, u64) {
-    let w = workload();
+    let w = common::workload();
     let labels: Vec<String> =
         w["label_sets"]["87"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().into()).collect();
     let texts: Vec<&str> = w["texts"].as_array().unwrap().iter().take(8).map(|t| t.as_str().unwrap()).collect();
@@ -233,7 +228,7 @@ fn the_cache_stays_in_onnx_runtime_with_the_gather_graph() {
 /// The gather graph computes what the host gather does: the same scores either way.
 #[test]
 fn the_gather_graph_gives_the_host_gathers_scores() {
-    let w = workload();
+    let w = common::workload();
     let labels: Vec<String> =
         w["label_sets"]["87"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().into()).collect();
     let text = w["texts"][3].as_str().unwrap();
@@ -252,7 +247,7 @@ fn the_gather_graph_gives_the_host_gathers_scores() {
 /// step within float rounding and the same answer.
 #[test]
 fn a_level_wider_than_max_rows_is_split_into_steps_with_the_same_scores() {
-    let w = workload();
+    let w = common::workload();
     let labels: Vec<String> =
         w["label_sets"]["87"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().into()).collect();
     let mut model = common::load();

@@ -78,3 +78,9 @@ impl Drop for ScratchDir {
 pub fn strings(xs: &[&str]) -> Vec<String> {
     xs.iter().map(|s| s.to_string()).collect()
 }
+
+/// The benchmark's workload (bench/workload.json): its texts and label sets.
+pub fn workload() -> serde_json::Value {
+    let path = fixtures().join("../../bench/workload.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
