@@ -75,6 +75,10 @@ pub struct ModelArgs {
     /// Load the memory-mapped ORT-format copies (export_model.py --ort-format), sharing weights between processes.
     #[arg(long)]
     pub share_weights: bool,
+    /// Keep ONNX Runtime's arena memory from text to text instead of returning it after every call
+    /// (a database backend returns it): faster, holds the largest call's working memory.
+    #[arg(long)]
+    pub keep_arenas: bool,
 }
 
 impl ModelArgs {
@@ -91,7 +95,8 @@ impl ModelArgs {
             fused_scores: !self.full_logits,
             share_weights: self.share_weights,
         };
-        let model = Model::load(&self.model_dir, &opts)?;
+        let mut model = Model::load(&self.model_dir, &opts)?;
+        model.keep_arenas(self.keep_arenas);
         if model.is_random() {
             eprintln!(
                 "warning: {} has random weights: its labels mean nothing",

@@ -99,6 +99,7 @@ fn bench_reports_every_configuration() {
     let results = doc["results"].as_array().unwrap();
     assert_eq!(results.len(), 12, "3 label sets x (exact, exact_batch, greedy, greedy_batch)");
     assert!(doc["graphs"].as_array().unwrap().iter().any(|g| g == "decoder_cache_gather.onnx"), "{doc}");
+    assert_eq!(doc["keep_arenas"], false, "a backend's way is the default");
     for r in results {
         assert!(r["rows_per_s"].as_f64().unwrap() > 0.0);
         // The self-attention cache stays in ONNX Runtime: one text per call, only ids, masks
@@ -116,5 +117,21 @@ fn bench_reports_every_configuration() {
             assert!(r["p50_ms"].as_f64().unwrap() <= r["p95_ms"].as_f64().unwrap());
         }
     }
+    std::fs::remove_file(json).ok();
+}
+
+#[test]
+fn bench_keeps_the_arenas_when_asked() {
+    let json = std::env::temp_dir().join(format!("zs-bench-keep-{}.json", std::process::id()));
+    let workload = repo().join("bench/workload.json");
+    let args = ["bench", "--workload", workload.to_str().unwrap(), "--label-sets", "5", "--modes", "exact"];
+    zeroshot(
+        &[&args[..], &["--texts", "2", "--warmup", "0", "--keep-arenas", "--json", json.to_str().unwrap()]].concat(),
+    );
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["keep_arenas"], true, "{doc}");
+    // Pages first touched per text (Linux): what returning the arenas after every call costs.
+    assert!(doc["results"][0]["minor_faults_per_text"].is_u64(), "{doc}");
+    assert_eq!(doc["results"].as_array().unwrap().len(), 2, "exact and exact_batch: {doc}");
     std::fs::remove_file(json).ok();
 }
