@@ -9,6 +9,7 @@ use ort::session::Session;
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::host_tensors::CacheType;
+use crate::interrupt;
 use crate::load_options::{Device, LoadOptions};
 use crate::runtime::Runtime;
 
@@ -333,6 +334,9 @@ impl Sessions {
         // (moving an Mmap does not move the mapped bytes the session points into).
         let mut maps = Vec::new();
         let mut open = |file: &str| -> Result<(Session, &'static str)> {
+            // A session cannot be stopped while ONNX Runtime creates it (seconds at base size):
+            // a cancel is answered between them.
+            interrupt::check()?;
             let map = if opts.share_weights { Some(map_ort_file(&dir.join(file))?) } else { None };
             let session = open_session(rt, &dir.join(file), opts, map.as_deref())?;
             maps.extend(map);

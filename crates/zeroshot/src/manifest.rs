@@ -68,6 +68,8 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
+        // Gigabytes at base size: a cancel is answered between chunks.
+        crate::interrupt::check()?;
         let n = file.read(&mut buf).map_err(|e| Error::invalid_model(path, e.to_string()))?;
         if n == 0 {
             break;

@@ -1,5 +1,5 @@
-//! The caller's interrupt check stops work: before it starts, between texts, and inside an
-//! ONNX Runtime run (the watcher terminates the run). Its own test binary, because the check
+//! The caller's interrupt check stops work: before it starts, between texts, inside an ONNX
+//! Runtime run (the watcher terminates the run), and in a model load. Its own test binary, because the check
 //! is installed once per process.
 mod common;
 
@@ -25,6 +25,12 @@ fn a_pending_interrupt_stops_scoring_and_the_model_serves_again_after() {
     STOP.store(true, Ordering::SeqCst);
     assert!(matches!(model.classify_many(&texts, &prepared, &opts), Err(Error::Interrupted)));
     assert!(matches!(model.labels(&["新".to_string(), "标签".to_string()], 2048), Err(Error::Interrupted)));
+    // A load stops at its checks: in the checksums, and before each graph (the extension runs
+    // loads in a thread of its own, which a cancel leaves to stop there).
+    let dir = common::model_dir();
+    assert!(matches!(zeroshot::Model::load(&dir, &common::options()), Err(Error::Interrupted)));
+    let unverified = zeroshot::LoadOptions { verify_checksums: false, ..common::options() };
+    assert!(matches!(zeroshot::Model::load(&dir, &unverified), Err(Error::Interrupted)));
 
     // Raised while the work runs (64 long texts, 250 labels: seconds of work on this model).
     STOP.store(false, Ordering::SeqCst);
