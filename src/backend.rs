@@ -1,8 +1,18 @@
 //! The model of this backend: loaded on first use, again when a setting that decides the
 //! load changes, and kept otherwise. A failed load leaves nothing behind, so the next call
 //! retries with whatever the settings are then (no reconnect needed after a fix).
+//!
+//! A load runs in a thread of its own while the backend waits for it, checking for a cancel:
+//! ONNX Runtime cannot be stopped while it creates a session (seconds at base size, and any
+//! role can force a load by changing `zs.threads`), but a cancel must end the call at once.
+//! A cancelled load stops at its next check (between files and graphs) or ends; the next call
+//! waits for it first, and uses it if it loaded what that call needs. So at most one load is
+//! ever under way, and it never outlives the backend (`join_load_at_exit`).
 use std::cell::RefCell;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use pgrx::prelude::*;
 use zeroshot::{LoadOptions, Model};
@@ -22,9 +32,28 @@ struct Loaded {
     model: Model,
 }
 
+/// A load under way in its thread (or ended, not yet collected).
+struct PendingLoad {
+    key: LoadKey,
+    thread: JoinHandle<zeroshot::Result<Model>>,
+}
+
+/// How often the backend looks at a load and at its interrupt flags while it waits.
+const LOAD_POLL: Duration = Duration::from_millis(5);
+
+/// Set when the backend exits: a load still under way stops at its next check.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// Whether the backend is exiting (read by the engine's interrupt check, from any thread).
+pub fn exiting() -> bool {
+    EXITING.load(Ordering::Relaxed)
+}
+
 thread_local! {
     // A backend is single-threaded: no lock, just a cell.
     static MODEL: RefCell<Option<Loaded>> = const { RefCell::new(None) };
+    static PENDING: RefCell<Option<PendingLoad>> = const { RefCell::new(None) };
+    static EXIT_HOOK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static TEXTS_SCORED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
@@ -55,7 +84,7 @@ fn load(key: &LoadKey) -> Result<Model, ZsError> {
             );
         }
     }
-    let model = Model::load(&key.dir, &key.options).map_err(|source| {
+    let model = load_in_thread(key)?.map_err(|source| {
         let setting = match &source {
             e if e.concerns_runtime_library() => "zs.onnxruntime_library",
             zeroshot::Error::DeviceUnavailable(_) => "zs.device",
@@ -83,6 +112,65 @@ fn load(key: &LoadKey) -> Result<Model, ZsError> {
         );
     }
     Ok(model)
+}
+
+/// Loads `key` in a thread of its own and waits for it (`Err` only for a cancel, which leaves
+/// the load pending); a load a cancel left pending is collected first, and used when it
+/// loaded `key`.
+fn load_in_thread(key: &LoadKey) -> Result<zeroshot::Result<Model>, ZsError> {
+    if let Some((pending_key, result)) = wait_for_load()? {
+        let stopped = matches!(&result, Err(e) if e.kind() == zeroshot::ErrorKind::Interrupted);
+        if pending_key == *key && !stopped {
+            return Ok(result);
+        }
+        // Anything else it loaded is freed here, before the new load takes its memory.
+    }
+    let (dir, options) = (key.dir.clone(), key.options.clone());
+    // Signals stay with the backend's own thread (Postgres's handlers), as for ONNX Runtime's.
+    let thread = zeroshot::interrupt::without_signals(|| {
+        std::thread::Builder::new().name("zeroshot-load".into()).spawn(move || Model::load(&dir, &options))
+    })
+    .map_err(|e| zeroshot::Error::Runtime {
+        action: "start a thread to load the model".into(),
+        message: e.to_string(),
+    })?;
+    if !EXIT_HOOK.replace(true) {
+        // SAFETY: registers a callback Postgres calls once as the backend exits.
+        unsafe { pg_sys::on_proc_exit(Some(join_load_at_exit), pg_sys::Datum::from(0)) };
+    }
+    PENDING.with(|p| *p.borrow_mut() = Some(PendingLoad { key: key.clone(), thread }));
+    Ok(wait_for_load()?.expect("a load was just started").1)
+}
+
+/// Waits for the pending load, if any, to end and returns its key and result. A cancel while
+/// waiting is `Err(Interrupted)` at once, the load left pending.
+fn wait_for_load() -> Result<Option<(LoadKey, zeroshot::Result<Model>)>, ZsError> {
+    loop {
+        let ended = PENDING.with(|p| p.borrow().as_ref().map(|l| l.thread.is_finished()));
+        match ended {
+            None => return Ok(None),
+            Some(true) => break,
+            Some(false) if zeroshot::interrupt::pending() => return Err(zeroshot::Error::Interrupted.into()),
+            Some(false) => std::thread::sleep(LOAD_POLL),
+        }
+    }
+    let load = PENDING.with(|p| p.borrow_mut().take()).expect("checked above");
+    let result = load.thread.join().unwrap_or_else(|_| {
+        Err(zeroshot::Error::Runtime { action: "load the model".into(), message: "the loading thread panicked".into() })
+    });
+    Ok(Some((load.key, result)))
+}
+
+/// A load still under way when the backend exits is stopped at its next check and waited
+/// for: ONNX Runtime's library must not be torn down by the process's exit while a thread is
+/// inside it.
+unsafe extern "C-unwind" fn join_load_at_exit(_code: std::os::raw::c_int, _arg: pg_sys::Datum) {
+    EXITING.store(true, Ordering::Relaxed);
+    // No panic here, whatever state the exit finds: an unwind out of this callback would abort.
+    let pending = PENDING.try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take())).ok().flatten();
+    if let Some(load) = pending {
+        let _ = load.thread.join();
+    }
 }
 
 /// Runs `f` with this backend's model, loading it first if needed.

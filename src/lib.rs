@@ -46,9 +46,13 @@ pub extern "C-unwind" fn _PG_init() {
     zeroshot::interrupt::set_check(interrupt_pending);
 }
 
-/// Whether Postgres has a cancel or terminate pending for this backend. Reads the flags that
-/// its signal handlers set (volatile `sig_atomic_t`), so it is safe from any thread.
+/// Whether Postgres has a cancel or terminate pending for this backend, or the backend is
+/// exiting (a model load still under way then stops). Reads the flags that its signal
+/// handlers set (volatile `sig_atomic_t`) and an atomic, so it is safe from any thread.
 fn interrupt_pending() -> bool {
+    if backend::exiting() {
+        return true;
+    }
     // SAFETY: plain reads of sig_atomic_t globals.
     unsafe {
         std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::InterruptPending)) != 0
