@@ -5,9 +5,11 @@
 //! A load runs in a thread of its own while the backend waits for it, checking for a cancel:
 //! ONNX Runtime cannot be stopped while it creates a session (seconds at base size, and any
 //! role can force a load by changing `zs.threads`), but a cancel must end the call at once.
-//! A cancelled load stops at its next check (between files and graphs) or ends; the next call
-//! waits for it first, and uses it if it loaded what that call needs. So at most one load is
-//! ever under way, and it never outlives the backend (`join_load_at_exit`).
+//! A cancelled load usually goes on to its end (Postgres clears the cancel at once, and the
+//! load checks only between files, graphs and checksum chunks); the next call waits for it
+//! first and uses it if it loaded what that call needs, or stops it at its next check if not.
+//! So at most one load is ever under way, and it never outlives the backend
+//! (`join_load_at_exit`).
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,12 +43,30 @@ struct PendingLoad {
 /// How often the backend looks at a load and at its interrupt flags while it waits.
 const LOAD_POLL: Duration = Duration::from_millis(5);
 
-/// Set when the backend exits: a load still under way stops at its next check.
-static EXITING: AtomicBool = AtomicBool::new(false);
+/// Set while the backend waits for a load it no longer wants (other settings), and for good
+/// when it exits: the load stops at its next check. Never set while the backend itself runs
+/// ONNX Runtime (the flag is part of the engine's interrupt check).
+static STOP_LOAD: AtomicBool = AtomicBool::new(false);
 
-/// Whether the backend is exiting (read by the engine's interrupt check, from any thread).
-pub fn exiting() -> bool {
-    EXITING.load(Ordering::Relaxed)
+/// Whether a load under way should stop (read by the engine's interrupt check, from any thread).
+pub fn load_unwanted() -> bool {
+    STOP_LOAD.load(Ordering::Relaxed)
+}
+
+/// Clears `STOP_LOAD` when dropped: on every way out of a wait for an unwanted load.
+struct StopLoad;
+
+impl StopLoad {
+    fn set() -> StopLoad {
+        STOP_LOAD.store(true, Ordering::Relaxed);
+        StopLoad
+    }
+}
+
+impl Drop for StopLoad {
+    fn drop(&mut self) {
+        STOP_LOAD.store(false, Ordering::Relaxed);
+    }
 }
 
 thread_local! {
@@ -85,6 +105,9 @@ fn load(key: &LoadKey) -> Result<Model, ZsError> {
         }
     }
     let model = load_in_thread(key)?.map_err(|source| {
+        if source.kind() == zeroshot::ErrorKind::Interrupted {
+            return ZsError::Engine(source);
+        }
         let setting = match &source {
             e if e.concerns_runtime_library() => "zs.onnxruntime_library",
             zeroshot::Error::DeviceUnavailable(_) => "zs.device",
@@ -118,6 +141,8 @@ fn load(key: &LoadKey) -> Result<Model, ZsError> {
 /// the load pending); a load a cancel left pending is collected first, and used when it
 /// loaded `key`.
 fn load_in_thread(key: &LoadKey) -> Result<zeroshot::Result<Model>, ZsError> {
+    let unwanted = PENDING.with(|p| p.borrow().as_ref().is_some_and(|l| l.key != *key));
+    let stop = unwanted.then(StopLoad::set);
     if let Some((pending_key, result)) = wait_for_load()? {
         let stopped = matches!(&result, Err(e) if e.kind() == zeroshot::ErrorKind::Interrupted);
         if pending_key == *key && !stopped {
@@ -125,19 +150,26 @@ fn load_in_thread(key: &LoadKey) -> Result<zeroshot::Result<Model>, ZsError> {
         }
         // Anything else it loaded is freed here, before the new load takes its memory.
     }
+    drop(stop);
+    if !EXIT_HOOK.replace(true) {
+        // Registered before the first thread starts, so that no thread can outlive the backend.
+        // SAFETY: registers a callback Postgres calls once as the backend exits.
+        unsafe { pg_sys::on_proc_exit(Some(join_load_at_exit), pg_sys::Datum::from(0)) };
+    }
     let (dir, options) = (key.dir.clone(), key.options.clone());
     // Signals stay with the backend's own thread (Postgres's handlers), as for ONNX Runtime's.
+    // The stack of the backend's own thread, which loads used to run on (protobuf parsing
+    // recurses).
     let thread = zeroshot::interrupt::without_signals(|| {
-        std::thread::Builder::new().name("zeroshot-load".into()).spawn(move || Model::load(&dir, &options))
+        std::thread::Builder::new()
+            .name("zeroshot-load".into())
+            .stack_size(8 << 20)
+            .spawn(move || Model::load(&dir, &options))
     })
     .map_err(|e| zeroshot::Error::Runtime {
         action: "start a thread to load the model".into(),
         message: e.to_string(),
     })?;
-    if !EXIT_HOOK.replace(true) {
-        // SAFETY: registers a callback Postgres calls once as the backend exits.
-        unsafe { pg_sys::on_proc_exit(Some(join_load_at_exit), pg_sys::Datum::from(0)) };
-    }
     PENDING.with(|p| *p.borrow_mut() = Some(PendingLoad { key: key.clone(), thread }));
     Ok(wait_for_load()?.expect("a load was just started").1)
 }
@@ -151,7 +183,20 @@ fn wait_for_load() -> Result<Option<(LoadKey, zeroshot::Result<Model>)>, ZsError
             None => return Ok(None),
             Some(true) => break,
             Some(false) if zeroshot::interrupt::pending() => return Err(zeroshot::Error::Interrupted.into()),
-            Some(false) => std::thread::sleep(LOAD_POLL),
+            Some(false) => {
+                // Woken at once by a cancel (Postgres's signal handlers set the latch); exits if
+                // the postmaster dies; shows as an extension wait in pg_stat_activity.
+                // SAFETY: the backend's own latch, on the backend's own thread.
+                unsafe {
+                    pg_sys::WaitLatch(
+                        pg_sys::MyLatch,
+                        (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+                        LOAD_POLL.as_millis() as std::os::raw::c_long,
+                        pg_sys::PG_WAIT_EXTENSION,
+                    );
+                    pg_sys::ResetLatch(pg_sys::MyLatch);
+                }
+            }
         }
     }
     let load = PENDING.with(|p| p.borrow_mut().take()).expect("checked above");
@@ -165,7 +210,7 @@ fn wait_for_load() -> Result<Option<(LoadKey, zeroshot::Result<Model>)>, ZsError
 /// for: ONNX Runtime's library must not be torn down by the process's exit while a thread is
 /// inside it.
 unsafe extern "C-unwind" fn join_load_at_exit(_code: std::os::raw::c_int, _arg: pg_sys::Datum) {
-    EXITING.store(true, Ordering::Relaxed);
+    STOP_LOAD.store(true, Ordering::Relaxed);
     // No panic here, whatever state the exit finds: an unwind out of this callback would abort.
     let pending = PENDING.try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take())).ok().flatten();
     if let Some(load) = pending {

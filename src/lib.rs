@@ -46,11 +46,11 @@ pub extern "C-unwind" fn _PG_init() {
     zeroshot::interrupt::set_check(interrupt_pending);
 }
 
-/// Whether Postgres has a cancel or terminate pending for this backend, or the backend is
-/// exiting (a model load still under way then stops). Reads the flags that its signal
+/// Whether Postgres has a cancel or terminate pending for this backend, or the backend no
+/// longer wants the model load under way (other settings, or it is exiting). Reads the flags that its signal
 /// handlers set (volatile `sig_atomic_t`) and an atomic, so it is safe from any thread.
 fn interrupt_pending() -> bool {
-    if backend::exiting() {
+    if backend::load_unwanted() {
         return true;
     }
     // SAFETY: plain reads of sig_atomic_t globals.

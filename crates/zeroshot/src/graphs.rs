@@ -388,6 +388,7 @@ impl Sessions {
         let score_outputs = if fused && opts.fused_scores { ScoreOutputs::Fused } else { ScoreOutputs::FullLogits };
         // Never memory-mapped: it has no weights to share.
         let cache_gather = if dir.join(CACHE_GATHER_FILE).is_file() {
+            interrupt::check()?;
             let (gather, _) = open_session(rt, &dir.join(CACHE_GATHER_FILE), opts, None)?;
             let (ins, outs) = session_names(&gather);
             let mut want = vec![PARENT_ROWS_INPUT.to_string()];

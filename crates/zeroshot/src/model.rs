@@ -63,6 +63,8 @@ impl Model {
         let config_path = dir.join(CONFIG_FILE);
         let config = ModelConfig::read(&config_path)?;
         let tokenizer_path = dir.join(TOKENIZER_FILE);
+        // Tens of megabytes to parse for mT5's vocabulary: a cancel is answered before it.
+        interrupt::check()?;
         let tokenizer = TextTokenizer::from_file(&tokenizer_path, config.eos_token_id)?;
         Self::check_token_ids(&config, &tokenizer, &config_path)?;
         let template = match &manifest {
@@ -97,7 +99,9 @@ impl Model {
     /// decoder_model.onnx, opened now if the fast path did not need it.
     pub(crate) fn ensure_decoder(&mut self) -> Result<()> {
         if self.sessions.decoder.is_none() {
-            let (decoder, _) = open_session(self.runtime, &self.dir.join(DECODER_FILE), &self.options, None)?;
+            let (rt, path, options) = (self.runtime, self.dir.join(DECODER_FILE), &self.options);
+            // Its thread pool must not take the host's signals either (as in `load`).
+            let (decoder, _) = interrupt::without_signals(|| open_session(rt, &path, options, None))?;
             check_decoder(&self.dir, &decoder, self.config.decoder_layers())?;
             self.sessions.decoder = Some(decoder);
         }
