@@ -9,10 +9,8 @@ use zeroshot::{Model, ScoreMode, ScoreOptions};
 /// One call of each kind the engine has, each checked as it ends; returns every call's
 /// log-probabilities, as bits (greedy mode's unscored labels are NaN).
 fn calls(model: &mut Model, keep: bool) -> Vec<Vec<u64>> {
-    let w = common::workload();
-    let labels: Vec<String> =
-        w["label_sets"]["87"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().into()).collect();
-    let texts: Vec<&str> = w["texts"].as_array().unwrap().iter().take(3).map(|t| t.as_str().unwrap()).collect();
+    let (labels, texts) = common::workload_87(3);
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let prepared = model.labels(&labels, 1024).unwrap();
     let exact = ScoreOptions { max_input_tokens: 1024, ..ScoreOptions::default() };
     let split = ScoreOptions { runs: zeroshot::RunLimits { max_rows: 3, ..exact.runs }, ..exact.clone() };

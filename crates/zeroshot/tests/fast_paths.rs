@@ -189,10 +189,8 @@ fn an_unmarked_decoder_scores_one_text_per_run() {
 /// Host traffic per text (bytes fed from host buffers plus bytes read back) for the
 /// benchmark's 87 labels in exact mode, one text per call and all texts in one call.
 fn host_bytes_per_text(model: &mut zeroshot::Model) -> (u64, u64) {
-    let w = common::workload();
-    let labels: Vec<String> =
-        w["label_sets"]["87"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().into()).collect();
-    let texts: Vec<&str> = w["texts"].as_array().unwrap().iter().take(8).map(|t| t.as_str().unwrap()).collect();
+    let (labels, texts) = common::workload_87(8);
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let prepared = model.labels(&labels, 1024).unwrap();
     let opts = ScoreOptions { max_input_tokens: 1024, ..ScoreOptions::default() };
     model.take_host_bytes();
@@ -228,10 +226,8 @@ fn the_cache_stays_in_onnx_runtime_with_the_gather_graph() {
 /// The gather graph computes what the host gather does: the same scores either way.
 #[test]
 fn the_gather_graph_gives_the_host_gathers_scores() {
-    let w = common::workload();
-    let labels: Vec<String> =
-        w["label_sets"]["87"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().into()).collect();
-    let text = w["texts"][3].as_str().unwrap();
+    let (labels, texts) = common::workload_87(4);
+    let text = texts[3].as_str();
     let opts = ScoreOptions { max_input_tokens: 1024, ..ScoreOptions::default() };
     let mut model = common::load();
     let prepared = model.labels(&labels, 1024).unwrap();
@@ -247,16 +243,14 @@ fn the_gather_graph_gives_the_host_gathers_scores() {
 /// step within float rounding and the same answer.
 #[test]
 fn a_level_wider_than_max_rows_is_split_into_steps_with_the_same_scores() {
-    let w = common::workload();
-    let labels: Vec<String> =
-        w["label_sets"]["87"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().into()).collect();
+    let (labels, texts) = common::workload_87(3);
     let mut model = common::load();
     let prepared = model.labels(&labels, 1024).unwrap();
     let widest = prepared.trie().levels().iter().map(Vec::len).max().unwrap();
     assert!(widest > 8, "the test needs a wide level ({widest})");
     let whole = ScoreOptions { max_input_tokens: 1024, ..ScoreOptions::default() };
     let split = ScoreOptions { runs: zeroshot::RunLimits { max_rows: 3, ..whole.runs }, ..whole.clone() };
-    for text in w["texts"].as_array().unwrap().iter().take(3).map(|t| t.as_str().unwrap()) {
+    for text in &texts {
         let a = model.classify(text, &prepared, &whole).unwrap();
         let b = model.classify(text, &prepared, &split).unwrap();
         let worst = a.logprobs.iter().zip(&b.logprobs).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);

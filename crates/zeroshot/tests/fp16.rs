@@ -29,14 +29,6 @@ fn reference_cases() -> Vec<Value> {
     doc["cases"].as_array().unwrap().iter().filter(|c| c["name"] != "fullwidth_equal_labels").cloned().collect()
 }
 
-fn workload_87() -> (Vec<String>, Vec<String>) {
-    let path = common::fixtures().join("../../bench/workload.json");
-    let w: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let labels = w["label_sets"]["87"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().into()).collect();
-    let texts = w["texts"].as_array().unwrap().iter().take(6).map(|t| t.as_str().unwrap().into()).collect();
-    (labels, texts)
-}
-
 fn largest_difference(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
@@ -82,7 +74,7 @@ fn fp16_label_probabilities_match_pytorch() {
 /// with the gather graph, as with float32.
 #[test]
 fn fp16_caches_take_every_host_path_with_the_same_scores() {
-    let (labels, texts) = workload_87();
+    let (labels, texts) = common::workload_87(6);
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let mut model = load_fp16();
     let prepared = model.labels(&labels, 1024).unwrap();

@@ -79,8 +79,12 @@ pub fn strings(xs: &[&str]) -> Vec<String> {
     xs.iter().map(|s| s.to_string()).collect()
 }
 
-/// The benchmark's workload (bench/workload.json): its texts and label sets.
-pub fn workload() -> serde_json::Value {
+/// The benchmark's 87-label set and its first `texts` texts (bench/workload.json).
+pub fn workload_87(texts: usize) -> (Vec<String>, Vec<String>) {
     let path = fixtures().join("../../bench/workload.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    let w: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let strings = |v: &serde_json::Value, n: usize| -> Vec<String> {
+        v.as_array().unwrap().iter().take(n).map(|x| x.as_str().unwrap().to_string()).collect()
+    };
+    (strings(&w["label_sets"]["87"], usize::MAX), strings(&w["texts"], texts))
 }
