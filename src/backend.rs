@@ -229,7 +229,10 @@ pub fn with_model<R>(f: impl FnOnce(&mut Model) -> Result<R, ZsError>) -> Result
             let model = load(&key)?;
             *slot = Some(Loaded { key, model });
         }
-        f(&mut slot.as_mut().expect("loaded above").model)
+        let model = &mut slot.as_mut().expect("loaded above").model;
+        // Read on every call: a change takes effect without a reload.
+        model.keep_arenas(gucs::keep_arenas());
+        f(model)
     })
 }
 

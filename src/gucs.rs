@@ -44,6 +44,7 @@ pub static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(16);
 pub static BATCH_ROWS: GucSetting<i32> = GucSetting::<i32>::new(zeroshot::RunLimits::DEFAULT_MAX_ROWS as i32);
 pub static SHARE_WEIGHTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static VERIFY_CHECKSUMS: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static KEEP_ARENAS: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 /// The longest prompt a non-superuser may ask for. A call's memory grows with the prompt
 /// (T5's positions are unbounded, so the model sets no limit): at 2,048 tokens and the
@@ -193,6 +194,16 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // SUSET: on, a backend holds its largest call's working memory (hundreds of MB at base
+    // size) for as long as it lives; the administrator decides that, not each role.
+    GucRegistry::define_bool_guc(
+        c"zs.keep_arenas",
+        c"Keep ONNX Runtime's working memory from call to call instead of giving it back when each call ends.",
+        c"Faster (no pages to touch again on every call), but each backend holds its largest call's working memory until it exits. See README, Memory.",
+        &KEEP_ARENAS,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
 }
 
 fn string(setting: &GucSetting<Option<std::ffi::CString>>) -> Option<String> {
@@ -280,4 +291,8 @@ pub fn share_weights() -> bool {
 
 pub fn verify_checksums() -> bool {
     VERIFY_CHECKSUMS.get()
+}
+
+pub fn keep_arenas() -> bool {
+    KEEP_ARENAS.get()
 }

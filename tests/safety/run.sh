@@ -80,6 +80,28 @@ r0=$(echo "$out" | sed -n 2p); r1=$(echo "$out" | sed -n 4p); hwm=$(echo "$out" 
 held=$(( (r1 - r0) / 1024 )); peak=$(( (hwm - r0) / 1024 ))
 if [ "$held" -lt 64 ]; then r=0; else r=1; fi; check arena_returned $r "after a call that peaked ${peak} MiB above its start, ${held} MiB stay held; bound 64 MiB"
 
+# 3b. zs.keep_arenas (superuser) keeps that memory from call to call, and a call with it off
+# gives it back again.
+out=$(psql_ <<SQL
+SET client_min_messages = error;
+SET zs.max_input_tokens = 2048;
+SET zs.keep_arenas = on;
+SELECT zs_classify('预热', ARRAY['a','b']) IS NOT NULL;
+SELECT $(kb VmRSS);
+SELECT count(*) FROM zs_classify_batch(
+  (SELECT array_agg(repeat('这是一条很长的评论。', 200) || g) FROM generate_series(1, 16) g),
+  (SELECT array_agg('标签' || g) FROM generate_series(1, 250) g));
+SELECT $(kb VmRSS);
+SET zs.keep_arenas = off;
+SELECT zs_classify('再来', ARRAY['a','b']) IS NOT NULL;
+SELECT $(kb VmRSS);
+SQL
+)
+r0=$(echo "$out" | sed -n 2p); r1=$(echo "$out" | sed -n 4p); r2=$(echo "$out" | sed -n 6p)
+kept=$(( (r1 - r0) / 1024 )); after=$(( (r2 - r0) / 1024 ))
+if [ "$kept" -ge 64 ] && [ "$after" -lt 64 ]; then r=0; else r=1; fi
+check arena_kept_on_request $r "with zs.keep_arenas on, ${kept} MiB stay held after the same call (at least 64 MiB expected); with it off again, the next call leaves ${after} MiB; bound 64 MiB"
+
 # 4. Cancel: statement_timeout stops long calls within a fraction of a second.
 cancel_ms() { # SQL -> milliseconds until the statement_timeout error came back
   local t0 t1

@@ -24,6 +24,7 @@ SET ROLE zs_plain_user;
 SELECT zs_try($$SET zs.model_dir = '/tmp'$$) AS set_model_dir;
 SELECT zs_try($$SET zs.onnxruntime_library = '/tmp/lib.so'$$) AS set_library;
 SELECT zs_try($$SET zs.verify_checksums = on$$) AS set_verify;
+SELECT zs_try($$SET zs.keep_arenas = on$$) AS set_keep_arenas;
 -- ... but may use the functions and the per-session settings.
 SET zs.temperature = 2;
 SELECT zs_classify('文本', ARRAY['正面','负面']) IN ('正面','负面') AS plain_user_can_classify;
