@@ -64,14 +64,15 @@ if [ "$grow" -lt 100 ]; then r=0; else r=1; fi; check label_sets_rss $r "RSS gre
 if [ "$cache" -le 8388608 ]; then r=0; else r=1; fi; check label_cache_budget $r "label cache holds ${cache} bytes; budget 8 MiB"
 
 # 3. A large call returns its memory (ONNX Runtime's arena is shrunk after each run).
+large_call="SELECT count(*) FROM zs_classify_batch(
+  (SELECT array_agg(repeat('这是一条很长的评论。', 200) || g) FROM generate_series(1, 16) g),
+  (SELECT array_agg('标签' || g) FROM generate_series(1, 250) g));"
 out=$(psql_ <<SQL
 SET client_min_messages = error;
 SET zs.max_input_tokens = 2048;
 SELECT zs_classify('预热', ARRAY['a','b']) IS NOT NULL;
 SELECT $(kb VmRSS);
-SELECT count(*) FROM zs_classify_batch(
-  (SELECT array_agg(repeat('这是一条很长的评论。', 200) || g) FROM generate_series(1, 16) g),
-  (SELECT array_agg('标签' || g) FROM generate_series(1, 250) g));
+$large_call
 SELECT $(kb VmRSS);
 SELECT $(kb VmHWM);
 SQL
@@ -88,9 +89,7 @@ SET zs.max_input_tokens = 2048;
 SET zs.keep_arenas = on;
 SELECT zs_classify('预热', ARRAY['a','b']) IS NOT NULL;
 SELECT $(kb VmRSS);
-SELECT count(*) FROM zs_classify_batch(
-  (SELECT array_agg(repeat('这是一条很长的评论。', 200) || g) FROM generate_series(1, 16) g),
-  (SELECT array_agg('标签' || g) FROM generate_series(1, 250) g));
+$large_call
 SELECT $(kb VmRSS);
 SET zs.keep_arenas = off;
 SELECT zs_classify('再来', ARRAY['a','b']) IS NOT NULL;
