@@ -168,11 +168,11 @@ impl Model {
 
     /// Keep ONNX Runtime's arena memory from call to call (`on`), or return its free memory at
     /// the end of every call (the default, what a database backend does unless a superuser
-    /// sets `zs.keep_arenas`). Returning it means
-    /// the next call touches fresh pages again: about 190 MB per call at 87 labels on
-    /// mT5-base, 9% of the time on a 2-core CPU (BENCHMARKS.md). Keeping it suits a process
-    /// that scores call after call and exits (the CLI's `--keep-arenas`); it holds the largest
-    /// call's working memory for as long as the model stays loaded.
+    /// sets `zs.keep_arenas`). Returning it means the next call touches fresh pages again:
+    /// about 190 MB per call at 87 labels on mT5-base, 9% of the time on a 2-core CPU, 1.17x
+    /// with a backend's fixed mmap threshold (BENCHMARKS.md). Keeping it suits a process that
+    /// scores call after call (the CLI's `--keep-arenas`, a server that only labels); it holds
+    /// the largest call's working memory for as long as the model stays loaded.
     pub fn keep_arenas(&mut self, on: bool) {
         self.sessions.memory.keep_arenas = on;
     }

@@ -1,6 +1,6 @@
 //! The caller's interrupt check stops work: before it starts, between texts, inside an ONNX
-//! Runtime run (the watcher terminates the run), and in a model load. Its own test binary, because the check
-//! is installed once per process.
+//! Runtime run (the watcher terminates the run), and in a model load. Its own test binary,
+//! because the check is installed once per process.
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
