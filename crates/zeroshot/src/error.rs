@@ -11,6 +11,11 @@ pub enum Error {
     #[error("{}", duplicate_message(first_label, *first, label, *second))]
     DuplicateLabel { first_label: String, first: usize, label: String, second: usize },
     #[error(
+        "labels {first} ({first_label:?}) and {second} ({label:?}) are the same label to the model \
+         (its tokenizer reads both as the same tokens)"
+    )]
+    SameTokens { first_label: String, first: usize, label: String, second: usize },
+    #[error(
         "the prompt for {labels} labels needs {needed} tokens before any text, \
          more than max_input_tokens = {max}"
     )]
@@ -72,6 +77,7 @@ impl Error {
             Error::EmptyLabelSet
             | Error::InvalidLabel { .. }
             | Error::DuplicateLabel { .. }
+            | Error::SameTokens { .. }
             | Error::InvalidOption(_) => ErrorKind::InvalidParameter,
             Error::TooManyLabels { .. } | Error::LabelSetTooLarge { .. } => ErrorKind::ProgramLimit,
             Error::Interrupted => ErrorKind::Interrupted,

@@ -84,6 +84,24 @@ pub fn validate_labels(labels: &[String], rules: &LabelRules<'_>, interrupted: &
     Ok(())
 }
 
+/// Refuses two labels whose token sequences are the same: the model cannot tell them apart
+/// (two characters a tokenizer without byte fallback both reads as `<unk>`), so they would
+/// tie and split one probability, as labels equal after normalisation would.
+pub fn check_distinct_sequences(labels: &[String], sequences: &[Vec<u32>]) -> Result<()> {
+    let mut seen: HashMap<&[u32], usize> = HashMap::with_capacity(sequences.len());
+    for (i, sequence) in sequences.iter().enumerate() {
+        if let Some(first) = seen.insert(sequence.as_slice(), i) {
+            return Err(Error::SameTokens {
+                first_label: labels[first].clone(),
+                first: first + 1,
+                label: labels[i].clone(),
+                second: i + 1,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A label set made ready for scoring: validated, tokenised, as a trie.
 pub struct PreparedLabels {
     pub labels: Vec<String>,
@@ -168,6 +186,18 @@ mod tests {
             }
         }
         check(&v(&["abc", "ABC"])).unwrap();
+    }
+
+    #[test]
+    fn labels_with_the_same_tokens_are_duplicates() {
+        let labels = v(&["甲", "\u{20000}", "乙", "\u{20001}"]);
+        // The two rare characters are both <unk> (id 2) to a tokenizer without byte fallback.
+        let sequences = vec![vec![10, 1], vec![2, 1], vec![11, 1], vec![2, 1]];
+        match check_distinct_sequences(&labels, &sequences) {
+            Err(Error::SameTokens { first, second, .. }) => assert_eq!((first, second), (2, 4)),
+            other => panic!("{other:?}"),
+        }
+        check_distinct_sequences(&labels[..3], &sequences[..3]).unwrap();
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::graphs::{
     DECODER_FILE, DECODER_WITH_PAST_FILE, ENCODER_FILE, MANIFEST_FILE, TOKENIZER_FILE,
 };
 use crate::interrupt;
-use crate::labels::{validate_labels, LabelRules, PreparedLabels};
+use crate::labels::{check_distinct_sequences, validate_labels, LabelRules, PreparedLabels};
 use crate::load_options::LoadOptions;
 use crate::manifest::Manifest;
 use crate::prompt::{PromptTemplate, DEFAULT_SEPARATOR, DEFAULT_TEMPLATE};
@@ -273,6 +273,7 @@ impl Model {
             interrupt::check()?;
             sequences.push(self.tokenizer.label_sequence(label)?);
         }
+        check_distinct_sequences(labels, &sequences)?;
         let prepared = Arc::new(PreparedLabels {
             labels: labels.to_vec(),
             label_part,

@@ -110,3 +110,17 @@ fn manifest_template_and_separator_are_used() {
     let c = custom.classify("快递太慢", &prepared, &ScoreOptions::default()).unwrap();
     assert!(c.best < 2);
 }
+
+#[test]
+fn labels_the_tokenizer_reads_as_the_same_tokens_are_duplicates() {
+    // The test tokenizer has no byte fallback: two characters outside its vocabulary are both
+    // <unk>, so these labels are one to the model.
+    let mut model = common::load();
+    let labels = common::strings(&["物流", "\u{20000}", "质量", "\u{20001}"]);
+    match model.labels(&labels, 4096).err().unwrap() {
+        Error::SameTokens { first, second, .. } => assert_eq!((first, second), (2, 4)),
+        other => panic!("{other}"),
+    }
+    assert_eq!(model.labels(&labels, 4096).err().unwrap().kind(), ErrorKind::InvalidParameter);
+    model.labels(&labels[..3], 4096).unwrap();
+}
