@@ -182,7 +182,9 @@ fn wait_for_load() -> Result<Option<(LoadKey, zeroshot::Result<Model>)>, ZsError
         match ended {
             None => return Ok(None),
             Some(true) => break,
-            Some(false) if zeroshot::interrupt::pending() => return Err(zeroshot::Error::Interrupted.into()),
+            // Postgres's cancel only: while this backend stops a load it no longer wants, the
+            // engine's check says "interrupted" too, and that must not fail the call.
+            Some(false) if crate::cancel_pending() => return Err(zeroshot::Error::Interrupted.into()),
             Some(false) => {
                 // Woken at once by a cancel (Postgres's signal handlers set the latch); exits if
                 // the postmaster dies; shows as an extension wait in pg_stat_activity.

@@ -50,9 +50,12 @@ pub extern "C-unwind" fn _PG_init() {
 /// longer wants the model load under way (other settings, or it is exiting). Reads the flags that its signal
 /// handlers set (volatile `sig_atomic_t`) and an atomic, so it is safe from any thread.
 fn interrupt_pending() -> bool {
-    if backend::load_unwanted() {
-        return true;
-    }
+    backend::load_unwanted() || cancel_pending()
+}
+
+/// Whether Postgres has a cancel or terminate pending for this backend (and nothing else:
+/// the backend's own wish to stop a load is not a cancel of its call).
+pub(crate) fn cancel_pending() -> bool {
     // SAFETY: plain reads of sig_atomic_t globals.
     unsafe {
         std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::InterruptPending)) != 0
