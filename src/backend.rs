@@ -21,6 +21,7 @@ use zeroshot::{LoadOptions, Model};
 
 use crate::error::ZsError;
 use crate::gucs;
+use crate::model_slots;
 
 /// What decides a load: a change to any of it means loading again.
 #[derive(Clone, PartialEq, Debug)]
@@ -228,7 +229,14 @@ pub fn with_model<R>(f: impl FnOnce(&mut Model) -> Result<R, ZsError>) -> Result
         if slot.as_ref().is_none_or(|l| l.key != key) {
             // Free the old sessions before the new ones take their memory.
             *slot = None;
-            let model = load(&key)?;
+            // A process that holds a model (or is loading one) holds a slot of the server's.
+            model_slots::acquire(&key.dir)?;
+            let model = load(&key).inspect_err(|_| {
+                // A load a cancel left under way still takes its memory: its slot stays.
+                if PENDING.with(|p| p.borrow().is_none()) {
+                    model_slots::release();
+                }
+            })?;
             *slot = Some(Loaded { key, model });
         }
         let model = &mut slot.as_mut().expect("loaded above").model;

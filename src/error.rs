@@ -22,6 +22,14 @@ pub enum ZsError {
     LabelArrayTooLarge { labels: usize, bytes: usize, max: usize },
     #[error("a text is not valid UTF-8 after conversion from the database encoding")]
     NotUtf8,
+    /// zs.max_model_processes processes of the server hold a model already.
+    #[error(
+        "this server lets {limit} process(es) at a time hold a model (zs.max_model_processes{}), and that many do",
+        if *automatic { format!(" automatic: half the memory divided by this model's {model_mb} MB") } else { format!(" = {limit}") }
+    )]
+    ModelProcessesFull { limit: u64, automatic: bool, model_mb: u64 },
+    #[error("could not {action}: {message}")]
+    Slots { action: String, message: String },
 }
 
 impl ZsError {
@@ -32,6 +40,8 @@ impl ZsError {
             ZsError::SettingOverLimit { .. } => return PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             ZsError::NotUtf8 => return PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
             ZsError::LabelArrayTooLarge { .. } => return PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            ZsError::ModelProcessesFull { .. } => return PgSqlErrorCode::ERRCODE_TOO_MANY_CONNECTIONS,
+            ZsError::Slots { .. } => return PgSqlErrorCode::ERRCODE_IO_ERROR,
         };
         match kind {
             ErrorKind::InvalidParameter | ErrorKind::InvalidModel => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -48,6 +58,13 @@ impl ZsError {
         let engine = match self {
             ZsError::Engine(e) | ZsError::Load { source: e, .. } => e,
             ZsError::SettingOverLimit { .. } => return Some("Only a superuser can raise the limit."),
+            ZsError::ModelProcessesFull { .. } => {
+                return Some(
+                    "Each process that classifies holds its own copy of the model. Classify from fewer connections at once \
+                     (a pooler such as PgBouncer reuses them), or end idle sessions that have classified; an administrator \
+                     can raise zs.max_model_processes if the memory allows.",
+                )
+            }
             ZsError::LabelArrayTooLarge { .. } => {
                 return Some(
                     "Use fewer or shorter labels, or raise zs.max_input_tokens (up to zs.max_input_tokens_limit).",
@@ -62,7 +79,9 @@ impl ZsError {
             e if e.kind() == ErrorKind::OutOfMemory => Some(
                 "Score fewer texts or labels per call, or lower zs.batch_rows or zs.max_input_tokens; on CUDA, see zs.cuda_mem_limit.",
             ),
-            zeroshot::Error::InvalidLabel { .. } | zeroshot::Error::DuplicateLabel { .. } => {
+            zeroshot::Error::InvalidLabel { .. }
+            | zeroshot::Error::DuplicateLabel { .. }
+            | zeroshot::Error::SameTokens { .. } => {
                 Some("Labels must be distinct to the model's tokenizer, visible, and free of the separator, line breaks and special tokens.")
             }
             _ => None,

@@ -45,6 +45,7 @@ pub static BATCH_ROWS: GucSetting<i32> = GucSetting::<i32>::new(zeroshot::RunLim
 pub static SHARE_WEIGHTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static VERIFY_CHECKSUMS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static KEEP_ARENAS: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static MAX_MODEL_PROCESSES: GucSetting<i32> = GucSetting::<i32>::new(-1);
 
 /// The longest prompt a non-superuser may ask for. A call's memory grows with the prompt
 /// (T5's positions are unbounded, so the model sets no limit): at 2,048 tokens and the
@@ -204,6 +205,18 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // SIGHUP: one bound for the whole server (model_slots.rs counts across all databases),
+    // so it is set in postgresql.conf or ALTER SYSTEM, never per session.
+    GucRegistry::define_int_guc(
+        c"zs.max_model_processes",
+        c"Most processes of the server (backends and parallel workers) that may hold a model at once; -1: automatic.",
+        c"Automatic: half of the memory (or the cgroup's limit) divided by the size of the model's files, at least 1. Past it a call fails with 53300.",
+        &MAX_MODEL_PROCESSES,
+        -1,
+        10000,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
 }
 
 fn string(setting: &GucSetting<Option<std::ffi::CString>>) -> Option<String> {
@@ -295,4 +308,9 @@ pub fn verify_checksums() -> bool {
 
 pub fn keep_arenas() -> bool {
     KEEP_ARENAS.get()
+}
+
+/// zs.max_model_processes; None when it is -1 (automatic: model_slots.rs).
+pub fn max_model_processes() -> Option<u64> {
+    u64::try_from(MAX_MODEL_PROCESSES.get()).ok()
 }

@@ -8,6 +8,7 @@ mod backend;
 mod disclosure;
 mod error;
 mod gucs;
+mod model_slots;
 mod paths;
 mod text;
 

@@ -1,8 +1,10 @@
 //! zs_classify, zs_classify_scores and zs_classify_batch.
 //!
 //! STABLE, not IMMUTABLE: the answer depends on settings (zs.model_dir, zs.temperature,
-//! zs.max_input_tokens) that can change between statements. PARALLEL SAFE: each parallel
-//! worker loads its own copy of the model, which costs memory but no correctness.
+//! zs.max_input_tokens) that can change between statements. PARALLEL RESTRICTED: they run in
+//! the leader only. A parallel worker would load a copy of the model of its own (3 GB at
+//! base size, 9 copies from one SELECT a plain role can plan), and gain nothing: one model's
+//! runs already use every core (zs.threads).
 //!
 //! Texts and labels arrive as `DbText` (any database encoding) and are converted to UTF-8
 //! here; a text is read only as far as its prompt can use (`zeroshot::tokenize::text_prefix`).
@@ -105,14 +107,14 @@ fn classify_one(body: DbText<'_>, labels: Array<'_, DbText<'_>>) -> (Vec<String>
 }
 
 /// The most probable of `labels` for `body`; always one of them.
-#[pg_extern(stable, strict, parallel_safe)]
+#[pg_extern(stable, strict, parallel_restricted)]
 fn zs_classify(body: DbText<'_>, labels: Array<'_, DbText<'_>>) -> ServerText {
     let (labels, c) = classify_one(body, labels);
     ServerText::new(&labels[c.best])
 }
 
 /// `{"label": best, "score": its probability, "scores": {label: probability, …}}`.
-#[pg_extern(stable, strict, parallel_safe)]
+#[pg_extern(stable, strict, parallel_restricted)]
 fn zs_classify_scores(body: DbText<'_>, labels: Array<'_, DbText<'_>>) -> ServerJsonb {
     let (labels, c) = classify_one(body, labels);
     ServerJsonb(scores_json(&labels, &c))
@@ -176,7 +178,7 @@ impl Iterator for BatchRows<'_> {
 /// One row per input text, in input order (`ord` is 1-based); a NULL text gives a row of NULLs.
 // The named columns must be spelled out in the signature for pgrx to generate the SQL.
 #[allow(clippy::type_complexity)]
-#[pg_extern(stable, strict, parallel_safe)]
+#[pg_extern(stable, strict, parallel_restricted)]
 fn zs_classify_batch<'a>(
     bodies: Array<'a, DbText<'a>>,
     labels: Array<'a, DbText<'a>>,

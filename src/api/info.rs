@@ -46,6 +46,8 @@ fn zs_model_info() -> JsonB {
             "texts_scored": texts_scored(),
             "label_sets_cached": cached_sets,
             "label_cache_bytes": cache_bytes,
+            // The bound in force (zs.max_model_processes, or its automatic value for this model).
+            "max_model_processes": crate::model_slots::limit(&m.dir).0,
         }))
     })
     .or_report();
