@@ -117,7 +117,35 @@ unsafe fn same_varlena(a: pg_sys::Datum, b: pg_sys::Datum) -> bool {
     }
 }
 
-#[pg_trigger]
+/// The function Postgres calls: called any other way than as a trigger (`SELECT
+/// zs_label_trigger()`), it says so with the error PL/pgSQL gives, instead of the internal
+/// error of pgrx's wrapper.
+///
+/// # Safety
+/// Called by Postgres's function manager with a valid `fcinfo`.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn zs_label_trigger_checked(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: fcinfo is valid; context, when set, is a Node.
+    let called_as_trigger = unsafe {
+        let context = (*fcinfo).context;
+        !context.is_null() && (*context).type_ == pg_sys::NodeTag::T_TriggerData
+    };
+    if !called_as_trigger {
+        trigger_error(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "trigger functions can only be called as triggers (zs_label_trigger)".into(),
+        )
+    }
+    // SAFETY: a trigger call, as pgrx's wrapper requires.
+    unsafe { zs_label_trigger_wrapper(fcinfo) }
+}
+
+finfo_v1!(pg_finfo_zs_label_trigger_checked);
+
+#[pg_trigger(sql = r#"
+CREATE FUNCTION zs_label_trigger() RETURNS trigger LANGUAGE c AS 'MODULE_PATHNAME', 'zs_label_trigger_checked';
+"#)]
 fn zs_label_trigger<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, ZsError> {
     let data = trigger.trigger_data();
     let event = data.tg_event;
@@ -147,6 +175,13 @@ fn zs_label_trigger<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple
     // SAFETY: tupdesc is the relation's.
     let (text_col, label_col) =
         unsafe { (column(tupdesc, args[0], &table, "text"), column(tupdesc, args[1], &table, "label")) };
+    if text_col.attnum == label_col.attnum {
+        // The label would replace the text it was computed from.
+        trigger_error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("zs_label_trigger on {table}: the text and label columns must be different columns"),
+        )
+    }
     let (new_tuple, old_tuple) =
         if is_update { (data.tg_newtuple, data.tg_trigtuple) } else { (data.tg_trigtuple, std::ptr::null_mut()) };
     // SAFETY: the row and its descriptor are the trigger's.
