@@ -2,52 +2,103 @@
 -- through zs_classify_batch, committing after each batch; zs_label_runs: one row per run,
 -- updated at each commit. README "Labelling an existing table" says how to use them.
 --
+-- Where things live: every object is in the extension's own schema, which only its owner (a
+-- superuser) may create objects in (checked at install: sql/install_schema.sql). Every call
+-- from here is schema-qualified to it or to pg_catalog, with arguments of the exact types, so
+-- that no function or operator another role creates can be chosen instead.
+--
 -- search_path: a procedure that commits can have neither a SET clause nor SECURITY DEFINER,
 -- so zs_label_table runs with the caller's search_path. Every function it calls is
 -- schema-qualified, every identifier it writes into SQL is quoted (%I) from the catalogs, and
 -- every operator whose argument types pg_catalog does not match exactly is written as
--- OPERATOR(schema.op): a user who can create objects in a schema on the caller's path cannot
--- make it run theirs. The run-log helpers are SECURITY DEFINER with a fixed search_path.
+-- OPERATOR(schema.op). The run-log helpers are SECURITY DEFINER with a fixed search_path.
+--
+-- Keys: the last key a batch read is kept in the backend in its own type and bytes
+-- (zs_label_key_keep, zs_label_key: src/api/label_table.rs), never through text: a cast or
+-- input function of the table owner's type would run as the caller.
 
--- One row per run. Readable by everyone (it names tables, columns and labels, nothing of the
--- rows); written only by the helpers below, each of which touches only the runs of the
--- backend that calls it.
-CREATE TABLE zs_label_runs (
+-- One row per run, written only by the helpers below. Nobody reads it directly but its owner:
+-- zs_label_runs shows it to everyone, with the call's details and error text to the roles
+-- allowed to see them.
+CREATE TABLE zs_label_run_log (
     run_id        bigserial PRIMARY KEY,
     table_name    text NOT NULL,
     text_column   name NOT NULL,
     label_column  name NOT NULL,
     scores_column name,
     labels        text[] NOT NULL,
-    batch_rows    integer NOT NULL,
+    batch_rows    integer NOT NULL CHECK (batch_rows >= 1),
     run_by        name NOT NULL,
     backend_pid   integer NOT NULL,
+    -- With the PID, what identifies the backend (PIDs are reused).
+    backend_start timestamptz,
+    -- A secret of the procedure's call: progress and finish are accepted only with it.
+    session_token uuid NOT NULL,
     status        text NOT NULL DEFAULT 'running'
                   CHECK (status IN ('running', 'done', 'failed', 'cancelled', 'abandoned')),
     started       timestamptz NOT NULL,
     updated       timestamptz NOT NULL,
-    rows_total    bigint NOT NULL,
-    rows_done     bigint NOT NULL DEFAULT 0,
-    rows_skipped  bigint NOT NULL DEFAULT 0,
+    rows_total    bigint NOT NULL CHECK (rows_total >= 0),
+    rows_done     bigint NOT NULL DEFAULT 0 CHECK (rows_done >= 0),
+    rows_skipped  bigint NOT NULL DEFAULT 0 CHECK (rows_skipped >= 0),
     rows_per_s    double precision,
     finished      timestamptz,
     seconds       double precision,
     error         text
 );
-COMMENT ON TABLE zs_label_runs IS
+CREATE INDEX zs_label_run_log_run_by ON zs_label_run_log (run_by, run_id);
+COMMENT ON TABLE zs_label_run_log IS
+    'pg_zeroshot: one row per zs_label_table run (read it through zs_label_runs)';
+REVOKE ALL ON zs_label_run_log FROM PUBLIC;
+REVOKE ALL ON SEQUENCE zs_label_run_log_run_id_seq FROM PUBLIC;
+-- pg_dump keeps the runs (and the sequence, so that run ids go on after a restore).
+SELECT pg_catalog.pg_extension_config_dump('zs_label_run_log', '');
+SELECT pg_catalog.pg_extension_config_dump('zs_label_run_log_run_id_seq', '');
+
+-- The run log as every role sees it, as pg_stat_activity shows sessions: the progress of
+-- every run; which table, columns and labels only to members of the role that ran it and of
+-- pg_read_all_stats; the error text (which can hold row content) only to members of that
+-- role. A view runs the functions in it as the role that reads it.
+CREATE VIEW zs_label_runs WITH (security_barrier) AS
+SELECT r.run_id,
+       CASE WHEN s.sees_call THEN r.table_name END AS table_name,
+       CASE WHEN s.sees_call THEN r.text_column END AS text_column,
+       CASE WHEN s.sees_call THEN r.label_column END AS label_column,
+       CASE WHEN s.sees_call THEN r.scores_column END AS scores_column,
+       CASE WHEN s.sees_call THEN r.labels END AS labels,
+       r.batch_rows, r.run_by, r.backend_pid, r.status, r.started, r.updated,
+       r.rows_total, r.rows_done, r.rows_skipped, r.rows_per_s, r.finished, r.seconds,
+       CASE WHEN m.is_runner THEN r.error END AS error
+  FROM @extschema@.zs_label_run_log AS r
+ CROSS JOIN LATERAL (
+        SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles AS o
+                        WHERE o.rolname OPERATOR(pg_catalog.=) r.run_by
+                          AND pg_catalog.pg_has_role(o.oid, 'USAGE'))) AS m(is_runner)
+ CROSS JOIN LATERAL (
+        SELECT m.is_runner OR pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')) AS s(sees_call);
+COMMENT ON VIEW zs_label_runs IS
     'pg_zeroshot: one row per zs_label_table run, updated at each commit';
 REVOKE ALL ON zs_label_runs FROM PUBLIC;
 GRANT SELECT ON zs_label_runs TO PUBLIC;
-REVOKE ALL ON SEQUENCE zs_label_runs_run_id_seq FROM PUBLIC;
--- pg_dump keeps the runs (and the sequence, so that run ids go on after a restore).
-SELECT pg_catalog.pg_extension_config_dump('zs_label_runs', '');
-SELECT pg_catalog.pg_extension_config_dump('zs_label_runs_run_id_seq', '');
+
+-- The last key a batch read, kept in the backend between batches (src/api/label_table.rs).
+-- Any role may call them: they touch only the calling backend's memory, at most 32 values of
+-- 64 kB.
+CREATE FUNCTION zs_label_key_keep(key_column integer, value anyelement) RETURNS boolean
+LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'zs_label_key_keep';
+CREATE FUNCTION zs_label_key(key_column integer, proto anyelement) RETURNS anyelement
+LANGUAGE c STABLE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'zs_label_key';
+CREATE FUNCTION zs_label_key_reset() RETURNS boolean
+LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'zs_label_key_reset';
 
 -- Starts a run: checks that run_by is the caller (a role the session may become) and may
--- UPDATE the label column, marks runs whose backend no longer runs them as abandoned (a
--- crash or pg_terminate_backend leaves them 'running'), and returns the new run's id.
+-- UPDATE the label column, bounds what the call may write (any role can call this directly),
+-- marks runs whose backend no longer runs them as abandoned (a crash or
+-- pg_terminate_backend leaves them 'running'), and returns the new run's id. The log keeps
+-- each role's newest 100 finished runs and at most 100 unfinished ones.
 CREATE FUNCTION zs_label_run_start(tbl regclass, text_column name, label_column name, scores_column name,
-                                   labels text[], batch_rows integer, rows_total bigint, run_by name)
+                                   labels text[], batch_rows integer, rows_total bigint, run_by name,
+                                   session_token uuid)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -55,72 +106,111 @@ AS $$
 DECLARE
     id bigint;
     now_ts timestamptz := pg_catalog.clock_timestamp();
+    max_labels integer;
+    my_start timestamptz;
 BEGIN
     IF run_by IS NULL OR NOT pg_catalog.pg_has_role(session_user, run_by, 'MEMBER') THEN
         RAISE EXCEPTION 'pg_zeroshot: zs_label_run_start: % is not the calling role', run_by
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF NOT pg_catalog.has_column_privilege(run_by, tbl::pg_catalog.oid, label_column::pg_catalog.text, 'UPDATE') THEN
+    IF tbl IS NULL OR label_column IS NULL OR text_column IS NULL
+       OR NOT pg_catalog.has_column_privilege(run_by, tbl::pg_catalog.oid, label_column::pg_catalog.text, 'UPDATE') THEN
         RAISE EXCEPTION 'pg_zeroshot: permission denied: % may not UPDATE column % of %', run_by, label_column, tbl
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    UPDATE @extschema@.zs_label_runs r
+    -- The same bounds zs_classify puts on a label set before reading it (the library is loaded
+    -- first, so that its superuser-only limit is the server's, not a placeholder).
+    PERFORM @extschema@.zs_in_transaction_block();
+    max_labels := pg_catalog.current_setting('zs.max_input_tokens_limit')::pg_catalog.int4;
+    IF labels IS NULL OR pg_catalog.cardinality(labels) < 1
+       OR pg_catalog.cardinality(labels) > max_labels
+       OR (SELECT pg_catalog.sum(pg_catalog.octet_length(l)) FROM pg_catalog.unnest(labels) AS l)
+          > max_labels * 64 THEN
+        RAISE EXCEPTION 'pg_zeroshot: zs_label_run_start: the label array must have 1 to % labels of at most % bytes in all',
+                max_labels, max_labels * 64
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    IF batch_rows IS NULL OR batch_rows < 1 OR rows_total IS NULL
+       OR rows_total < 0 OR session_token IS NULL THEN
+        RAISE EXCEPTION 'pg_zeroshot: zs_label_run_start: batch_rows must be at least 1, rows_total at least 0, and session_token set'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE @extschema@.zs_label_run_log r
        SET status = 'abandoned', finished = r.updated,
            seconds = pg_catalog.date_part('epoch', r.updated - r.started),
            error = 'the backend stopped running it without finishing (terminated, crashed, or an error between batches)'
      WHERE r.finished IS NULL
-       -- Still running it: its backend is alive and busy with a statement that began before the
-       -- run (the CALL). With track_activities off (state 'disabled') it cannot tell: not marked.
+       -- Still running it: its backend (same PID, same start) is busy with a statement that
+       -- began before the run (the CALL). With track_activities off (state 'disabled') it cannot
+       -- tell: not marked.
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
-                        WHERE a.pid = r.backend_pid AND a.backend_start <= r.started
+                        WHERE a.pid = r.backend_pid
+                          AND a.backend_start = r.backend_start
                           AND (a.state IS NULL OR a.state NOT IN ('idle', 'idle in transaction', 'idle in transaction (aborted)'))
                           AND (a.query_start IS NULL OR a.query_start <= r.started));
-    INSERT INTO @extschema@.zs_label_runs (table_name, text_column, label_column, scores_column, labels,
-                                           batch_rows, run_by, backend_pid, started, updated, rows_total)
+    -- What one role can leave here: its newest 100 finished runs ...
+    DELETE FROM @extschema@.zs_label_run_log d
+     WHERE d.run_id IN (SELECT o.run_id FROM @extschema@.zs_label_run_log o
+                         WHERE o.run_by = zs_label_run_start.run_by AND o.finished IS NOT NULL
+                         ORDER BY o.run_id DESC OFFSET 99);
+    -- ... and 100 unfinished ones (each is a call under way, or will be marked abandoned).
+    IF (SELECT pg_catalog.count(*) FROM @extschema@.zs_label_run_log o
+         WHERE o.run_by = zs_label_run_start.run_by AND o.finished IS NULL) >= 100 THEN
+        RAISE EXCEPTION 'pg_zeroshot: zs_label_run_start: % has 100 unfinished runs already', run_by
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    SELECT a.backend_start INTO my_start FROM pg_catalog.pg_stat_activity a
+     WHERE a.pid = pg_catalog.pg_backend_pid();
+    INSERT INTO @extschema@.zs_label_run_log (table_name, text_column, label_column, scores_column, labels,
+                                              batch_rows, run_by, backend_pid, backend_start, session_token,
+                                              started, updated, rows_total)
     VALUES (tbl::pg_catalog.text, text_column, label_column, scores_column, labels,
-            batch_rows, run_by, pg_catalog.pg_backend_pid(), now_ts, now_ts, rows_total)
+            batch_rows, run_by, pg_catalog.pg_backend_pid(), my_start, session_token, now_ts, now_ts, rows_total)
     RETURNING run_id INTO id;
     RETURN id;
 END
 $$;
 
--- Progress of a running run of this backend (in the batch's transaction, so that it commits
--- with the batch).
-CREATE FUNCTION zs_label_run_progress(run_id bigint, rows_done bigint, rows_skipped bigint)
+-- Progress of a running run (in the batch's transaction, so that it commits with the batch):
+-- only with the session token the run was started with.
+CREATE FUNCTION zs_label_run_progress(run_id bigint, session_token uuid, rows_done bigint, rows_skipped bigint)
 RETURNS void
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    UPDATE @extschema@.zs_label_runs r
-       SET rows_done = $2, rows_skipped = $3,
-           rows_total = GREATEST(r.rows_total, $2 + $3),
+    UPDATE @extschema@.zs_label_run_log r
+       SET rows_done = $3, rows_skipped = $4,
+           rows_total = GREATEST(r.rows_total, $3 + $4),
            updated = pg_catalog.clock_timestamp(),
-           rows_per_s = $2 / NULLIF(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() - r.started), 0)
-     WHERE r.run_id = $1 AND r.backend_pid = pg_catalog.pg_backend_pid() AND r.finished IS NULL
+           rows_per_s = $3 / NULLIF(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() - r.started), 0)
+     WHERE r.run_id = $1 AND r.session_token = $2 AND r.finished IS NULL
 $$;
 
--- The end of a run of this backend: totals and time; the error (SQLSTATE and message) if
--- it stopped on one ('cancelled' for 57014: cancel or statement_timeout).
-CREATE FUNCTION zs_label_run_finish(run_id bigint, rows_done bigint, rows_skipped bigint,
+-- The end of a run (only with its session token): totals and time; the error (SQLSTATE and
+-- message, at most 2,000 characters) if it stopped on one ('cancelled' for 57014: cancel or
+-- statement_timeout).
+CREATE FUNCTION zs_label_run_finish(run_id bigint, session_token uuid, rows_done bigint, rows_skipped bigint,
                                     error_sqlstate text, error_message text)
 RETURNS void
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    UPDATE @extschema@.zs_label_runs r
-       SET rows_done = $2, rows_skipped = $3,
-           rows_total = CASE WHEN $4 IS NULL THEN $2 + $3 ELSE GREATEST(r.rows_total, $2 + $3) END,
+    UPDATE @extschema@.zs_label_run_log r
+       SET rows_done = $3, rows_skipped = $4,
+           rows_total = CASE WHEN $5 IS NULL THEN $3 + $4 ELSE GREATEST(r.rows_total, $3 + $4) END,
            updated = pg_catalog.clock_timestamp(),
            finished = pg_catalog.clock_timestamp(),
            seconds = pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() - r.started),
-           rows_per_s = $2 / NULLIF(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() - r.started), 0),
-           status = CASE WHEN $4 IS NULL THEN 'done' WHEN $4 = '57014' THEN 'cancelled' ELSE 'failed' END,
-           error = CASE WHEN $4 IS NULL THEN NULL ELSE $4 || ': ' || $5 END
-     WHERE r.run_id = $1 AND r.backend_pid = pg_catalog.pg_backend_pid() AND r.finished IS NULL
+           rows_per_s = $3 / NULLIF(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() - r.started), 0),
+           status = CASE WHEN $5 IS NULL THEN 'done' WHEN $5 = '57014' THEN 'cancelled' ELSE 'failed' END,
+           error = CASE WHEN $5 IS NULL THEN NULL
+                        ELSE pg_catalog.left($5, 5) || ': ' || pg_catalog.left($6, 2000) END
+     WHERE r.run_id = $1 AND r.session_token = $2 AND r.finished IS NULL
 $$;
 
 CREATE PROCEDURE zs_label_table(tbl regclass, text_column name, label_column name, labels text[],
-                                batch_rows integer DEFAULT 256, scores_column name DEFAULT NULL)
+                                batch_rows integer DEFAULT 256, scores_column name DEFAULT NULL,
+                                trust_owner boolean DEFAULT false)
 LANGUAGE plpgsql
 AS $proc$
 DECLARE
@@ -128,31 +218,39 @@ DECLARE
     rel text;                 -- schema.table, quoted
     relkind "char";
     has_children boolean;
+    untrusted_owner name;
     col record;
     text_att pg_catalog.int2;
     label_att pg_catalog.int2;
     scores_att pg_catalog.int2;
     base pg_catalog.oid;
-    -- The key: quoted expressions on t, qualified types, and the btree operators of each.
+    -- The key: quoted expressions on t, their base types (qualified), and the btree operators
+    -- of each.
     key_exprs text[];
+    key_typids pg_catalog.oid[];
     key_types text[];
     key_lt text[];
     key_gt text[];
     key_eq text[];
+    by_ctid boolean;
     n_keys integer;
     i integer;
     gt_cond text;
     order_asc text;
     order_desc text;
     batch_cols text;
-    last_key_expr text;
+    keep_keys text;
     match_cond text;
     set_list text;
     sql_head text;
     sql_tail text;
     batch_sql text;
-    last_key text[];
-    new_key text[];
+    started_keys boolean := false;
+    -- Rows a trigger kept NULL are written with these transaction ids; with ctid keys their
+    -- new versions would come again after the last key read, and are not read again.
+    kept_xids pg_catalog.xid[] := '{}';
+    kept_xid pg_catalog.xid;
+    token uuid := pg_catalog.gen_random_uuid();
     run bigint;
     total bigint;
     done bigint := 0;
@@ -176,8 +274,8 @@ BEGIN
     -- before any work is done.
     COMMIT;
 
-    IF tbl IS NULL OR text_column IS NULL OR label_column IS NULL OR labels IS NULL THEN
-        RAISE EXCEPTION 'pg_zeroshot: zs_label_table: tbl, text_column, label_column and labels must not be NULL'
+    IF tbl IS NULL OR text_column IS NULL OR label_column IS NULL OR labels IS NULL OR trust_owner IS NULL THEN
+        RAISE EXCEPTION 'pg_zeroshot: zs_label_table: tbl, text_column, label_column, labels and trust_owner must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF batch_rows IS NULL OR batch_rows < 1 THEN
@@ -186,8 +284,8 @@ BEGIN
     END IF;
     relid := tbl;
     SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind INTO rel, relkind
-      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = relid;
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+     WHERE c.oid OPERATOR(pg_catalog.=) relid;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'pg_zeroshot: zs_label_table: relation with OID % does not exist', relid
             USING ERRCODE = 'undefined_table';
@@ -197,12 +295,34 @@ BEGIN
             USING ERRCODE = 'wrong_object_type';
     END IF;
 
+    -- A superuser's UPDATE runs the code of the table's owner as a superuser: its triggers,
+    -- the checks of its domains, its index expressions. Refused unless the caller says it
+    -- trusts that code (or first becomes the owner: SET ROLE). Partitions and inheritance
+    -- children count: their triggers fire too.
+    IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user) AND NOT trust_owner THEN
+        WITH RECURSIVE tree(oid) AS (
+            SELECT relid
+            UNION
+            SELECT h.inhrelid FROM pg_catalog.pg_inherits h JOIN tree ON h.inhparent OPERATOR(pg_catalog.=) tree.oid)
+        SELECT o.rolname INTO untrusted_owner
+          FROM tree JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tree.oid
+          JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) c.relowner
+         WHERE NOT o.rolsuper
+         LIMIT 1;
+        IF untrusted_owner IS NOT NULL THEN
+            RAISE EXCEPTION 'pg_zeroshot: zs_label_table: % (or a partition or child of it) is owned by %, who is not a superuser: its triggers, domain checks and index expressions would run as you, a superuser', rel, untrusted_owner
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = pg_catalog.format('SET ROLE %I first (and RESET ROLE after), or pass trust_owner => true if you trust that role''s code.', untrusted_owner);
+        END IF;
+    END IF;
+
     -- The columns: they exist, and their types (or the base types of their domains) fit.
     FOR col IN
         SELECT v.role, v.colname, a.attnum, a.atttypid
           FROM (VALUES (1, text_column), (2, label_column), (3, scores_column)) AS v(role, colname)
           LEFT JOIN pg_catalog.pg_attribute a
-                 ON a.attrelid = relid AND a.attname = v.colname AND a.attnum > 0 AND NOT a.attisdropped
+                 ON a.attrelid OPERATOR(pg_catalog.=) relid AND a.attname OPERATOR(pg_catalog.=) v.colname
+                AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
          WHERE v.colname IS NOT NULL
          ORDER BY v.role
     LOOP
@@ -211,8 +331,8 @@ BEGIN
                 USING ERRCODE = 'undefined_column';
         END IF;
         base := col.atttypid;
-        WHILE (SELECT t.typtype FROM pg_catalog.pg_type t WHERE t.oid = base) = 'd' LOOP
-            base := (SELECT t.typbasetype FROM pg_catalog.pg_type t WHERE t.oid = base);
+        WHILE (SELECT t.typtype FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) base) OPERATOR(pg_catalog.=) 'd' LOOP
+            base := (SELECT t.typbasetype FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) base);
         END LOOP;
         IF col.role = 1 AND base NOT IN ('pg_catalog.text'::pg_catalog.regtype::pg_catalog.oid, 'pg_catalog.varchar'::pg_catalog.regtype::pg_catalog.oid,
                                          'pg_catalog.bpchar'::pg_catalog.regtype::pg_catalog.oid) THEN
@@ -223,7 +343,7 @@ BEGIN
             RAISE EXCEPTION 'pg_zeroshot: zs_label_table: label column "%" of % is of type %, not text', col.colname, rel,
                     pg_catalog.format_type(col.atttypid, NULL)
                 USING ERRCODE = 'datatype_mismatch', HINT = 'text, varchar or a domain over one of them.';
-        ELSIF col.role = 3 AND base <> 'pg_catalog.jsonb'::pg_catalog.regtype::pg_catalog.oid THEN
+        ELSIF col.role = 3 AND base OPERATOR(pg_catalog.<>) 'pg_catalog.jsonb'::pg_catalog.regtype::pg_catalog.oid THEN
             RAISE EXCEPTION 'pg_zeroshot: zs_label_table: scores column "%" of % is of type %, not jsonb', col.colname, rel,
                     pg_catalog.format_type(col.atttypid, NULL)
                 USING ERRCODE = 'datatype_mismatch', HINT = 'jsonb or a domain over it.';
@@ -237,49 +357,64 @@ BEGIN
 
     -- The key: the primary key's columns with the operators of its index's opclasses, else
     -- (tableoid, ctid). Keyset pagination on it: each batch starts after the last key read,
-    -- so the run ends even when rows are skipped (NULL text, changed since read).
-    SELECT pg_catalog.array_agg(pg_catalog.format('t.%I', a.attname) ORDER BY k.j),
-           pg_catalog.array_agg(pg_catalog.format('%I.%I', tn.nspname, ty.typname) ORDER BY k.j),
-           pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', ltn.nspname, lto.oprname) ORDER BY k.j),
-           pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', gtn.nspname, gto.oprname) ORDER BY k.j),
-           pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', eqn.nspname, eqo.oprname) ORDER BY k.j)
-      INTO key_exprs, key_types, key_lt, key_gt, key_eq
-      FROM pg_catalog.pg_index x
-      CROSS JOIN LATERAL pg_catalog.generate_series(0, x.indnkeyatts - 1) AS k(j)
-      JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[k.j]
-      JOIN pg_catalog.pg_opclass oc ON oc.oid = x.indclass[k.j]
-      JOIN pg_catalog.pg_type ty ON ty.oid = oc.opcintype
-      JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace
-      JOIN pg_catalog.pg_amop lt ON lt.amopfamily = oc.opcfamily AND lt.amoplefttype = oc.opcintype
-                                AND lt.amoprighttype = oc.opcintype AND lt.amopstrategy = 1
-      JOIN pg_catalog.pg_operator lto ON lto.oid = lt.amopopr
-      JOIN pg_catalog.pg_namespace ltn ON ltn.oid = lto.oprnamespace
-      JOIN pg_catalog.pg_amop gt ON gt.amopfamily = oc.opcfamily AND gt.amoplefttype = oc.opcintype
-                                AND gt.amoprighttype = oc.opcintype AND gt.amopstrategy = 5
-      JOIN pg_catalog.pg_operator gto ON gto.oid = gt.amopopr
-      JOIN pg_catalog.pg_namespace gtn ON gtn.oid = gto.oprnamespace
-      JOIN pg_catalog.pg_amop eq ON eq.amopfamily = oc.opcfamily AND eq.amoplefttype = oc.opcintype
-                                AND eq.amoprighttype = oc.opcintype AND eq.amopstrategy = 3
-      JOIN pg_catalog.pg_operator eqo ON eqo.oid = eq.amopopr
-      JOIN pg_catalog.pg_namespace eqn ON eqn.oid = eqo.oprnamespace
-     WHERE x.indrelid = relid AND x.indisprimary;
-    IF key_exprs IS NULL THEN
-        has_children := EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhparent = relid);
+    -- so the run ends even when rows are skipped (NULL text, changed since read). An
+    -- inheritance parent's primary key does not cover its children's rows (they may repeat its
+    -- values): (tableoid, ctid) there too.
+    has_children := EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhparent OPERATOR(pg_catalog.=) relid);
+    IF relkind = 'p' OR NOT has_children THEN
+        SELECT pg_catalog.array_agg(pg_catalog.format('t.%I', a.attname) ORDER BY k.j),
+               pg_catalog.array_agg(a.atttypid ORDER BY k.j),
+               pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', ltn.nspname, lto.oprname) ORDER BY k.j),
+               pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', gtn.nspname, gto.oprname) ORDER BY k.j),
+               pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', eqn.nspname, eqo.oprname) ORDER BY k.j)
+          INTO key_exprs, key_typids, key_lt, key_gt, key_eq
+          FROM pg_catalog.pg_index x
+          CROSS JOIN LATERAL pg_catalog.generate_series(0, x.indnkeyatts - 1) AS k(j)
+          JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) x.indrelid AND a.attnum OPERATOR(pg_catalog.=) x.indkey[k.j]
+          JOIN pg_catalog.pg_opclass oc ON oc.oid OPERATOR(pg_catalog.=) x.indclass[k.j]
+          JOIN pg_catalog.pg_amop lt ON lt.amopfamily OPERATOR(pg_catalog.=) oc.opcfamily AND lt.amoplefttype OPERATOR(pg_catalog.=) oc.opcintype
+                                    AND lt.amoprighttype OPERATOR(pg_catalog.=) oc.opcintype AND lt.amopstrategy = 1
+          JOIN pg_catalog.pg_operator lto ON lto.oid OPERATOR(pg_catalog.=) lt.amopopr
+          JOIN pg_catalog.pg_namespace ltn ON ltn.oid OPERATOR(pg_catalog.=) lto.oprnamespace
+          JOIN pg_catalog.pg_amop gt ON gt.amopfamily OPERATOR(pg_catalog.=) oc.opcfamily AND gt.amoplefttype OPERATOR(pg_catalog.=) oc.opcintype
+                                    AND gt.amoprighttype OPERATOR(pg_catalog.=) oc.opcintype AND gt.amopstrategy = 5
+          JOIN pg_catalog.pg_operator gto ON gto.oid OPERATOR(pg_catalog.=) gt.amopopr
+          JOIN pg_catalog.pg_namespace gtn ON gtn.oid OPERATOR(pg_catalog.=) gto.oprnamespace
+          JOIN pg_catalog.pg_amop eq ON eq.amopfamily OPERATOR(pg_catalog.=) oc.opcfamily AND eq.amoplefttype OPERATOR(pg_catalog.=) oc.opcintype
+                                    AND eq.amoprighttype OPERATOR(pg_catalog.=) oc.opcintype AND eq.amopstrategy = 3
+          JOIN pg_catalog.pg_operator eqo ON eqo.oid OPERATOR(pg_catalog.=) eq.amopopr
+          JOIN pg_catalog.pg_namespace eqn ON eqn.oid OPERATOR(pg_catalog.=) eqo.oprnamespace
+         WHERE x.indrelid OPERATOR(pg_catalog.=) relid AND x.indisprimary;
+    END IF;
+    by_ctid := key_exprs IS NULL;
+    IF by_ctid THEN
         IF relkind = 'r' AND NOT has_children THEN
             key_exprs := ARRAY['t.ctid'];
-            key_types := ARRAY['pg_catalog.tid'];
+            key_typids := ARRAY['pg_catalog.tid'::pg_catalog.regtype::pg_catalog.oid];
             key_lt := ARRAY['OPERATOR(pg_catalog.<)'];
             key_gt := ARRAY['OPERATOR(pg_catalog.>)'];
             key_eq := ARRAY['OPERATOR(pg_catalog.=)'];
         ELSE
             key_exprs := ARRAY['t.tableoid', 't.ctid'];
-            key_types := ARRAY['pg_catalog.oid', 'pg_catalog.tid'];
+            key_typids := ARRAY['pg_catalog.oid'::pg_catalog.regtype::pg_catalog.oid, 'pg_catalog.tid'::pg_catalog.regtype::pg_catalog.oid];
             key_lt := ARRAY['OPERATOR(pg_catalog.<)', 'OPERATOR(pg_catalog.<)'];
             key_gt := ARRAY['OPERATOR(pg_catalog.>)', 'OPERATOR(pg_catalog.>)'];
             key_eq := ARRAY['OPERATOR(pg_catalog.=)', 'OPERATOR(pg_catalog.=)'];
         END IF;
     END IF;
     n_keys := pg_catalog.array_length(key_exprs, 1);
+    -- Each key column's base type, qualified: the type a kept key is asked back as
+    -- (zs_label_key(i, NULL::type); a NULL of a base type runs no domain check).
+    key_types := '{}';
+    FOR i IN 1 .. n_keys LOOP
+        base := key_typids[i];
+        WHILE (SELECT t.typtype FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) base) OPERATOR(pg_catalog.=) 'd' LOOP
+            base := (SELECT t.typbasetype FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) base);
+        END LOOP;
+        key_types := key_types || (SELECT pg_catalog.format('%I.%I', n.nspname, t.typname)
+                                     FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace
+                                    WHERE t.oid OPERATOR(pg_catalog.=) base);
+    END LOOP;
 
     -- Privileges, before any work: SELECT on what is read, UPDATE on what is written.
     IF NOT pg_catalog.has_column_privilege(relid, text_att, 'SELECT')
@@ -287,7 +422,7 @@ BEGIN
        OR NOT pg_catalog.has_column_privilege(relid, label_att, 'UPDATE')
        OR (scores_att IS NOT NULL AND NOT pg_catalog.has_column_privilege(relid, scores_att, 'UPDATE'))
        OR EXISTS (SELECT 1 FROM pg_catalog.pg_index x, pg_catalog.unnest(x.indkey::pg_catalog.int2[]) AS k(attnum)
-                   WHERE x.indrelid = relid AND x.indisprimary
+                   WHERE x.indrelid OPERATOR(pg_catalog.=) relid AND x.indisprimary
                      AND NOT pg_catalog.has_column_privilege(relid, k.attnum, 'SELECT')) THEN
         RAISE EXCEPTION 'pg_zeroshot: permission denied: zs_label_table on % needs SELECT on columns %, % and the primary key, and UPDATE on %',
                 rel, pg_catalog.quote_ident(text_column), pg_catalog.quote_ident(label_column),
@@ -302,34 +437,38 @@ BEGIN
     -- zs_classify_batch call, and write each label only where the row's text is still the
     -- text that was scored and its label still NULL (an UPDATE re-checks both on the row's
     -- newest version, so a row changed or deleted meanwhile is skipped, never given a stale
-    -- label). Returns rows read, rows written and the last key read, as text.
+    -- label). Returns rows read, rows labelled, the transaction id of rows written but left
+    -- NULL (by a trigger), and keeps the last key read (zs_label_key_keep).
     order_asc := '';
     order_desc := '';
     batch_cols := '';
     match_cond := '';
-    last_key_expr := '';
+    keep_keys := '';
     FOR i IN 1 .. n_keys LOOP
         order_asc := order_asc || pg_catalog.format('%s%s USING %s', CASE WHEN i > 1 THEN ', ' END, key_exprs[i], key_lt[i]);
         order_desc := order_desc || pg_catalog.format('%sb.k%s USING %s', CASE WHEN i > 1 THEN ', ' END, i, key_gt[i]);
         batch_cols := batch_cols || pg_catalog.format('%s AS k%s, ', key_exprs[i], i);
         match_cond := match_cond || pg_catalog.format('%s %s s.k%s AND ', key_exprs[i], key_eq[i], i);
-        last_key_expr := last_key_expr || pg_catalog.format('%sb.k%s::pg_catalog.text', CASE WHEN i > 1 THEN ', ' END, i);
+        keep_keys := keep_keys || pg_catalog.format(', @extschema@.zs_label_key_keep(%s, l.k%s)', i, i);
     END LOOP;
     IF n_keys = 1 THEN
-        gt_cond := pg_catalog.format('%s %s $1[1]::%s', key_exprs[1], key_gt[1], key_types[1]);
+        gt_cond := pg_catalog.format('%s %s @extschema@.zs_label_key(1, NULL::%s)', key_exprs[1], key_gt[1], key_types[1]);
     ELSIF (SELECT pg_catalog.count(DISTINCT g) FROM pg_catalog.unnest(key_gt) AS g) = 1 THEN
         -- A row comparison, which an index scan on the key can start from.
         gt_cond := pg_catalog.format('ROW(%s) %s ROW(%s)', pg_catalog.array_to_string(key_exprs, ', '), key_gt[1],
-                       (SELECT pg_catalog.string_agg(pg_catalog.format('$1[%s]::%s', j, key_types[j]), ', ' ORDER BY j)
+                       (SELECT pg_catalog.string_agg(pg_catalog.format('@extschema@.zs_label_key(%s, NULL::%s)', j, key_types[j]), ', ' ORDER BY j)
                           FROM pg_catalog.generate_series(1, n_keys) AS j));
     ELSE
         -- Operators of several schemas: the same order, spelled out.
         gt_cond := (SELECT pg_catalog.string_agg(
-                        '(' || COALESCE((SELECT pg_catalog.string_agg(pg_catalog.format('%s %s $1[%s]::%s', key_exprs[m], key_eq[m], m, key_types[m]) || ' AND ', '' ORDER BY m)
+                        '(' || COALESCE((SELECT pg_catalog.string_agg(pg_catalog.format('%s %s @extschema@.zs_label_key(%s, NULL::%s)', key_exprs[m], key_eq[m], m, key_types[m]) || ' AND ', '' ORDER BY m)
                                   FROM pg_catalog.generate_series(1, j - 1) AS m), '')
-                            || pg_catalog.format('%s %s $1[%s]::%s', key_exprs[j], key_gt[j], j, key_types[j]) || ')',
+                            || pg_catalog.format('%s %s @extschema@.zs_label_key(%s, NULL::%s)', key_exprs[j], key_gt[j], j, key_types[j]) || ')',
                         ' OR ' ORDER BY j)
                       FROM pg_catalog.generate_series(1, n_keys) AS j);
+    END IF;
+    IF by_ctid THEN
+        gt_cond := gt_cond || ' AND NOT (t.xmin OPERATOR(pg_catalog.=) ANY ($3))';
     END IF;
     set_list := pg_catalog.format('%I = s.new_label', label_column);
     IF scores_column IS NOT NULL THEN
@@ -341,51 +480,56 @@ BEGIN
         '  WHERE t.%I IS NULL AND t.%I IS NOT NULL AND ',
         batch_cols, text_column, rel, label_column, text_column);
     sql_tail := pg_catalog.format(
-        '  ORDER BY %s LIMIT $2'
+        '  ORDER BY %s LIMIT $1'
         '), numbered AS MATERIALIZED ('
         '  SELECT b.*, pg_catalog.row_number() OVER () AS ord FROM batch AS b'
         '), scored AS MATERIALIZED ('
         '  SELECT n.*, c.label AS new_label, c.scores AS new_scores'
         '  FROM numbered AS n JOIN @extschema@.zs_classify_batch('
-        '    (SELECT pg_catalog.array_agg(n2.body ORDER BY n2.ord) FROM numbered AS n2), $3) AS c'
+        '    (SELECT pg_catalog.array_agg(n2.body ORDER BY n2.ord) FROM numbered AS n2), $2) AS c'
         '  ON c.ord::pg_catalog.int8 OPERATOR(pg_catalog.=) n.ord'
         '), written AS ('
         '  UPDATE %s AS t SET %s FROM scored AS s'
         '  WHERE %s t.%I IS NULL'
         '    AND t.%I::pg_catalog.text COLLATE pg_catalog."C" OPERATOR(pg_catalog.=) s.body'
-        '  RETURNING 1'
+        '  RETURNING t.%I IS NOT NULL AS labelled, t.xmin AS row_xmin'
         ')'
-        ' SELECT (SELECT pg_catalog.count(*) FROM numbered), (SELECT pg_catalog.count(*) FROM written),'
-        '        (SELECT ARRAY[%s] FROM batch AS b ORDER BY %s LIMIT 1)',
-        order_asc, rel, set_list, match_cond, label_column, text_column, last_key_expr, order_desc);
+        ' SELECT (SELECT pg_catalog.count(*) FROM numbered), (SELECT pg_catalog.count(*) FROM written AS w WHERE w.labelled),'
+        '        (SELECT w.row_xmin FROM written AS w WHERE NOT w.labelled LIMIT 1),'
+        '        (SELECT pg_catalog.num_nulls(NULL%s) FROM (SELECT b.* FROM batch AS b ORDER BY %s LIMIT 1) AS l)',
+        order_asc, rel, set_list, match_cond, label_column, text_column, label_column, keep_keys, order_desc);
 
     EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s AS t WHERE t.%I IS NULL AND t.%I IS NOT NULL',
                               rel, label_column, text_column) INTO total;
     run := @extschema@.zs_label_run_start(tbl, text_column, label_column, scores_column, labels, batch_rows,
-                                          total, current_user);
+                                          total, current_user, token);
+    PERFORM @extschema@.zs_label_key_reset();
     COMMIT;
     t0 := pg_catalog.clock_timestamp();
     last_notice := t0;
 
     LOOP
-        batch_sql := sql_head || CASE WHEN last_key IS NULL THEN 'true' ELSE gt_cond END || sql_tail;
+        batch_sql := sql_head || CASE WHEN started_keys THEN gt_cond WHEN by_ctid THEN 'NOT (t.xmin OPERATOR(pg_catalog.=) ANY ($3))' ELSE 'true' END || sql_tail;
         BEGIN
-            EXECUTE batch_sql INTO n_read, n_written, new_key USING last_key, batch_rows, labels;
+            EXECUTE batch_sql INTO n_read, n_written, kept_xid USING batch_rows, labels, kept_xids;
             done := done + n_written;
             skipped := skipped + (n_read - n_written);
             IF n_read > 0 THEN
-                PERFORM @extschema@.zs_label_run_progress(run, done, skipped);
+                PERFORM @extschema@.zs_label_run_progress(run, token, done, skipped);
             END IF;
         EXCEPTION WHEN OTHERS OR query_canceled THEN
             -- The batch is rolled back; record the error in its place and commit that, then
             -- raise it again.
             GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT,
                                     err_detail = PG_EXCEPTION_DETAIL;
-            PERFORM @extschema@.zs_label_run_finish(run, done, skipped, err_state, err_msg);
+            PERFORM @extschema@.zs_label_run_finish(run, token, done, skipped, err_state, err_msg);
         END;
         COMMIT;
         EXIT WHEN err_state IS NOT NULL OR n_read = 0;
-        last_key := new_key;
+        started_keys := true;
+        IF by_ctid AND kept_xid IS NOT NULL THEN
+            kept_xids := kept_xids || kept_xid;
+        END IF;
         IF pg_catalog.clock_timestamp() - last_notice >= interval '5 seconds' THEN
             last_notice := pg_catalog.clock_timestamp();
             secs := pg_catalog.date_part('epoch', last_notice - t0);
@@ -401,6 +545,7 @@ BEGIN
                      ELSE '?' END;
         END IF;
     END LOOP;
+    PERFORM @extschema@.zs_label_key_reset();
 
     IF err_state IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = err_state, MESSAGE = err_msg,
@@ -409,13 +554,13 @@ BEGIN
                                   run, done)),
             HINT = 'CALL zs_label_table again with the same arguments to resume.';
     END IF;
-    PERFORM @extschema@.zs_label_run_finish(run, done, skipped, NULL, NULL);
+    PERFORM @extschema@.zs_label_run_finish(run, token, done, skipped, NULL, NULL);
     secs := pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() - t0);
-    RAISE NOTICE 'pg_zeroshot: zs_label_table run % done: % rows labelled, % skipped (changed or labelled meanwhile), in % s, % rows/s',
+    RAISE NOTICE 'pg_zeroshot: zs_label_table run % done: % rows labelled, % skipped (changed meanwhile, hidden by a row security policy, or left NULL by a trigger), in % s, % rows/s',
         run, done, skipped, pg_catalog.round(secs::pg_catalog.numeric, 1),
         pg_catalog.round((done::pg_catalog.float8 / GREATEST(secs, 1e-6::pg_catalog.float8))::pg_catalog.numeric, 2);
 END
 $proc$;
 
-COMMENT ON PROCEDURE zs_label_table(regclass, name, name, text[], integer, name) IS
+COMMENT ON PROCEDURE zs_label_table(regclass, name, name, text[], integer, name, boolean) IS
     'pg_zeroshot: labels the rows whose label column is NULL, batch_rows at a time, committing after each batch; resumable';

@@ -14,9 +14,13 @@ mod text;
 
 pgrx::pg_module_magic!();
 
-// The backfill procedure and its run log, after the functions they call. (The extension
-// refuses no database encoding: every text is converted, src/text.rs; its SQL is read as
-// UTF-8, as pg_zeroshot.control says.)
+// First of all: the schema the extension installs into is one only superusers can create
+// objects in (pg_zeroshot.control fixes it: `zeroshot`).
+extension_sql_file!("../sql/install_schema.sql", name = "install_schema", bootstrap);
+
+// The backfill procedure and its run log, after the functions they call. (The extension's SQL
+// is ASCII, so CREATE EXTENSION works in a database of any encoding: the control file names
+// none, and no conversion of the script is needed. Every text is converted, src/text.rs.)
 extension_sql_file!(
     "../sql/zs_label_table.sql",
     name = "zs_label_table",
