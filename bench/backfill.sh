@@ -17,6 +17,7 @@ rows=${2:-10000}; reps=${3:-3}; set_name=${4:-5}
 opts=""
 if [ -n "$model" ]; then model=$(realpath "$model"); chmod -R a+rX "$model"; opts="-c zs.model_dir=$model"; fi
 port=${ZS_BENCH_PORT:-54342}
+export PGOPTIONS="-c search_path=public,zeroshot"
 CLUSTER_OPTIONS="$opts ${ZS_SETTINGS:-}" cluster_start "$port"
 psql_() { psql -X -q -v ON_ERROR_STOP=1 -h "$CLUSTER_HOST" -p "$port" -U postgres -d postgres "$@"; }
 labels=$(python3 -c "import json; print('{' + ','.join(json.load(open('$REPO/bench/workload.json'))['label_sets']['$set_name']) + '}')")

@@ -12,7 +12,10 @@ set -euo pipefail
 model=$(realpath "${1:?usage: bench/sql.sh MODEL_DIR [ROWS] [LABEL_SET] [BACKENDS]}")
 rows=${2:-1000}; set_name=${3:-5}; backends=${4:-4}
 chmod -R a+rX "$model"
-CLUSTER_OPTIONS="-c zs.model_dir=$model ${ZS_SETTINGS:-}" cluster_start "${ZS_BENCH_PORT:-54341}"
+# It opens one backend after another, each with a model of its own: the server-wide bound
+# (zs.max_model_processes) is lifted so that memory, not the bound, is what it measures.
+export PGOPTIONS="-c search_path=public,zeroshot"
+CLUSTER_OPTIONS="-c zs.model_dir=$model -c zs.max_model_processes=64 ${ZS_SETTINGS:-}" cluster_start "${ZS_BENCH_PORT:-54341}"
 psql_() { psql -X -q -h "$CLUSTER_HOST" -p "${ZS_BENCH_PORT:-54341}" -U postgres -d postgres "$@"; }
 labels=$(python3 -c "import json,sys; print('{' + ','.join(json.load(open('$REPO/bench/workload.json'))['label_sets']['$set_name']) + '}')")
 texts_sql=$(python3 -c "

@@ -29,7 +29,7 @@ FROM (SELECT line::jsonb AS j FROM zs_eval_raw WHERE btrim(line) <> '') AS r;
 
 SELECT clock_timestamp() AS zs_eval_t0 \gset
 CREATE TEMP TABLE zs_eval_pred AS
-SELECT id, gold, zs_classify(body, (:'labels')::text[]) AS pred FROM zs_eval_rows;
+SELECT id, gold, zeroshot.zs_classify(body, (:'labels')::text[]) AS pred FROM zs_eval_rows;
 SELECT extract(epoch FROM clock_timestamp() - :'zs_eval_t0'::timestamptz) AS zs_eval_seconds \gset
 
 -- Macro-F1 over the labels that occur as gold or prediction, as `zeroshot eval` computes it.

@@ -12,6 +12,8 @@
 #   3. pg_terminate_backend during a run: the next run marks the dead one 'abandoned'.
 # Prints "backfill: N passed, M failed" and exits non-zero on any failure.
 set -euo pipefail
+# Every session calls the functions unqualified: the extension's schema is on its path.
+export PGOPTIONS="-c search_path=public,zeroshot"
 . "$(dirname "$0")/../../scripts/common.sh"
 . "$REPO/scripts/cluster.sh"
 port=$((${ZS_TEST_PORT:-54329} + 1))

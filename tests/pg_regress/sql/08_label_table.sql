@@ -180,14 +180,15 @@ RESET ROLE;
 \c - zs_reader
 SET client_min_messages = error;
 SELECT count(*) > 0 AS can_read_runs FROM zs_label_runs;
-SELECT zs_try($$INSERT INTO zs_label_runs (table_name, text_column, label_column, labels, batch_rows, run_by, backend_pid, started, updated, rows_total) VALUES ('x', 'a', 'b', '{c}', 1, 'zs_reader', 1, now(), now(), 0)$$) AS insert_runs;
-SELECT zs_try($$UPDATE zs_label_runs SET error = 'forged'$$) AS update_runs;
-SELECT zs_try($$DELETE FROM zs_label_runs$$) AS delete_runs;
-SELECT zs_try($$SELECT zs_label_run_start('perm', 'body', 'label', NULL, '{a,b}', 1, 0, 'postgres')$$) AS start_as_another_role;
-SELECT zs_try($$SELECT zs_label_run_start('perm', 'body', 'body', NULL, '{a,b}', 1, 0, 'zs_reader')$$) AS start_without_update;
+SELECT zs_try($$INSERT INTO zeroshot.zs_label_run_log (table_name, text_column, label_column, labels, batch_rows, run_by, backend_pid, session_token, started, updated, rows_total) VALUES ('x', 'a', 'b', '{c}', 1, 'zs_reader', 1, gen_random_uuid(), now(), now(), 0)$$) AS insert_runs;
+SELECT zs_try($$UPDATE zeroshot.zs_label_run_log SET error = 'forged'$$) AS update_runs;
+SELECT zs_try($$DELETE FROM zeroshot.zs_label_run_log$$) AS delete_runs;
+SELECT zs_try($$UPDATE zs_label_runs SET error = 'forged'$$) AS update_view;
+SELECT zs_try($$SELECT zs_label_run_start('perm', 'body', 'label', NULL, '{a,b}', 1, 0, 'postgres', gen_random_uuid())$$) AS start_as_another_role;
+SELECT zs_try($$SELECT zs_label_run_start('perm', 'body', 'body', NULL, '{a,b}', 1, 0, 'zs_reader', gen_random_uuid())$$) AS start_without_update;
 -- Finished runs are never written again, whoever asks.
 SELECT max(run_id) AS last_run FROM zs_label_runs WHERE run_by = 'postgres' \gset
-SELECT zs_label_run_finish(:last_run, 999, 0, 'XX000', 'forged'), zs_label_run_progress(:last_run, 999, 0);
+SELECT zs_label_run_finish(:last_run, gen_random_uuid(), 999, 0, 'XX000', 'forged'), zs_label_run_progress(:last_run, gen_random_uuid(), 999, 0);
 \c - postgres
 SET client_min_messages = error;
 SELECT count(label) AS nothing_written FROM perm;

@@ -17,6 +17,8 @@ SELECT zs_try($$SELECT zs_classify('文本', ARRAY['x</s>y','c'])$$) AS special_
 SELECT zs_try($$SELECT zs_classify('文本', ARRAY['物流问题','物流问题 '])$$) AS trailing_blank;
 SELECT zs_try($$SELECT zs_classify('文本', ARRAY['ABC','ＡＢＣ'])$$) AS fullwidth;
 SELECT zs_try($$SELECT zs_classify('文本', ARRAY[E'\u00E9', E'e\u0301'])$$) AS decomposed;
+-- Two characters the test tokenizer (no byte fallback) reads as the same <unk>.
+SELECT zs_try($$SELECT zs_classify('文本', ARRAY['物流', E'\U00020000', '质量', E'\U00020001'])$$) AS same_tokens;
 SELECT zs_classify('文本', ARRAY['abc','ABC']) IN ('abc','ABC') AS case_differs;
 
 -- Huge label sets are refused before anything is prepared, and nothing is cached.
@@ -78,7 +80,7 @@ DROP ROLE zs_attacker;
 CREATE SCHEMA evil;
 CREATE FUNCTION evil.btrim(text) RETURNS text LANGUAGE sql AS $$ SELECT 'hijacked' $$;
 CREATE FUNCTION evil.string_to_array(text, text) RETURNS text[] LANGUAGE sql AS $$ SELECT ARRAY['hijacked'] $$;
-SET search_path = evil, public;
+SET search_path = evil, public, zeroshot;
 CREATE TABLE public.hijack (id int, body text, label text);
 CREATE TRIGGER t BEFORE INSERT ON public.hijack
 FOR EACH ROW EXECUTE FUNCTION zs_label_trigger('body', 'label', '物流问题,商品质量');
