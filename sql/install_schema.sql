@@ -11,6 +11,9 @@ DECLARE
     owner_name name;
     owner_super boolean;
     creator text;
+    catalog text;
+    schema_column text;
+    occupied boolean;
 BEGIN
     SELECT n.oid, r.rolname, r.rolsuper INTO schema_oid, owner_name, owner_super
       FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
@@ -32,23 +35,24 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   HINT = pg_catalog.format('REVOKE CREATE ON SCHEMA %I FROM %s, then CREATE EXTENSION again.', schema_name, creator);
     END IF;
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) schema_oid)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) schema_oid)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) schema_oid)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) schema_oid)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_collation WHERE collnamespace OPERATOR(pg_catalog.=) schema_oid)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_conversion WHERE connamespace OPERATOR(pg_catalog.=) schema_oid)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_opfamily WHERE opfnamespace OPERATOR(pg_catalog.=) schema_oid)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_opclass WHERE opcnamespace OPERATOR(pg_catalog.=) schema_oid)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_ts_config WHERE cfgnamespace OPERATOR(pg_catalog.=) schema_oid)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_ts_dict WHERE dictnamespace OPERATOR(pg_catalog.=) schema_oid)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_ts_parser WHERE prsnamespace OPERATOR(pg_catalog.=) schema_oid)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_ts_template WHERE tmplnamespace OPERATOR(pg_catalog.=) schema_oid)
-       OR EXISTS (SELECT 1 FROM pg_catalog.pg_statistic_ext WHERE stxnamespace OPERATOR(pg_catalog.=) schema_oid) THEN
-        RAISE EXCEPTION 'pg_zeroshot: schema % is not empty', schema_name
-            USING ERRCODE = 'object_in_use',
-                  HINT = 'The extension installs into a schema of its own; move the objects in it elsewhere first.';
-    END IF;
+    -- Every catalog of objects that live in a schema, with its schema column.
+    FOR catalog, schema_column IN
+        VALUES ('pg_class', 'relnamespace'), ('pg_proc', 'pronamespace'), ('pg_type', 'typnamespace'),
+               ('pg_operator', 'oprnamespace'), ('pg_collation', 'collnamespace'),
+               ('pg_conversion', 'connamespace'), ('pg_opfamily', 'opfnamespace'),
+               ('pg_opclass', 'opcnamespace'), ('pg_ts_config', 'cfgnamespace'),
+               ('pg_ts_dict', 'dictnamespace'), ('pg_ts_parser', 'prsnamespace'),
+               ('pg_ts_template', 'tmplnamespace'), ('pg_statistic_ext', 'stxnamespace')
+    LOOP
+        EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM pg_catalog.%I WHERE %I OPERATOR(pg_catalog.=) $1)',
+                                  catalog, schema_column)
+           INTO occupied USING schema_oid;
+        IF occupied THEN
+            RAISE EXCEPTION 'pg_zeroshot: schema % is not empty (%)', schema_name, catalog
+                USING ERRCODE = 'object_in_use',
+                      HINT = 'The extension installs into a schema of its own; move the objects in it elsewhere first.';
+        END IF;
+    END LOOP;
 END
 $check$;
 -- Every role may call the functions (each checks what it may do); nobody but the owner may

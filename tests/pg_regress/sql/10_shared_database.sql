@@ -239,23 +239,6 @@ CALL zs_label_table('kept_null', 'body', 'label', :labels, 2);
 SELECT count(*) AS rows, count(label) AS labelled FROM kept_null;
 SELECT status, rows_total, rows_done, rows_skipped FROM zs_label_runs ORDER BY run_id DESC LIMIT 1;
 
--- 8. Parallel plans: the functions are PARALLEL RESTRICTED, so a parallel scan a plain role
--- forces still scores in the leader only (no parallel worker loads a model of its own).
-CREATE TABLE par (id int, body text);
-INSERT INTO par SELECT g, '第' || g || '条' FROM generate_series(1, 2000) g;
-ALTER TABLE par SET (parallel_workers = 4);
-ANALYZE par;
-SET parallel_setup_cost = 0;
-SET parallel_tuple_cost = 0;
-SET min_parallel_table_scan_size = 0;
-SET max_parallel_workers_per_gather = 4;
-EXPLAIN (COSTS OFF) SELECT zs_classify(body, '{a,b}') FROM par WHERE id % 500 = 0;
-SELECT count(*) AS scored FROM (SELECT zs_classify(body, '{a,b}') FROM par WHERE id % 500 = 0) s;
-RESET parallel_setup_cost;
-RESET parallel_tuple_cost;
-RESET min_parallel_table_scan_size;
-RESET max_parallel_workers_per_gather;
-
 DROP TABLE public.alice_t, public.patients, public.k_enum, public.k_domain, public.k_array, public.k_range,
            public.k_composite, public.k_float, public.alice_calls, su_parted;
 DROP FUNCTION public.alice_spy(text), public.patients_guard(),
