@@ -8,10 +8,11 @@
 -- that no function or operator another role creates can be chosen instead.
 --
 -- search_path: a procedure that commits can have neither a SET clause nor SECURITY DEFINER,
--- so zs_label_table runs with the caller's search_path. Every function it calls is
--- schema-qualified, every identifier it writes into SQL is quoted (%I) from the catalogs, and
--- every operator whose argument types pg_catalog does not match exactly is written as
--- OPERATOR(schema.op). The run-log helpers are SECURITY DEFINER with a fixed search_path.
+-- so zs_label_table runs with the caller's search_path. Its own body qualifies every
+-- function, operator (OPERATOR(pg_catalog.+)) and type it uses; everything else is in helper
+-- functions with search_path = pg_catalog, pg_temp (zs_label_plan, zs_label_batch_guard, the
+-- checks of whose code runs), and every identifier written into SQL is quoted (%I) from the
+-- catalogs. The run-log helpers are SECURITY DEFINER with a fixed search_path.
 --
 -- Keys: the last key a batch read is kept in the backend in its own type and bytes
 -- (zs_label_key_keep, zs_label_key: src/api/label_table.rs), never through text: a cast or
@@ -135,11 +136,14 @@ BEGIN
         RAISE EXCEPTION 'pg_zeroshot: zs_label_run_start: batch_rows must be at least 1, rows_total at least 0, and session_token set'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Rows another transaction holds (a start not yet committed) are left for a later call:
+    -- waiting for them would let any role hang every backfill of the database.
     UPDATE @extschema@.zs_label_run_log r
        SET status = 'abandoned', finished = r.updated,
            seconds = pg_catalog.date_part('epoch', r.updated - r.started),
            error = 'the backend stopped running it without finishing (terminated, crashed, or an error between batches)'
-     WHERE r.finished IS NULL
+     WHERE r.run_id IN (SELECT l.run_id FROM @extschema@.zs_label_run_log l WHERE l.finished IS NULL FOR UPDATE SKIP LOCKED)
+       AND r.finished IS NULL
        -- Still running it: its backend (same PID, same start) is busy with a statement that
        -- began before the run (the CALL). With track_activities off (state 'disabled') it cannot
        -- tell: not marked.
@@ -208,33 +212,117 @@ AS $$
      WHERE r.run_id = $1 AND r.session_token = $2 AND r.finished IS NULL
 $$;
 
-CREATE PROCEDURE zs_label_table(tbl regclass, text_column name, label_column name, labels text[],
-                                batch_rows integer DEFAULT 256, scores_column name DEFAULT NULL,
-                                trust_owner boolean DEFAULT false)
-LANGUAGE plpgsql
-AS $proc$
+-- Whether the caller is privileged: a superuser (by the role it logged in as, its session
+-- role or its current role: a superuser's session can always become one again), a CREATEROLE
+-- role, or a member of a role that reads or writes server files, runs server programs, or
+-- reads or writes all data. Code of other roles that such a caller runs gains those powers.
+CREATE FUNCTION zs_label_caller_privileged() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_roles r
+                    WHERE r.rolsuper
+                      AND (r.oid = (SELECT a.usesysid FROM pg_stat_activity a WHERE a.pid = pg_backend_pid())
+                           OR r.rolname = session_user OR r.rolname = current_user))
+        OR (SELECT r.rolcreaterole FROM pg_roles r WHERE r.rolname = current_user)
+        OR EXISTS (SELECT 1 FROM unnest(ARRAY['pg_execute_server_program', 'pg_write_server_files',
+                                              'pg_read_server_files', 'pg_write_all_data', 'pg_read_all_data']) AS g(role)
+                    WHERE pg_has_role(current_user, g.role, 'MEMBER'))
+$$;
+
+-- The first piece of code an UPDATE of the table's label (and scores) columns would run that
+-- a role other than a superuser or the logged-in caller itself owns, described; NULL if none. What an UPDATE
+-- runs: the triggers of the table and of its partitions and children, their constraints,
+-- index expressions and predicates, row security policies, rules, generated columns, the
+-- checks of the written columns' domains (and of the domains those are over). Whose it is:
+-- the tables' owners (they can attach code at will), the domains' owners, and the owners of
+-- every function and operator those objects use (a function's owner can replace its body).
+-- Functions that such code calls by name, not through a catalog reference, are not seen.
+CREATE FUNCTION zs_label_untrusted_code(tbl oid, written name[]) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE tree(oid) AS (
+            SELECT tbl
+            UNION
+            SELECT h.inhrelid FROM pg_inherits h JOIN tree ON h.inhparent = tree.oid),
+        domains(oid) AS (
+            SELECT a.atttypid FROM tree JOIN pg_attribute a ON a.attrelid = tree.oid
+             WHERE a.attname = ANY (written) AND a.attnum > 0 AND NOT a.attisdropped
+            UNION
+            SELECT t.typbasetype FROM domains JOIN pg_type t ON t.oid = domains.oid WHERE t.typtype = 'd'),
+        code(classid, objid) AS (
+            SELECT 'pg_class'::regclass::oid, tree.oid FROM tree
+            UNION ALL
+            SELECT 'pg_trigger'::regclass::oid, t.oid FROM pg_trigger t JOIN tree ON t.tgrelid = tree.oid WHERE NOT t.tgisinternal
+            UNION ALL
+            SELECT 'pg_constraint'::regclass::oid, c.oid FROM pg_constraint c JOIN tree ON c.conrelid = tree.oid
+            UNION ALL
+            SELECT 'pg_constraint'::regclass::oid, c.oid FROM pg_constraint c JOIN domains ON c.contypid = domains.oid
+            UNION ALL
+            SELECT 'pg_class'::regclass::oid, i.indexrelid FROM pg_index i JOIN tree ON i.indrelid = tree.oid
+            UNION ALL
+            SELECT 'pg_policy'::regclass::oid, p.oid FROM pg_policy p JOIN tree ON p.polrelid = tree.oid
+            UNION ALL
+            SELECT 'pg_rewrite'::regclass::oid, r.oid FROM pg_rewrite r JOIN tree ON r.ev_class = tree.oid
+            UNION ALL
+            SELECT 'pg_attrdef'::regclass::oid, d.oid FROM pg_attrdef d JOIN tree ON d.adrelid = tree.oid),
+        owners(what, owner) AS (
+            SELECT 'table ' || c.oid::regclass::text, c.relowner FROM tree JOIN pg_class c ON c.oid = tree.oid
+            UNION ALL
+            SELECT 'domain ' || format_type(t.oid, NULL), t.typowner
+              FROM domains JOIN pg_type t ON t.oid = domains.oid WHERE t.typtype = 'd'
+            UNION ALL
+            SELECT 'function ' || p.oid::regprocedure::text, p.proowner
+              FROM code JOIN pg_depend d ON d.classid = code.classid AND d.objid = code.objid
+              JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
+            UNION ALL
+            SELECT 'operator ' || o.oid::regoperator::text, p.proowner
+              FROM code JOIN pg_depend d ON d.classid = code.classid AND d.objid = code.objid
+              JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
+              JOIN pg_proc p ON p.oid = o.oprcode)
+    SELECT o.what || ' (owned by ' || quote_ident(r.rolname) || ')'
+      FROM owners o JOIN pg_roles r ON r.oid = o.owner
+     WHERE NOT r.rolsuper
+       -- The caller's own code is trusted only when the caller is the role it logged in as:
+       -- after SET ROLE in a superuser's session, that role's code could RESET ROLE.
+       AND NOT (r.rolname = current_user AND r.rolname = session_user
+                AND r.oid = (SELECT a.usesysid FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()))
+     LIMIT 1
+$$;
+
+-- Everything zs_label_table decides before its first batch, in a function of its own: a
+-- function can have a fixed search_path, a procedure that commits cannot. It checks the call
+-- (NULLs, the table, the columns and their types, privileges, whose code a privileged caller
+-- would run) and writes the batch statement: `first_sql` for the first batch, `next_sql` for
+-- the ones after it (which start after the kept key), and `count_sql` for the rows to label.
+-- `guarded`: whether each batch must check the table's code again (a privileged caller that
+-- did not say trust_owner).
+CREATE FUNCTION zs_label_plan(tbl regclass, text_column name, label_column name, labels text[],
+                              batch_rows integer, scores_column name, trust_owner boolean,
+                              OUT rel text, OUT relid oid, OUT by_ctid boolean, OUT guarded boolean,
+                              OUT first_sql text, OUT next_sql text, OUT count_sql text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $plan$
 DECLARE
-    relid pg_catalog.oid;
-    rel text;                 -- schema.table, quoted
     relkind "char";
     has_children boolean;
-    untrusted_owner name;
+    untrusted text;
     col record;
-    text_att pg_catalog.int2;
-    label_att pg_catalog.int2;
-    scores_att pg_catalog.int2;
-    base pg_catalog.oid;
-    -- The key: quoted expressions on t, their base types (qualified), and the btree operators
-    -- of each.
+    text_att int2;
+    label_att int2;
+    scores_att int2;
+    base oid;
+    -- The key: quoted expressions on t, a NULL of each one's type for zs_label_key (taken
+    -- from the column itself: a type named in SQL could be renamed and replaced under us),
+    -- and the btree operators of each.
     key_exprs text[];
-    key_typids pg_catalog.oid[];
-    key_types text[];
+    key_protos text[];
     key_lt text[];
     key_gt text[];
     key_eq text[];
-    by_ctid boolean;
-    n_keys integer;
-    i integer;
+    n_keys int4;
     gt_cond text;
     order_asc text;
     order_desc text;
@@ -244,36 +332,7 @@ DECLARE
     set_list text;
     sql_head text;
     sql_tail text;
-    batch_sql text;
-    started_keys boolean := false;
-    -- Rows a trigger kept NULL are written with these transaction ids; with ctid keys their
-    -- new versions would come again after the last key read, and are not read again.
-    kept_xids pg_catalog.xid[] := '{}';
-    kept_xid pg_catalog.xid;
-    token uuid := pg_catalog.gen_random_uuid();
-    run bigint;
-    total bigint;
-    done bigint := 0;
-    skipped bigint := 0;
-    n_read bigint;
-    n_written bigint;
-    t0 timestamptz;
-    last_notice timestamptz;
-    secs double precision;
-    rate double precision;
-    err_state text;
-    err_msg text;
-    err_detail text;
 BEGIN
-    IF @extschema@.zs_in_transaction_block() THEN
-        RAISE EXCEPTION 'pg_zeroshot: zs_label_table cannot run inside a transaction block'
-            USING ERRCODE = 'active_sql_transaction',
-                  HINT = 'It commits after each batch: CALL it on its own, outside BEGIN ... COMMIT, outside an exception block, and not with other statements in one query string.';
-    END IF;
-    -- Fails (2D000) wherever else a commit is impossible, e.g. when called from a function,
-    -- before any work is done.
-    COMMIT;
-
     IF tbl IS NULL OR text_column IS NULL OR label_column IS NULL OR labels IS NULL OR trust_owner IS NULL THEN
         RAISE EXCEPTION 'pg_zeroshot: zs_label_table: tbl, text_column, label_column, labels and trust_owner must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
@@ -295,24 +354,19 @@ BEGIN
             USING ERRCODE = 'wrong_object_type';
     END IF;
 
-    -- A superuser's UPDATE runs the code of the table's owner as a superuser: its triggers,
-    -- the checks of its domains, its index expressions. Refused unless the caller says it
-    -- trusts that code (or first becomes the owner: SET ROLE). Partitions and inheritance
-    -- children count: their triggers fire too.
-    IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user) AND NOT trust_owner THEN
-        WITH RECURSIVE tree(oid) AS (
-            SELECT relid
-            UNION
-            SELECT h.inhrelid FROM pg_catalog.pg_inherits h JOIN tree ON h.inhparent OPERATOR(pg_catalog.=) tree.oid)
-        SELECT o.rolname INTO untrusted_owner
-          FROM tree JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) tree.oid
-          JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) c.relowner
-         WHERE NOT o.rolsuper
-         LIMIT 1;
-        IF untrusted_owner IS NOT NULL THEN
-            RAISE EXCEPTION 'pg_zeroshot: zs_label_table: % (or a partition or child of it) is owned by %, who is not a superuser: its triggers, domain checks and index expressions would run as you, a superuser', rel, untrusted_owner
+    -- An UPDATE runs the code of the table's owner and of whoever may attach code to it
+    -- (triggers, checks of the written columns' domains, index expressions, policies) as the
+    -- caller. A privileged caller (a superuser, by login or role; CREATEROLE; a member of the
+    -- roles that read or write server files, run programs or read or write all data) runs
+    -- none of it that a role other than itself or a superuser owns, unless it says it trusts
+    -- that code. Checked again in every batch (zs_label_batch_guard).
+    guarded := @extschema@.zs_label_caller_privileged() AND NOT trust_owner;
+    IF guarded THEN
+        untrusted := @extschema@.zs_label_untrusted_code(relid, ARRAY[label_column, scores_column]);
+        IF untrusted IS NOT NULL THEN
+            RAISE EXCEPTION 'pg_zeroshot: zs_label_table: an UPDATE of % would run % as you, a privileged role', rel, untrusted
                 USING ERRCODE = 'insufficient_privilege',
-                      HINT = pg_catalog.format('SET ROLE %I first (and RESET ROLE after), or pass trust_owner => true if you trust that role''s code.', untrusted_owner);
+                      HINT = 'Run it in a session logged in as the table''s owner (SET ROLE is no boundary: the owner''s code can RESET ROLE), or pass trust_owner => true after reading that code.';
         END IF;
     END IF;
 
@@ -363,11 +417,11 @@ BEGIN
     has_children := EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhparent OPERATOR(pg_catalog.=) relid);
     IF relkind = 'p' OR NOT has_children THEN
         SELECT pg_catalog.array_agg(pg_catalog.format('t.%I', a.attname) ORDER BY k.j),
-               pg_catalog.array_agg(a.atttypid ORDER BY k.j),
+               pg_catalog.array_agg(pg_catalog.format('(SELECT x.%I FROM %s AS x LIMIT 0)', a.attname, rel) ORDER BY k.j),
                pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', ltn.nspname, lto.oprname) ORDER BY k.j),
                pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', gtn.nspname, gto.oprname) ORDER BY k.j),
                pg_catalog.array_agg(pg_catalog.format('OPERATOR(%I.%s)', eqn.nspname, eqo.oprname) ORDER BY k.j)
-          INTO key_exprs, key_typids, key_lt, key_gt, key_eq
+          INTO key_exprs, key_protos, key_lt, key_gt, key_eq
           FROM pg_catalog.pg_index x
           CROSS JOIN LATERAL pg_catalog.generate_series(0, x.indnkeyatts - 1) AS k(j)
           JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) x.indrelid AND a.attnum OPERATOR(pg_catalog.=) x.indkey[k.j]
@@ -390,32 +444,19 @@ BEGIN
     IF by_ctid THEN
         IF relkind = 'r' AND NOT has_children THEN
             key_exprs := ARRAY['t.ctid'];
-            key_typids := ARRAY['pg_catalog.tid'::pg_catalog.regtype::pg_catalog.oid];
+            key_protos := ARRAY['NULL::pg_catalog.tid'];
             key_lt := ARRAY['OPERATOR(pg_catalog.<)'];
             key_gt := ARRAY['OPERATOR(pg_catalog.>)'];
             key_eq := ARRAY['OPERATOR(pg_catalog.=)'];
         ELSE
             key_exprs := ARRAY['t.tableoid', 't.ctid'];
-            key_typids := ARRAY['pg_catalog.oid'::pg_catalog.regtype::pg_catalog.oid, 'pg_catalog.tid'::pg_catalog.regtype::pg_catalog.oid];
+            key_protos := ARRAY['NULL::pg_catalog.oid', 'NULL::pg_catalog.tid'];
             key_lt := ARRAY['OPERATOR(pg_catalog.<)', 'OPERATOR(pg_catalog.<)'];
             key_gt := ARRAY['OPERATOR(pg_catalog.>)', 'OPERATOR(pg_catalog.>)'];
             key_eq := ARRAY['OPERATOR(pg_catalog.=)', 'OPERATOR(pg_catalog.=)'];
         END IF;
     END IF;
     n_keys := pg_catalog.array_length(key_exprs, 1);
-    -- Each key column's base type, qualified: the type a kept key is asked back as
-    -- (zs_label_key(i, NULL::type); a NULL of a base type runs no domain check).
-    key_types := '{}';
-    FOR i IN 1 .. n_keys LOOP
-        base := key_typids[i];
-        WHILE (SELECT t.typtype FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) base) OPERATOR(pg_catalog.=) 'd' LOOP
-            base := (SELECT t.typbasetype FROM pg_catalog.pg_type t WHERE t.oid OPERATOR(pg_catalog.=) base);
-        END LOOP;
-        key_types := key_types || (SELECT pg_catalog.format('%I.%I', n.nspname, t.typname)
-                                     FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) t.typnamespace
-                                    WHERE t.oid OPERATOR(pg_catalog.=) base);
-    END LOOP;
-
     -- Privileges, before any work: SELECT on what is read, UPDATE on what is written.
     IF NOT pg_catalog.has_column_privilege(relid, text_att, 'SELECT')
        OR NOT pg_catalog.has_column_privilege(relid, label_att, 'SELECT')
@@ -429,9 +470,6 @@ BEGIN
                 pg_catalog.concat_ws(' and ', pg_catalog.quote_ident(label_column), pg_catalog.quote_ident(scores_column))
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-
-    -- The labels are checked (and the model loaded) before the first batch.
-    PERFORM pg_catalog.count(*) FROM @extschema@.zs_classify_batch(ARRAY[]::text[], labels);
 
     -- One statement per batch: read batch_rows rows after the last key, score them in one
     -- zs_classify_batch call, and write each label only where the row's text is still the
@@ -452,18 +490,18 @@ BEGIN
         keep_keys := keep_keys || pg_catalog.format(', @extschema@.zs_label_key_keep(%s, l.k%s)', i, i);
     END LOOP;
     IF n_keys = 1 THEN
-        gt_cond := pg_catalog.format('%s %s @extschema@.zs_label_key(1, NULL::%s)', key_exprs[1], key_gt[1], key_types[1]);
+        gt_cond := pg_catalog.format('%s %s @extschema@.zs_label_key(1, %s)', key_exprs[1], key_gt[1], key_protos[1]);
     ELSIF (SELECT pg_catalog.count(DISTINCT g) FROM pg_catalog.unnest(key_gt) AS g) = 1 THEN
         -- A row comparison, which an index scan on the key can start from.
         gt_cond := pg_catalog.format('ROW(%s) %s ROW(%s)', pg_catalog.array_to_string(key_exprs, ', '), key_gt[1],
-                       (SELECT pg_catalog.string_agg(pg_catalog.format('@extschema@.zs_label_key(%s, NULL::%s)', j, key_types[j]), ', ' ORDER BY j)
+                       (SELECT pg_catalog.string_agg(pg_catalog.format('@extschema@.zs_label_key(%s, %s)', j, key_protos[j]), ', ' ORDER BY j)
                           FROM pg_catalog.generate_series(1, n_keys) AS j));
     ELSE
         -- Operators of several schemas: the same order, spelled out.
         gt_cond := (SELECT pg_catalog.string_agg(
-                        '(' || COALESCE((SELECT pg_catalog.string_agg(pg_catalog.format('%s %s @extschema@.zs_label_key(%s, NULL::%s)', key_exprs[m], key_eq[m], m, key_types[m]) || ' AND ', '' ORDER BY m)
+                        '(' || COALESCE((SELECT pg_catalog.string_agg(pg_catalog.format('%s %s @extschema@.zs_label_key(%s, %s)', key_exprs[m], key_eq[m], m, key_protos[m]) || ' AND ', '' ORDER BY m)
                                   FROM pg_catalog.generate_series(1, j - 1) AS m), '')
-                            || pg_catalog.format('%s %s @extschema@.zs_label_key(%s, NULL::%s)', key_exprs[j], key_gt[j], j, key_types[j]) || ')',
+                            || pg_catalog.format('%s %s @extschema@.zs_label_key(%s, %s)', key_exprs[j], key_gt[j], j, key_protos[j]) || ')',
                         ' OR ' ORDER BY j)
                       FROM pg_catalog.generate_series(1, n_keys) AS j);
     END IF;
@@ -499,8 +537,86 @@ BEGIN
         '        (SELECT pg_catalog.num_nulls(NULL%s) FROM (SELECT b.* FROM batch AS b ORDER BY %s LIMIT 1) AS l)',
         order_asc, rel, set_list, match_cond, label_column, text_column, label_column, keep_keys, order_desc);
 
-    EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s AS t WHERE t.%I IS NULL AND t.%I IS NOT NULL',
-                              rel, label_column, text_column) INTO total;
+    first_sql := sql_head || CASE WHEN by_ctid THEN 'NOT (t.xmin OPERATOR(pg_catalog.=) ANY ($3))' ELSE 'true' END || sql_tail;
+    next_sql := sql_head || gt_cond || sql_tail;
+    count_sql := format('SELECT pg_catalog.count(*) FROM %s AS t WHERE t.%I IS NULL AND t.%I IS NOT NULL',
+                        rel, label_column, text_column);
+END
+$plan$;
+
+-- Before each batch, in the batch's transaction: the table behind the name is still the one
+-- the run started on (its schema's owner could drop it and make another in its place), and,
+-- for a guarded run, no code of an untrusted role has been attached since. Both under a ROW
+-- EXCLUSIVE lock on the table and all its partitions and children (zs_label_lock_table: what
+-- the batch's UPDATE takes anyway), which keeps them as they are until the batch commits.
+CREATE FUNCTION zs_label_batch_guard(relid oid, rel text, guarded boolean, label_column name, scores_column name)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $guard$
+DECLARE
+    untrusted text;
+BEGIN
+    PERFORM @extschema@.zs_label_lock_table(relid);
+    IF to_regclass(rel) IS DISTINCT FROM relid::regclass THEN
+        RAISE EXCEPTION 'pg_zeroshot: zs_label_table: % is no longer the table the run started on', rel
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF guarded THEN
+        untrusted := @extschema@.zs_label_untrusted_code(relid, ARRAY[label_column, scores_column]);
+        IF untrusted IS NOT NULL THEN
+            RAISE EXCEPTION 'pg_zeroshot: zs_label_table: an UPDATE of % would now run % as you, a privileged role', rel, untrusted
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END IF;
+END
+$guard$;
+
+CREATE PROCEDURE zs_label_table(tbl regclass, text_column name, label_column name, labels text[],
+                                batch_rows integer DEFAULT 256, scores_column name DEFAULT NULL,
+                                trust_owner boolean DEFAULT false)
+LANGUAGE plpgsql
+AS $proc$
+DECLARE
+    -- A procedure that commits runs with the caller's search_path: every type here is
+    -- qualified (looked up when the procedure is first compiled in a session), and every
+    -- function and operator below is too, so that nothing in a schema another role can write
+    -- is ever picked (zs_label_plan and zs_label_batch_guard, functions, have a fixed path).
+    plan record;
+    started_keys pg_catalog.bool := false;
+    -- Rows a trigger kept NULL are written with these transaction ids; with ctid keys their
+    -- new versions would come again after the last key read, and are not read again.
+    kept_xids pg_catalog.xid[] := '{}';
+    kept_xid pg_catalog.xid;
+    token pg_catalog.uuid := pg_catalog.gen_random_uuid();
+    run pg_catalog.int8;
+    total pg_catalog.int8;
+    done pg_catalog.int8 := 0;
+    skipped pg_catalog.int8 := 0;
+    n_read pg_catalog.int8;
+    n_written pg_catalog.int8;
+    t0 pg_catalog.timestamptz;
+    last_notice pg_catalog.timestamptz;
+    secs pg_catalog.float8;
+    rate pg_catalog.float8;
+    err_state pg_catalog.text;
+    err_msg pg_catalog.text;
+    err_detail pg_catalog.text;
+BEGIN
+    IF @extschema@.zs_in_transaction_block() THEN
+        RAISE EXCEPTION 'pg_zeroshot: zs_label_table cannot run inside a transaction block'
+            USING ERRCODE = 'active_sql_transaction',
+                  HINT = 'It commits after each batch: CALL it on its own, outside BEGIN ... COMMIT, outside an exception block, and not with other statements in one query string.';
+    END IF;
+    -- Fails (2D000) wherever else a commit is impossible, e.g. when called from a function,
+    -- before any work is done.
+    COMMIT;
+
+    SELECT * INTO plan FROM @extschema@.zs_label_plan(tbl, text_column, label_column, labels, batch_rows,
+                                                      scores_column, trust_owner);
+    -- The labels are checked (and the model loaded) before the first batch.
+    PERFORM pg_catalog.count(*) FROM @extschema@.zs_classify_batch(ARRAY[]::pg_catalog.text[], labels);
+    EXECUTE plan.count_sql INTO total;
     run := @extschema@.zs_label_run_start(tbl, text_column, label_column, scores_column, labels, batch_rows,
                                           total, current_user, token);
     PERFORM @extschema@.zs_label_key_reset();
@@ -508,40 +624,42 @@ BEGIN
     t0 := pg_catalog.clock_timestamp();
     last_notice := t0;
 
+    -- One statement per batch (zs_label_plan says what it does), each in a transaction of its
+    -- own; an error rolls the batch back and is recorded in its place.
     LOOP
-        batch_sql := sql_head || CASE WHEN started_keys THEN gt_cond WHEN by_ctid THEN 'NOT (t.xmin OPERATOR(pg_catalog.=) ANY ($3))' ELSE 'true' END || sql_tail;
         BEGIN
-            EXECUTE batch_sql INTO n_read, n_written, kept_xid USING batch_rows, labels, kept_xids;
-            done := done + n_written;
-            skipped := skipped + (n_read - n_written);
-            IF n_read > 0 THEN
+            PERFORM @extschema@.zs_label_batch_guard(plan.relid, plan.rel, plan.guarded, label_column, scores_column);
+            EXECUTE CASE WHEN started_keys THEN plan.next_sql ELSE plan.first_sql END
+               INTO n_read, n_written, kept_xid USING batch_rows, labels, kept_xids;
+            done := done OPERATOR(pg_catalog.+) n_written;
+            skipped := skipped OPERATOR(pg_catalog.+) (n_read OPERATOR(pg_catalog.-) n_written);
+            IF n_read OPERATOR(pg_catalog.>) 0 THEN
                 PERFORM @extschema@.zs_label_run_progress(run, token, done, skipped);
             END IF;
         EXCEPTION WHEN OTHERS OR query_canceled THEN
-            -- The batch is rolled back; record the error in its place and commit that, then
-            -- raise it again.
             GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT,
                                     err_detail = PG_EXCEPTION_DETAIL;
             PERFORM @extschema@.zs_label_run_finish(run, token, done, skipped, err_state, err_msg);
         END;
         COMMIT;
-        EXIT WHEN err_state IS NOT NULL OR n_read = 0;
+        EXIT WHEN err_state IS NOT NULL OR n_read OPERATOR(pg_catalog.=) 0;
         started_keys := true;
-        IF by_ctid AND kept_xid IS NOT NULL THEN
-            kept_xids := kept_xids || kept_xid;
+        IF plan.by_ctid AND kept_xid IS NOT NULL THEN
+            kept_xids := pg_catalog.array_append(kept_xids, kept_xid);
         END IF;
-        IF pg_catalog.clock_timestamp() - last_notice >= interval '5 seconds' THEN
+        IF pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) last_notice OPERATOR(pg_catalog.>=) '5 seconds'::pg_catalog.interval THEN
             last_notice := pg_catalog.clock_timestamp();
-            secs := pg_catalog.date_part('epoch', last_notice - t0);
-            rate := done::pg_catalog.float8 / GREATEST(secs, 1e-6::pg_catalog.float8);
-            total := GREATEST(total, done + skipped);
+            secs := pg_catalog.date_part('epoch', last_notice OPERATOR(pg_catalog.-) t0);
+            rate := done::pg_catalog.float8 OPERATOR(pg_catalog./) GREATEST(secs, 1e-6::pg_catalog.float8);
+            total := GREATEST(total, done OPERATOR(pg_catalog.+) skipped);
             RAISE NOTICE 'pg_zeroshot: zs_label_table run %: % of % rows labelled (% %%), % rows/s, about % s left',
                 run, done, total,
-                pg_catalog.round((100::pg_catalog.float8 * (done + skipped)::pg_catalog.float8
-                                  / GREATEST(total, 1)::pg_catalog.float8)::pg_catalog.numeric, 1),
+                pg_catalog.round(((100::pg_catalog.float8 OPERATOR(pg_catalog.*) (done OPERATOR(pg_catalog.+) skipped)::pg_catalog.float8)
+                                  OPERATOR(pg_catalog./) GREATEST(total, 1)::pg_catalog.float8)::pg_catalog.numeric, 1),
                 pg_catalog.round(rate::pg_catalog.numeric, 2),
-                CASE WHEN rate > 0::pg_catalog.float8
-                     THEN pg_catalog.round(((total - done - skipped)::pg_catalog.float8 / rate)::pg_catalog.numeric)::text
+                CASE WHEN rate OPERATOR(pg_catalog.>) 0::pg_catalog.float8
+                     THEN pg_catalog.round(((total OPERATOR(pg_catalog.-) done OPERATOR(pg_catalog.-) skipped)::pg_catalog.float8
+                                            OPERATOR(pg_catalog./) rate)::pg_catalog.numeric)::pg_catalog.text
                      ELSE '?' END;
         END IF;
     END LOOP;
@@ -549,18 +667,40 @@ BEGIN
 
     IF err_state IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = err_state, MESSAGE = err_msg,
-            DETAIL = pg_catalog.concat_ws(E'\n', NULLIF(err_detail, ''),
+            DETAIL = pg_catalog.concat_ws(E'\n', CASE WHEN err_detail OPERATOR(pg_catalog.<>) '' THEN err_detail END,
                 pg_catalog.format('zs_label_table run %s stopped after %s rows labelled; its batches so far are committed, and zs_label_runs says so.',
                                   run, done)),
             HINT = 'CALL zs_label_table again with the same arguments to resume.';
     END IF;
     PERFORM @extschema@.zs_label_run_finish(run, token, done, skipped, NULL, NULL);
-    secs := pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() - t0);
+    secs := pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0);
     RAISE NOTICE 'pg_zeroshot: zs_label_table run % done: % rows labelled, % skipped (changed meanwhile, hidden by a row security policy, or left NULL by a trigger), in % s, % rows/s',
         run, done, skipped, pg_catalog.round(secs::pg_catalog.numeric, 1),
-        pg_catalog.round((done::pg_catalog.float8 / GREATEST(secs, 1e-6::pg_catalog.float8))::pg_catalog.numeric, 2);
+        pg_catalog.round((done::pg_catalog.float8 OPERATOR(pg_catalog./) GREATEST(secs, 1e-6::pg_catalog.float8))::pg_catalog.numeric, 2);
 END
 $proc$;
+
+-- Default privileges (ALTER DEFAULT PRIVILEGES of the installing role, or of the schema) may
+-- have granted the run log, its sequence or its view to other roles as they were made; only
+-- the grants above stand.
+DO $acl$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN
+        SELECT DISTINCT c.oid::pg_catalog.regclass AS obj,
+               CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END AS grantee
+          FROM pg_catalog.pg_class c
+         CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) AS a
+          LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+         WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+           AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %s', g.obj, g.grantee);
+    END LOOP;
+END
+$acl$;
+GRANT SELECT ON zs_label_runs TO PUBLIC;
 
 COMMENT ON PROCEDURE zs_label_table(regclass, name, name, text[], integer, name, boolean) IS
     'pg_zeroshot: labels the rows whose label column is NULL, batch_rows at a time, committing after each batch; resumable';

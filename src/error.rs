@@ -24,10 +24,11 @@ pub enum ZsError {
     NotUtf8,
     /// zs.max_model_processes processes of the server hold a model already.
     #[error(
-        "this server lets {limit} process(es) at a time hold a model (zs.max_model_processes{}), and that many do",
-        if *automatic { format!(" automatic: half the memory divided by this model's {model_mb} MB") } else { format!(" = {limit}") }
+        "this server lets {limit} process(es) at a time hold a model (zs.max_model_processes{}){}, and that many do",
+        if *automatic { format!(" automatic: half the memory divided by this model's {model_mb} MB") } else { format!(" = {limit}") },
+        if usable < limit { format!(", {usable} of them for roles that are not superusers") } else { String::new() }
     )]
-    ModelProcessesFull { limit: u64, automatic: bool, model_mb: u64 },
+    ModelProcessesFull { limit: u64, usable: u64, automatic: bool, model_mb: u64 },
     #[error("could not {action}: {message}")]
     Slots { action: String, message: String },
 }

@@ -39,6 +39,11 @@ pub fn acquire(model_dir: &Path) -> Result<(), ZsError> {
         return Ok(());
     }
     let (limit, automatic) = limit(model_dir);
+    // The last slot of two or more is kept for superusers, as superuser_reserved_connections
+    // keeps connections: a role that fills the others with idle sessions cannot lock out the
+    // administrator (or a backfill a superuser runs).
+    // SAFETY: reads the session's role; no side effect.
+    let usable = if limit >= 2 && !unsafe { pgrx::pg_sys::superuser() } { limit - 1 } else { limit };
     let dir = slot_dir();
     let io = |action: &str, e: std::io::Error| ZsError::Slots { action: action.to_string(), message: e.to_string() };
     std::fs::DirBuilder::new()
@@ -46,7 +51,7 @@ pub fn acquire(model_dir: &Path) -> Result<(), ZsError> {
         .mode(0o700)
         .create(&dir)
         .map_err(|e| io("create the folder of model slots", e))?;
-    for n in 0..limit {
+    for n in 0..usable {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -66,7 +71,7 @@ pub fn acquire(model_dir: &Path) -> Result<(), ZsError> {
             return Err(io("lock a model slot", e));
         }
     }
-    Err(ZsError::ModelProcessesFull { limit, automatic, model_mb: model_bytes(model_dir) >> 20 })
+    Err(ZsError::ModelProcessesFull { limit, usable, automatic, model_mb: model_bytes(model_dir) >> 20 })
 }
 
 /// Gives the slot back (the model it was for is gone).

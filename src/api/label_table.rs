@@ -10,6 +10,62 @@ fn zs_in_transaction_block() -> bool {
     unsafe { pg_sys::IsTransactionBlock() }
 }
 
+/// zs_label_lock_table(relid): ROW EXCLUSIVE on the table and every partition and child of it,
+/// by OID, as the batch's UPDATE takes it (so no trigger can be attached, and the table not be
+/// dropped or renamed, until the batch commits). LOCK TABLE would do it by name, and wants a
+/// table-level privilege where a backfill needs only UPDATE on its columns: the caller must
+/// hold UPDATE on some column of the table.
+#[pg_extern(volatile, parallel_unsafe)]
+fn zs_label_lock_table(relid: pg_sys::Oid) {
+    fn gone() -> ! {
+        ereport!(
+            PgLogLevel::ERROR,
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "pg_zeroshot: zs_label_table: the table the run started on was dropped"
+        );
+        unreachable!("an ERROR report does not return")
+    }
+    // catalog/pg_inherits.h, which pgrx's bindings leave out.
+    extern "C-unwind" {
+        fn find_all_inheritors(
+            parent: pg_sys::Oid,
+            lockmode: pg_sys::LOCKMODE,
+            numparents: *mut *mut pg_sys::List,
+        ) -> *mut pg_sys::List;
+    }
+    // SAFETY: catalog reads and locks for the current transaction, on the backend's thread.
+    unsafe {
+        if pg_sys::get_rel_name(relid).is_null() {
+            gone()
+        }
+        // The privilege first, so that no role can lock a table it may not write (as LOCK TABLE
+        // checks before it locks): on the table, or on a column (the table's check leaves
+        // column privileges out).
+        let (user, update) = (pg_sys::GetUserId(), pg_sys::ACL_UPDATE as pg_sys::AclMode);
+        let may_update = pg_sys::pg_class_aclcheck(relid, user, update) == pg_sys::AclResult::ACLCHECK_OK
+            || pg_sys::pg_attribute_aclcheck_all(relid, user, update, pg_sys::AclMaskHow::ACLMASK_ANY)
+                == pg_sys::AclResult::ACLCHECK_OK;
+        if !may_update {
+            ereport!(
+                PgLogLevel::ERROR,
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                "pg_zeroshot: permission denied: zs_label_table needs UPDATE on a column of the table"
+            );
+        }
+        // The table, then (find_all_inheritors, which leaves the parent to its caller) every
+        // partition and child. LockRelationOid takes in what committed while it waited: a table
+        // dropped meanwhile is seen gone.
+        let lock = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
+        pg_sys::LockRelationOid(relid, lock);
+        if pg_sys::get_rel_name(relid).is_null() {
+            gone()
+        }
+        let tree =
+            pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| find_all_inheritors(relid, lock, std::ptr::null_mut()));
+        pg_sys::list_free(tree);
+    }
+}
+
 /// The last key a zs_label_table batch read, one datum per key column, kept in the backend
 /// from one batch's transaction to the next in its own type and bytes: never turned into text
 /// and back, which runs casts and input functions the table's owner may have written (as the
@@ -151,9 +207,10 @@ mod kept_keys {
         Datum::from(true)
     }
 
-    /// zs_label_key(position, proto): column `position` of the kept key, as the type of
-    /// `proto` (a NULL of the column's base type: no domain check runs on it). Not STRICT:
-    /// `proto` is NULL.
+    /// zs_label_key(position, proto): column `position` of the kept key, which must have been
+    /// kept as exactly `proto`'s type (a NULL of the key column, in the procedure): a value
+    /// kept as a base type never comes back as a domain over it, whose checks it never met.
+    /// Not STRICT: `proto` is NULL.
     ///
     /// # Safety
     /// Called by Postgres's function manager.
@@ -179,7 +236,7 @@ mod kept_keys {
             };
             // SAFETY: catalog lookups of valid types; the copy is made in the caller's context.
             unsafe {
-                if pg_sys::getBaseType(key.typoid) != pg_sys::getBaseType(wanted) {
+                if key.typoid != wanted {
                     error(
                         PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
                         format!("key column {position} is kept as another type"),

@@ -9,7 +9,9 @@
 #      the run read it is skipped (never given a stale label), inserted rows are labelled,
 #      an updated row's label matches its new text; zs_label_runs shows the progress from
 #      another session while the run waits, and the run prints a progress NOTICE;
-#   3. pg_terminate_backend during a run: the next run marks the dead one 'abandoned'.
+#   3. pg_terminate_backend during a run: the next run marks the dead one 'abandoned';
+#   4. the table swapped for another by its schema's owner between two batches: the run fails;
+#   5. a run start another session keeps uncommitted does not hold up a backfill.
 # Prints "backfill: N passed, M failed" and exits non-zero on any failure.
 set -euo pipefail
 # Every session calls the functions unqualified: the extension's schema is on its path.
@@ -147,6 +149,66 @@ check "the next run marks it abandoned" \
   "abandoned 20 true true"
 check "and finishes the table" "$(q "$all_right")" "0 unlabelled, 0 wrong"
 check "no row labelled twice" "$(q "$once")" "200 writes of 200 rows"
+
+echo "== 4. the table is swapped for another by its schema's owner between two batches"
+# Mallory owns schema m; a superuser labels m.t (trusting its code: it has none). Mallory
+# drops it and makes another m.t with a trigger that would make her superuser. Her DROP waits
+# for the batch under way (session B holds row 105 of batch 11) and takes the table as that
+# batch commits; the next batch finds the table it started on gone, and the run fails (55000)
+# without touching the new one.
+psql_ <<'SQL'
+SET client_min_messages = error;
+CREATE ROLE mallory LOGIN;
+CREATE SCHEMA m AUTHORIZATION mallory;
+CREATE TABLE m.t (id int PRIMARY KEY, body text, label text);
+INSERT INTO m.t SELECT g, '第' || g || '条：快递三天了还没到', NULL FROM generate_series(1, 200) g;
+SQL
+b_start
+b "BEGIN; SELECT 1 FROM m.t WHERE id = 105 FOR UPDATE;"
+wait_for "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.state = 'idle in transaction' AND l.locktype = 'transactionid')"
+psql_ -c "SET client_min_messages = error" -c "CALL zs_label_table('m.t', 'body', 'label', '$labels', 10, trust_owner => true)" >"$work/a.out" 2>"$work/a.err" &
+a_pid=$!
+wait_for "$backfill_waits_on_lock"
+cat > "$work/swap.sql" <<'SQL'
+SET client_min_messages = error;
+BEGIN;
+DROP TABLE m.t;
+CREATE TABLE m.t (id int PRIMARY KEY, body text, label text);
+INSERT INTO m.t SELECT g, '第' || g || '条：换过的表', NULL FROM generate_series(1, 200) g;
+CREATE FUNCTION m.promote() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN EXECUTE 'ALTER ROLE mallory SUPERUSER'; RETURN NEW; END $$;
+CREATE TRIGGER promote BEFORE UPDATE ON m.t FOR EACH STATEMENT EXECUTE FUNCTION m.promote();
+COMMIT;
+SQL
+psql -X -q -h "$CLUSTER_HOST" -p "$port" -U mallory -d postgres -f "$work/swap.sql" >"$work/c.out" 2>&1 &
+c_pid=$!
+wait_for "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE usename = 'mallory' AND wait_event_type = 'Lock')"
+b "ROLLBACK;"
+b_stop
+wait "$c_pid" || true
+rc=0; wait "$a_pid" || rc=$?
+grep -m1 ERROR "$work/a.err" | sed 's/^/     the run said: /' || true
+check "the run fails on the swapped table (55000)" \
+  "$rc $(grep -cE 'ERROR:  pg_zeroshot: zs_label_table: (the table the run started on was dropped|.* is no longer the table the run started on)' "$work/a.err")" "1 1"
+check "mallory's table was not touched, and she is no superuser" \
+  "$(q "SELECT count(label) || ' ' || (SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory') FROM m.t")" "0 false"
+check "the run log says failed after the batches before the swap" "$(q "SELECT status || ' ' || rows_done $last_run")" "failed 110"
+q "DROP SCHEMA m CASCADE; DROP ROLE mallory" >/dev/null
+
+echo "== 5. a run start left uncommitted by another session does not hold up a backfill"
+# Session B starts a run directly and keeps its transaction open: the rows it marked are
+# locked. A backfill's own start skips them instead of waiting (any role could hang every
+# backfill of the database so).
+q "SELECT fill()" >/dev/null
+q "SELECT zeroshot.zs_label_run_start('t', 'body', 'label', NULL, '$labels', 1, 0, current_user, gen_random_uuid())" >/dev/null
+b_start
+b "BEGIN; SELECT zeroshot.zs_label_run_start('t', 'body', 'label', NULL, '$labels', 1, 0, current_user, gen_random_uuid());"
+wait_for "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction')"
+rc=0
+psql_ -c "SET client_min_messages = error" -c "SET statement_timeout = '30s'" -c "$call" >"$work/a.out" 2>"$work/a.err" || rc=$?
+check "the backfill runs to its end" "$rc $(q "SELECT status || ' ' || rows_done $last_run")" "0 done 200"
+b "ROLLBACK;"
+b_stop
 
 check "the server never crashed (no 'terminated by signal' or PANIC in its log)" \
   "$(grep -cE 'terminated by signal|PANIC' "$CLUSTER_DIR/server.log")" "0"

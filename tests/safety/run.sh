@@ -195,6 +195,22 @@ SQL
 launched=$(printf '%s' "$par" | sed -n 's/.*Workers Launched: \([0-9]*\).*/\1/p' | head -1)
 if [ "${launched:-0}" -ge 1 ] && ! printf '%s' "$par" | grep -q ERROR; then r=0; else r=1; fi
 check parallel_plan_one_model $r "a parallel scan with ${launched:-no} workers launched classified in the leader under a bound of 1 model process$(printf '%s' "$par" | grep -m1 ERROR | sed 's/^/: /')"
+# With two slots or more, the last is a superuser's: a plain role that fills the others (here
+# with one idle session) cannot lock the administrator out.
+psql_ -c "CREATE ROLE zs_plain LOGIN" -c "LOAD 'pg_zeroshot'" -c "ALTER SYSTEM SET zs.max_model_processes = 2" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+as_pg "$bindir/psql" -X -q -h "$CLUSTER_DIR" -p "$port" -U zs_plain -d postgres -At -c "SET client_min_messages = error" \
+  -c "SELECT zs_classify('甲', ARRAY['a','b']) IS NOT NULL" -c "SELECT pg_sleep(5)" >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 1 200); do
+  [ "$(psql_ -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)'")" = 1 ] && break; sleep 0.05
+done
+plain=$(as_pg "$bindir/psql" -X -q -h "$CLUSTER_DIR" -p "$port" -U zs_plain -d postgres -At -v VERBOSITY=sqlstate \
+  -c "SET client_min_messages = error" -c "SELECT zs_classify('乙', ARRAY['a','b']) IS NOT NULL" 2>&1 || true)
+super=$(psql_ -c "SET client_min_messages = error" -c "SELECT zs_classify('乙', ARRAY['a','b']) IS NOT NULL" 2>&1 || true)
+wait $holder || true
+if [ "$plain" = "ERROR:  53300" ] && [ "$super" = t ]; then r=0; else r=1; fi
+check model_slot_reserved_for_superusers $r "with 2 slots and one held by a plain role: another plain role got '${plain}', a superuser scored '${super}'"
 psql_ -c "LOAD 'pg_zeroshot'" -c "ALTER SYSTEM SET zs.max_model_processes = 0" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 1
 msg=$(psql_ -v VERBOSITY=verbose -c "SELECT zs_classify('丙', ARRAY['a','b'])" 2>&1 || true)

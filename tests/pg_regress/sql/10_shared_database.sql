@@ -40,8 +40,32 @@ CREATE TABLE su_table (id int PRIMARY KEY, body text, label text);
 INSERT INTO su_table SELECT g, '第' || g || '件：快递三天了还没到', NULL FROM generate_series(1, 7) g;
 CALL zeroshot.zs_label_table('su_table', 'body', 'label', :labels, 2);
 SELECT count(label) AS labelled, bool_and(label = ANY (:labels)) AS labels_are_ours FROM su_table;
+-- Operators the procedure's own expressions would pick from public, where pg_catalog has only
+-- a polymorphic one (text[] || text, xid[] || xid) or, with public first on the path, an
+-- exact one (int8 + int8): each makes its caller a superuser if it can.
+SET ROLE zs_alice;
+CREATE FUNCTION public.make_me_super() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE zs_alice SUPERUSER';
+    END IF;
+    RETURN true;
+END $$;
+CREATE FUNCTION public.cat_text(a text[], b text) RETURNS text[] LANGUAGE sql AS $$ SELECT CASE WHEN public.make_me_super() THEN pg_catalog.array_append(a, b) END $$;
+CREATE OPERATOR public.|| (leftarg = text[], rightarg = text, function = public.cat_text);
+CREATE FUNCTION public.cat_xid(a xid[], b xid) RETURNS xid[] LANGUAGE sql AS $$ SELECT CASE WHEN public.make_me_super() THEN pg_catalog.array_append(a, b) END $$;
+CREATE OPERATOR public.|| (leftarg = xid[], rightarg = xid, function = public.cat_xid);
+CREATE FUNCTION public.plus(a int8, b int8) RETURNS int8 LANGUAGE sql AS $$ SELECT CASE WHEN public.make_me_super() THEN a OPERATOR(pg_catalog.+) b END $$;
+CREATE OPERATOR public.+ (leftarg = int8, rightarg = int8, function = public.plus);
+RESET ROLE;
+UPDATE su_table SET label = NULL;
+SET search_path = public, pg_catalog, zeroshot;
+CALL zeroshot.zs_label_table('su_table', 'body', 'label', :labels, 2);
+RESET search_path;
+SELECT count(label) AS labelled, (SELECT rolsuper FROM pg_roles WHERE rolname = 'zs_alice') AS alice_became_superuser FROM su_table;
 DROP FUNCTION public.zs_classify(text, text), public.zs_in_transaction_block(int), public.zs_classify_batch(text[], text[], int),
-              public.zs_label_key(integer, anyelement, int);
+              public.zs_label_key(integer, anyelement, int), public.cat_text(text[], text), public.cat_xid(xid[], xid),
+              public.plus(int8, int8), public.make_me_super() CASCADE;
 
 -- A schema named like the extension's that someone made beforehand is refused unless a
 -- superuser owns it, only superusers may CREATE in it, and it is empty.
@@ -58,9 +82,19 @@ REVOKE CREATE ON SCHEMA zeroshot FROM zs_alice;
 CREATE TABLE zeroshot.planted (x int);
 CREATE EXTENSION pg_zeroshot;
 DROP TABLE zeroshot.planted;
+-- Default privileges of the installing role would grant bob the run log as it is made.
+ALTER DEFAULT PRIVILEGES GRANT ALL ON TABLES TO zs_bob;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON SEQUENCES TO zs_bob;
 CREATE EXTENSION pg_zeroshot;
 SELECT has_schema_privilege('zs_alice', 'zeroshot', 'CREATE') AS alice_may_create,
        has_schema_privilege('zs_alice', 'zeroshot', 'USAGE') AS alice_may_use;
+SELECT has_table_privilege('zs_bob', 'zeroshot.zs_label_run_log', 'SELECT') AS bob_reads_log,
+       has_table_privilege('zs_bob', 'zeroshot.zs_label_run_log', 'UPDATE') AS bob_writes_log,
+       has_sequence_privilege('zs_bob', 'zeroshot.zs_label_run_log_run_id_seq', 'UPDATE') AS bob_sets_sequence,
+       has_table_privilege('zs_bob', 'zeroshot.zs_label_runs', 'SELECT') AS bob_reads_view,
+       has_table_privilege('zs_bob', 'zeroshot.zs_label_runs', 'UPDATE') AS bob_writes_view;
+ALTER DEFAULT PRIVILEGES REVOKE ALL ON TABLES FROM zs_bob;
+ALTER DEFAULT PRIVILEGES REVOKE ALL ON SEQUENCES FROM zs_bob;
 \c zs_regress
 SET client_min_messages = error;
 \set VERBOSITY sqlstate
@@ -117,20 +151,42 @@ UNION ALL SELECT 'composite', count(*), count(label) FROM public.k_composite
 UNION ALL SELECT 'float8', count(*), count(label) FROM public.k_float;
 SELECT table_name, status, rows_total, rows_done, rows_skipped FROM zs_label_runs ORDER BY run_id DESC LIMIT 6;
 SELECT count(*) AS calls_of_alices_code FROM public.alice_calls;
+-- The kept key comes back only as the type it was kept as: never as a domain over it, whose
+-- checks it never met (-5 as a positive int).
+SELECT zeroshot.zs_label_key_keep(1, -5);
+SELECT zeroshot.zs_label_key(1, NULL::public.checked_int);
+SELECT zeroshot.zs_label_key(1, NULL::int) AS same_type_comes_back;
+SELECT zeroshot.zs_label_key_reset();
 
--- 3. A superuser's UPDATE of alice's table would run her triggers and checks as superuser:
--- refused (42501) unless trusted or run as her; a partition she owns in a superuser's table
--- counts too.
+-- 3. An UPDATE of alice's table runs her triggers and checks as the caller: a superuser's
+-- call is refused (42501) unless trusted, also after SET ROLE (her trigger could RESET ROLE),
+-- and so is one whose table has code she controls: a partition she owns, a trigger she
+-- attached with the TRIGGER privilege, a domain of hers on the label column. A role with the
+-- power to read server files is refused as a superuser is. Alice herself, logged in, may.
 SET ROLE zs_alice;
 CREATE TABLE public.alice_t (id int PRIMARY KEY, body text, label text);
 INSERT INTO public.alice_t SELECT g, '第' || g || '条：快递丢了', NULL FROM generate_series(1, 5) g;
 RESET ROLE;
 CALL zs_label_table('public.alice_t', 'body', 'label', :labels);
-SELECT count(label) AS labelled_by_refused_call FROM public.alice_t;
 SET ROLE zs_alice;
 CALL zs_label_table('public.alice_t', 'body', 'label', :labels);
 RESET ROLE;
-SELECT count(label) AS labelled_as_alice FROM public.alice_t;
+SELECT count(label) AS labelled_by_refused_calls FROM public.alice_t;
+GRANT pg_read_server_files TO zs_bob;
+GRANT SELECT, UPDATE ON public.alice_t TO zs_bob;
+\c - zs_bob
+SET client_min_messages = error;
+\set VERBOSITY sqlstate
+CALL zs_label_table('public.alice_t', 'body', 'label', :labels);
+\c - zs_alice
+SET client_min_messages = error;
+\set VERBOSITY sqlstate
+CALL zs_label_table('public.alice_t', 'body', 'label', :labels);
+\c - postgres
+SET client_min_messages = error;
+\set VERBOSITY sqlstate
+REVOKE pg_read_server_files FROM zs_bob;
+SELECT count(label) AS labelled_by_alice FROM public.alice_t;
 CREATE TABLE su_parted (id int, body text, label text) PARTITION BY RANGE (id);
 CREATE TABLE su_parted_1 PARTITION OF su_parted FOR VALUES FROM (0) TO (10);
 CREATE TABLE su_parted_2 PARTITION OF su_parted FOR VALUES FROM (10) TO (20);
@@ -139,6 +195,24 @@ INSERT INTO su_parted SELECT g, '第' || g || '条', NULL FROM generate_series(1
 CALL zs_label_table('su_parted', 'body', 'label', :labels);
 CALL zs_label_table('su_parted', 'body', 'label', :labels, trust_owner => true);
 SELECT count(label) AS labelled_when_trusted FROM su_parted;
+CREATE TABLE su_trig (id int PRIMARY KEY, body text, label text);
+INSERT INTO su_trig VALUES (1, '快递太慢'), (2, '质量很差');
+GRANT TRIGGER ON su_trig TO zs_alice;
+SET ROLE zs_alice;
+CREATE FUNCTION public.alice_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.alice_spy('trigger'); RETURN NEW; END $$;
+CREATE TRIGGER alice BEFORE UPDATE ON su_trig FOR EACH ROW EXECUTE FUNCTION public.alice_trigger();
+CREATE DOMAIN public.alice_label AS text;
+RESET ROLE;
+CALL zs_label_table('su_trig', 'body', 'label', :labels);
+CREATE TABLE su_dom (id int PRIMARY KEY, body text, label public.alice_label);
+INSERT INTO su_dom VALUES (1, '快递太慢');
+CALL zs_label_table('su_dom', 'body', 'label', :labels);
+SELECT (SELECT count(label) FROM su_trig) + (SELECT count(label) FROM su_dom) AS labelled_by_refused_calls,
+       (SELECT count(*) FROM public.alice_calls) AS calls_of_alices_code;
+DROP TABLE su_trig, su_dom;
+DROP FUNCTION public.alice_trigger();
+DROP DOMAIN public.alice_label;
 
 -- 4. The run log. Alice's run fails on her own trigger with row content in its message: she
 -- sees the error; bob sees that a run of hers failed, not where or why; nobody reads the
@@ -149,14 +223,21 @@ INSERT INTO public.patients VALUES (1, '患者身份证号 110101199003077777，
 CREATE FUNCTION public.patients_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'cannot label row %', NEW.body; END $$;
 CREATE TRIGGER guard BEFORE UPDATE ON public.patients FOR EACH ROW EXECUTE FUNCTION public.patients_guard();
+\c - zs_alice
+SET client_min_messages = error;
+\set VERBOSITY sqlstate
 CALL zs_label_table('public.patients', 'body', 'label', :labels);
 SELECT status, table_name, error LIKE 'P0001: cannot label row 患者身份证号 110101199003077777%' AS alice_sees_her_error
 FROM zs_label_runs WHERE run_by = 'zs_alice' ORDER BY run_id DESC LIMIT 1;
-SET ROLE zs_bob;
+\c - zs_bob
+SET client_min_messages = error;
+\set VERBOSITY sqlstate
 SELECT status, table_name, text_column, label_column, labels, error
 FROM zs_label_runs WHERE run_by = 'zs_alice' ORDER BY run_id DESC LIMIT 1;
 SELECT count(*) FROM zeroshot.zs_label_run_log;
-RESET ROLE;
+\c - postgres
+SET client_min_messages = error;
+\set VERBOSITY sqlstate
 -- A run is touched only with the secret token of the call that started it: bob, in a session
 -- of his own, cannot mark alice's unfinished run done (the unfixed code trusted a backend PID,
 -- which a role that reconnects long enough gets again), nor start a run as alice.
