@@ -55,7 +55,7 @@ BEGIN
     lo := hi;
   END LOOP;
 END \$\$;" ;;
-    label_table) sql="CALL zs_label_table('t', 'body', 'label', '$labels', 256);" ;;
+    label_table) sql="CALL zs_label_table('t', 'body', 'label', '$labels', 256, trust_owner => true);" ;;
   esac
   psql_ -At <<SQL
 SET client_min_messages = error;

@@ -212,83 +212,26 @@ AS $$
      WHERE r.run_id = $1 AND r.session_token = $2 AND r.finished IS NULL
 $$;
 
--- Whether the caller is privileged: a superuser (by the role it logged in as, its session
--- role or its current role: a superuser's session can always become one again), a CREATEROLE
--- role, or a member of a role that reads or writes server files, runs server programs, or
--- reads or writes all data. Code of other roles that such a caller runs gains those powers.
+-- Whether the caller is privileged: whether the role it logged in as, its session role or its
+-- current role can act as (is a member of, or is) a role that is a superuser, has CREATEROLE,
+-- BYPASSRLS or REPLICATION, or is one of the roles that read or write server files, run
+-- server programs, or read or write all data. Code of another role that such a caller runs
+-- could SET ROLE to any of these, or use them as it is.
 CREATE FUNCTION zs_label_caller_privileged() RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT EXISTS (SELECT 1 FROM pg_roles r
-                    WHERE r.rolsuper
-                      AND (r.oid = (SELECT a.usesysid FROM pg_stat_activity a WHERE a.pid = pg_backend_pid())
-                           OR r.rolname = session_user OR r.rolname = current_user))
-        OR (SELECT r.rolcreaterole FROM pg_roles r WHERE r.rolname = current_user)
-        OR EXISTS (SELECT 1 FROM unnest(ARRAY['pg_execute_server_program', 'pg_write_server_files',
-                                              'pg_read_server_files', 'pg_write_all_data', 'pg_read_all_data']) AS g(role)
-                    WHERE pg_has_role(current_user, g.role, 'MEMBER'))
-$$;
-
--- The first piece of code an UPDATE of the table's label (and scores) columns would run that
--- a role other than a superuser or the logged-in caller itself owns, described; NULL if none. What an UPDATE
--- runs: the triggers of the table and of its partitions and children, their constraints,
--- index expressions and predicates, row security policies, rules, generated columns, the
--- checks of the written columns' domains (and of the domains those are over). Whose it is:
--- the tables' owners (they can attach code at will), the domains' owners, and the owners of
--- every function and operator those objects use (a function's owner can replace its body).
--- Functions that such code calls by name, not through a catalog reference, are not seen.
-CREATE FUNCTION zs_label_untrusted_code(tbl oid, written name[]) RETURNS text
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH RECURSIVE tree(oid) AS (
-            SELECT tbl
-            UNION
-            SELECT h.inhrelid FROM pg_inherits h JOIN tree ON h.inhparent = tree.oid),
-        domains(oid) AS (
-            SELECT a.atttypid FROM tree JOIN pg_attribute a ON a.attrelid = tree.oid
-             WHERE a.attname = ANY (written) AND a.attnum > 0 AND NOT a.attisdropped
-            UNION
-            SELECT t.typbasetype FROM domains JOIN pg_type t ON t.oid = domains.oid WHERE t.typtype = 'd'),
-        code(classid, objid) AS (
-            SELECT 'pg_class'::regclass::oid, tree.oid FROM tree
-            UNION ALL
-            SELECT 'pg_trigger'::regclass::oid, t.oid FROM pg_trigger t JOIN tree ON t.tgrelid = tree.oid WHERE NOT t.tgisinternal
-            UNION ALL
-            SELECT 'pg_constraint'::regclass::oid, c.oid FROM pg_constraint c JOIN tree ON c.conrelid = tree.oid
-            UNION ALL
-            SELECT 'pg_constraint'::regclass::oid, c.oid FROM pg_constraint c JOIN domains ON c.contypid = domains.oid
-            UNION ALL
-            SELECT 'pg_class'::regclass::oid, i.indexrelid FROM pg_index i JOIN tree ON i.indrelid = tree.oid
-            UNION ALL
-            SELECT 'pg_policy'::regclass::oid, p.oid FROM pg_policy p JOIN tree ON p.polrelid = tree.oid
-            UNION ALL
-            SELECT 'pg_rewrite'::regclass::oid, r.oid FROM pg_rewrite r JOIN tree ON r.ev_class = tree.oid
-            UNION ALL
-            SELECT 'pg_attrdef'::regclass::oid, d.oid FROM pg_attrdef d JOIN tree ON d.adrelid = tree.oid),
-        owners(what, owner) AS (
-            SELECT 'table ' || c.oid::regclass::text, c.relowner FROM tree JOIN pg_class c ON c.oid = tree.oid
-            UNION ALL
-            SELECT 'domain ' || format_type(t.oid, NULL), t.typowner
-              FROM domains JOIN pg_type t ON t.oid = domains.oid WHERE t.typtype = 'd'
-            UNION ALL
-            SELECT 'function ' || p.oid::regprocedure::text, p.proowner
-              FROM code JOIN pg_depend d ON d.classid = code.classid AND d.objid = code.objid
-              JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
-            UNION ALL
-            SELECT 'operator ' || o.oid::regoperator::text, p.proowner
-              FROM code JOIN pg_depend d ON d.classid = code.classid AND d.objid = code.objid
-              JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
-              JOIN pg_proc p ON p.oid = o.oprcode)
-    SELECT o.what || ' (owned by ' || quote_ident(r.rolname) || ')'
-      FROM owners o JOIN pg_roles r ON r.oid = o.owner
-     WHERE NOT r.rolsuper
-       -- The caller's own code is trusted only when the caller is the role it logged in as:
-       -- after SET ROLE in a superuser's session, that role's code could RESET ROLE.
-       AND NOT (r.rolname = current_user AND r.rolname = session_user
-                AND r.oid = (SELECT a.usesysid FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()))
-     LIMIT 1
+    SELECT EXISTS (
+        SELECT 1
+          FROM pg_roles p
+         CROSS JOIN (VALUES ((SELECT a.usesysid FROM pg_stat_activity a WHERE a.pid = pg_backend_pid())),
+                            ((SELECT r.oid FROM pg_roles r WHERE r.rolname = session_user)),
+                            ((SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user))) AS c(member)
+         WHERE c.member IS NOT NULL
+           AND (p.rolsuper OR p.rolcreaterole OR p.rolbypassrls OR p.rolreplication
+                OR p.rolname IN ('pg_execute_server_program', 'pg_write_server_files', 'pg_read_server_files',
+                                 'pg_write_all_data', 'pg_read_all_data'))
+           AND pg_has_role(c.member, p.oid, 'MEMBER'))
 $$;
 
 -- Everything zs_label_table decides before its first batch, in a function of its own: a
@@ -296,11 +239,9 @@ $$;
 -- (NULLs, the table, the columns and their types, privileges, whose code a privileged caller
 -- would run) and writes the batch statement: `first_sql` for the first batch, `next_sql` for
 -- the ones after it (which start after the kept key), and `count_sql` for the rows to label.
--- `guarded`: whether each batch must check the table's code again (a privileged caller that
--- did not say trust_owner).
 CREATE FUNCTION zs_label_plan(tbl regclass, text_column name, label_column name, labels text[],
                               batch_rows integer, scores_column name, trust_owner boolean,
-                              OUT rel text, OUT relid oid, OUT by_ctid boolean, OUT guarded boolean,
+                              OUT rel text, OUT relid oid, OUT by_ctid boolean,
                               OUT first_sql text, OUT next_sql text, OUT count_sql text)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -308,7 +249,6 @@ AS $plan$
 DECLARE
     relkind "char";
     has_children boolean;
-    untrusted text;
     col record;
     text_att int2;
     label_att int2;
@@ -352,22 +292,6 @@ BEGIN
     IF relkind NOT IN ('r', 'p') THEN
         RAISE EXCEPTION 'pg_zeroshot: zs_label_table: % is not a table', rel
             USING ERRCODE = 'wrong_object_type';
-    END IF;
-
-    -- An UPDATE runs the code of the table's owner and of whoever may attach code to it
-    -- (triggers, checks of the written columns' domains, index expressions, policies) as the
-    -- caller. A privileged caller (a superuser, by login or role; CREATEROLE; a member of the
-    -- roles that read or write server files, run programs or read or write all data) runs
-    -- none of it that a role other than itself or a superuser owns, unless it says it trusts
-    -- that code. Checked again in every batch (zs_label_batch_guard).
-    guarded := @extschema@.zs_label_caller_privileged() AND NOT trust_owner;
-    IF guarded THEN
-        untrusted := @extschema@.zs_label_untrusted_code(relid, ARRAY[label_column, scores_column]);
-        IF untrusted IS NOT NULL THEN
-            RAISE EXCEPTION 'pg_zeroshot: zs_label_table: an UPDATE of % would run % as you, a privileged role', rel, untrusted
-                USING ERRCODE = 'insufficient_privilege',
-                      HINT = 'Run it in a session logged in as the table''s owner (SET ROLE is no boundary: the owner''s code can RESET ROLE), or pass trust_owner => true after reading that code.';
-        END IF;
     END IF;
 
     -- The columns: they exist, and their types (or the base types of their domains) fit.
@@ -471,6 +395,18 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege';
     END IF;
 
+    -- An UPDATE runs code as the caller: the table's triggers, its constraints, index
+    -- expressions and row security policies (and whatever those call: other roles' views,
+    -- functions, the support functions of column types), the checks of the written columns'
+    -- domains. No catalog walk can prove that none of it belongs to another role (a first
+    -- version tried, and a review got superuser through four kinds of code it missed), so a
+    -- privileged caller runs it only when it says so: trust_owner => true.
+    IF @extschema@.zs_label_caller_privileged() AND NOT trust_owner THEN
+        RAISE EXCEPTION 'pg_zeroshot: zs_label_table: an UPDATE of % runs its triggers, checks, index expressions and policies, and whatever they call, as you, a privileged role', rel
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Run it in a session logged in as the table''s owner, a role with no more privileges than the job needs (SET ROLE is no boundary: code can RESET ROLE), or pass trust_owner => true if you trust every role that owns the table, its schema, its partitions, or any code an UPDATE of it runs.';
+    END IF;
+
     -- One statement per batch: read batch_rows rows after the last key, score them in one
     -- zs_classify_batch call, and write each label only where the row's text is still the
     -- text that was scored and its label still NULL (an UPDATE re-checks both on the row's
@@ -545,29 +481,19 @@ END
 $plan$;
 
 -- Before each batch, in the batch's transaction: the table behind the name is still the one
--- the run started on (its schema's owner could drop it and make another in its place), and,
--- for a guarded run, no code of an untrusted role has been attached since. Both under a ROW
--- EXCLUSIVE lock on the table and all its partitions and children (zs_label_lock_table: what
--- the batch's UPDATE takes anyway), which keeps them as they are until the batch commits.
-CREATE FUNCTION zs_label_batch_guard(relid oid, rel text, guarded boolean, label_column name, scores_column name)
+-- the run started on (a DROP and CREATE by its schema's owner), under a ROW EXCLUSIVE lock on
+-- the table and all its partitions and children (zs_label_lock_table: what the batch's UPDATE
+-- takes anyway), which keeps them as they are until the batch commits.
+CREATE FUNCTION zs_label_batch_guard(relid oid, rel text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $guard$
-DECLARE
-    untrusted text;
 BEGIN
     PERFORM @extschema@.zs_label_lock_table(relid);
     IF to_regclass(rel) IS DISTINCT FROM relid::regclass THEN
         RAISE EXCEPTION 'pg_zeroshot: zs_label_table: % is no longer the table the run started on', rel
             USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
-    IF guarded THEN
-        untrusted := @extschema@.zs_label_untrusted_code(relid, ARRAY[label_column, scores_column]);
-        IF untrusted IS NOT NULL THEN
-            RAISE EXCEPTION 'pg_zeroshot: zs_label_table: an UPDATE of % would now run % as you, a privileged role', rel, untrusted
-                USING ERRCODE = 'insufficient_privilege';
-        END IF;
     END IF;
 END
 $guard$;
@@ -616,6 +542,7 @@ BEGIN
                                                       scores_column, trust_owner);
     -- The labels are checked (and the model loaded) before the first batch.
     PERFORM pg_catalog.count(*) FROM @extschema@.zs_classify_batch(ARRAY[]::pg_catalog.text[], labels);
+    PERFORM @extschema@.zs_label_batch_guard(plan.relid, plan.rel);
     EXECUTE plan.count_sql INTO total;
     run := @extschema@.zs_label_run_start(tbl, text_column, label_column, scores_column, labels, batch_rows,
                                           total, current_user, token);
@@ -628,7 +555,7 @@ BEGIN
     -- own; an error rolls the batch back and is recorded in its place.
     LOOP
         BEGIN
-            PERFORM @extschema@.zs_label_batch_guard(plan.relid, plan.rel, plan.guarded, label_column, scores_column);
+            PERFORM @extschema@.zs_label_batch_guard(plan.relid, plan.rel);
             EXECUTE CASE WHEN started_keys THEN plan.next_sql ELSE plan.first_sql END
                INTO n_read, n_written, kept_xid USING batch_rows, labels, kept_xids;
             done := done OPERATOR(pg_catalog.+) n_written;

@@ -38,18 +38,30 @@ fn zs_label_lock_table(relid: pg_sys::Oid) {
         if pg_sys::get_rel_name(relid).is_null() {
             gone()
         }
+        let kind = pg_sys::get_rel_relkind(relid) as u8;
+        if kind != pg_sys::RELKIND_RELATION && kind != pg_sys::RELKIND_PARTITIONED_TABLE {
+            ereport!(
+                PgLogLevel::ERROR,
+                PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+                "pg_zeroshot: zs_label_lock_table locks tables only"
+            );
+        }
         // The privilege first, so that no role can lock a table it may not write (as LOCK TABLE
         // checks before it locks): on the table, or on a column (the table's check leaves
         // column privileges out).
         let (user, update) = (pg_sys::GetUserId(), pg_sys::ACL_UPDATE as pg_sys::AclMode);
-        let may_update = pg_sys::pg_class_aclcheck(relid, user, update) == pg_sys::AclResult::ACLCHECK_OK
-            || pg_sys::pg_attribute_aclcheck_all(relid, user, update, pg_sys::AclMaskHow::ACLMASK_ANY)
+        let schema_usage =
+            pg_sys::pg_namespace_aclcheck(pg_sys::get_rel_namespace(relid), user, pg_sys::ACL_USAGE as pg_sys::AclMode)
                 == pg_sys::AclResult::ACLCHECK_OK;
+        let may_update = schema_usage
+            && (pg_sys::pg_class_aclcheck(relid, user, update) == pg_sys::AclResult::ACLCHECK_OK
+                || pg_sys::pg_attribute_aclcheck_all(relid, user, update, pg_sys::AclMaskHow::ACLMASK_ANY)
+                    == pg_sys::AclResult::ACLCHECK_OK);
         if !may_update {
             ereport!(
                 PgLogLevel::ERROR,
                 PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                "pg_zeroshot: permission denied: zs_label_table needs UPDATE on a column of the table"
+                "pg_zeroshot: permission denied: zs_label_table needs USAGE on the table's schema and UPDATE on a column of the table"
             );
         }
         // The table, then (find_all_inheritors, which leaves the parent to its caller) every
@@ -86,8 +98,23 @@ mod kept_keys {
 
     struct KeptKey {
         typoid: Oid,
+        /// The layout of a composite type when the key was kept (0 for other types): a key
+        /// read back after an ALTER TYPE would be read with another layout.
+        layout: u64,
         datum: Datum,
         byval: bool,
+    }
+
+    /// The identifier of a composite type's current layout (0 for other types).
+    ///
+    /// # Safety
+    /// `typoid` must be a valid type.
+    unsafe fn layout(typoid: Oid) -> u64 {
+        if !unsafe { pg_sys::type_is_rowtype(typoid) } {
+            return 0;
+        }
+        // SAFETY: the type cache entry lives for the backend.
+        unsafe { (*pg_sys::lookup_type_cache(typoid, pg_sys::TYPECACHE_TUPDESC as i32)).tupDesc_identifier }
     }
 
     thread_local! {
@@ -200,7 +227,9 @@ mod kept_keys {
             if keys.len() <= slot {
                 keys.resize_with(slot + 1, || None);
             }
-            if let Some(old) = keys[slot].replace(KeptKey { typoid, datum: copy, byval }) {
+            // SAFETY: the argument's type.
+            let layout = unsafe { layout(typoid) };
+            if let Some(old) = keys[slot].replace(KeptKey { typoid, layout, datum: copy, byval }) {
                 free(old);
             }
         });
@@ -240,6 +269,12 @@ mod kept_keys {
                     error(
                         PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
                         format!("key column {position} is kept as another type"),
+                    )
+                }
+                if layout(wanted) != key.layout {
+                    error(
+                        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                        format!("the type of key column {position} was altered since the key was kept"),
                     )
                 }
                 let (mut len, mut byval) = (0i16, false);

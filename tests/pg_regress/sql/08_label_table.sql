@@ -15,7 +15,7 @@ SELECT g, '第' || g || '条：' || (ARRAY['快递三天了还没到','买回来
 FROM generate_series(1, 52) g;
 UPDATE bf SET body = NULL WHERE id IN (7, 21);
 UPDATE bf SET label = 'by hand', scores = '{"kept": true}' WHERE id IN (3, 30);
-CALL zs_label_table('bf', 'body', 'label', :labels, 8, 'scores');
+CALL zs_label_table('bf', 'body', 'label', :labels, 8, 'scores', trust_owner => true);
 SELECT count(*) FILTER (WHERE label IS NULL) AS unlabelled,
        count(*) FILTER (WHERE body IS NULL AND label IS NULL AND scores IS NULL) AS null_texts_left_null,
        count(*) FILTER (WHERE label = 'by hand' AND scores = '{"kept": true}') AS labelled_rows_untouched,
@@ -38,12 +38,12 @@ SELECT table_name, text_column, label_column, scores_column, labels, batch_rows,
        finished >= started AS finished, seconds >= 0 AS timed, rows_per_s > 0 AS rate, error
 FROM zs_label_runs ORDER BY run_id;
 -- A second call has nothing left to do and ends at once.
-CALL zs_label_table('bf', 'body', 'label', :labels, 8, 'scores');
+CALL zs_label_table('bf', 'body', 'label', :labels, 8, 'scores', trust_owner => true);
 SELECT run_id, status, rows_total, rows_done, rows_skipped FROM zs_label_runs ORDER BY run_id;
 -- Resuming: rows whose label is NULL again are the only ones labelled.
 UPDATE bf SET label = NULL, scores = NULL WHERE id IN (10, 40);
 UPDATE bf SET body = '新的文本：质量太差' WHERE id = 40;
-CALL zs_label_table('bf', 'body', 'label', :labels, 8, 'scores');
+CALL zs_label_table('bf', 'body', 'label', :labels, 8, 'scores', trust_owner => true);
 SELECT rows_done FROM zs_label_runs ORDER BY run_id DESC LIMIT 1;
 SELECT id, label = zs_classify(body, :labels) AS relabelled FROM bf WHERE id IN (10, 40) ORDER BY id;
 
@@ -52,7 +52,7 @@ SELECT id, label = zs_classify(body, :labels) AS relabelled FROM bf WHERE id IN 
 CREATE TABLE nopk (body varchar(100), label varchar(20));
 INSERT INTO nopk SELECT '没有主键的第' || (g % 7) || '条评论', NULL FROM generate_series(1, 30) g;
 INSERT INTO nopk VALUES (NULL, NULL);
-CALL zs_label_table('nopk', 'body', 'label', :labels, 4);
+CALL zs_label_table('nopk', 'body', 'label', :labels, 4, trust_owner => true);
 SELECT count(*) AS rows, count(label) AS labelled, bool_and(label = zs_classify(body, :labels)) AS same_as_zs_classify
 FROM nopk;
 
@@ -61,7 +61,7 @@ CREATE DOMAIN zs_review_text AS text CHECK (VALUE <> '');
 CREATE TABLE comp (shop text, n int, body zs_review_text, label text, PRIMARY KEY (shop, n));
 INSERT INTO comp SELECT s, g, s || '店的第' || g || '条：发货太慢了', NULL
 FROM unnest(ARRAY['北京','上海','b"q','A']) AS s, generate_series(1, 9) AS g;
-CALL zs_label_table('comp', 'body', 'label', :labels, 5);
+CALL zs_label_table('comp', 'body', 'label', :labels, 5, trust_owner => true);
 SELECT count(*) AS rows, count(label) AS labelled, bool_and(label = zs_classify(body, :labels)) AS same_as_zs_classify
 FROM comp;
 SELECT rows_total, rows_done, rows_skipped FROM zs_label_runs ORDER BY run_id DESC LIMIT 1;
@@ -73,13 +73,13 @@ CREATE EXTENSION citext;
 CREATE TABLE ci1 (code citext PRIMARY KEY, body text, label text);
 INSERT INTO ci1 SELECT c, c || '号：价格太贵了', NULL
 FROM unnest(ARRAY['a','B','c','D','e','F','g','H','i','J','k']) AS c;
-CALL zs_label_table('ci1', 'body', 'label', :labels, 3);
+CALL zs_label_table('ci1', 'body', 'label', :labels, 3, trust_owner => true);
 SELECT count(*) AS rows, count(label) AS labelled, bool_and(label = zs_classify(body, :labels)) AS same_as_zs_classify
 FROM ci1;
 CREATE TABLE ci2 (code citext, n int, body text, label text, PRIMARY KEY (code, n));
 INSERT INTO ci2 SELECT c, g, c || '号第' || g || '条：价格太贵了', NULL
 FROM unnest(ARRAY['a','B','c','D']) AS c, generate_series(1, 6) AS g;
-CALL zs_label_table('ci2', 'body', 'label', :labels, 5);
+CALL zs_label_table('ci2', 'body', 'label', :labels, 5, trust_owner => true);
 SELECT count(*) AS rows, count(label) AS labelled, bool_and(label = zs_classify(body, :labels)) AS same_as_zs_classify
 FROM ci2;
 SELECT rows_total, rows_done, rows_skipped FROM zs_label_runs ORDER BY run_id DESC LIMIT 1;
@@ -91,7 +91,7 @@ CREATE TABLE parted_north PARTITION OF parted FOR VALUES IN ('north');
 CREATE TABLE parted_south PARTITION OF parted FOR VALUES IN ('south');
 INSERT INTO parted SELECT r, g, r || ' 第' || g || '单：商品质量不错', NULL
 FROM unnest(ARRAY['north','south']) AS r, generate_series(1, 13) AS g;
-CALL zs_label_table('parted', 'body', 'label', :labels, 6);
+CALL zs_label_table('parted', 'body', 'label', :labels, 6, trust_owner => true);
 SELECT tableoid::regclass AS part, count(*) AS rows, count(label) AS labelled,
        bool_and(label = zs_classify(body, :labels)) AS same_as_zs_classify
 FROM parted GROUP BY 1 ORDER BY 1;
@@ -100,7 +100,7 @@ CREATE TABLE parted_nopk_1 PARTITION OF parted_nopk FOR VALUES FROM (1) TO (10);
 CREATE TABLE parted_nopk_2 PARTITION OF parted_nopk FOR VALUES FROM (10) TO (20);
 INSERT INTO parted_nopk SELECT g, '第' || g || '天的反馈', NULL FROM generate_series(1, 19) g;
 INSERT INTO parted_nopk SELECT g, '第' || g || '天的反馈', NULL FROM generate_series(1, 19) g;  -- duplicates
-CALL zs_label_table('parted_nopk', 'body', 'label', :labels, 7);
+CALL zs_label_table('parted_nopk', 'body', 'label', :labels, 7, trust_owner => true);
 SELECT tableoid::regclass AS part, count(*) AS rows, count(label) AS labelled,
        bool_and(label = zs_classify(body, :labels)) AS same_as_zs_classify
 FROM parted_nopk GROUP BY 1 ORDER BY 1;
@@ -108,7 +108,7 @@ FROM parted_nopk GROUP BY 1 ORDER BY 1;
 -- Only NULL texts: the run ends with nothing done.
 CREATE TABLE only_null (id int PRIMARY KEY, body text, label text);
 INSERT INTO only_null SELECT g, NULL, NULL FROM generate_series(1, 5) g;
-CALL zs_label_table('only_null', 'body', 'label', :labels, 2);
+CALL zs_label_table('only_null', 'body', 'label', :labels, 2, trust_owner => true);
 SELECT count(label) AS labelled FROM only_null;
 SELECT status, rows_total, rows_done FROM zs_label_runs ORDER BY run_id DESC LIMIT 1;
 
@@ -116,34 +116,34 @@ SELECT status, rows_total, rows_done FROM zs_label_runs ORDER BY run_id DESC LIM
 CREATE TABLE errs (id int PRIMARY KEY, body text, label text, n int, j json);
 INSERT INTO errs VALUES (1, '文本', NULL, 1, NULL);
 SELECT count(*) AS runs_before FROM zs_label_runs \gset
-CALL zs_label_table('errs', 'nope', 'label', :labels);
+CALL zs_label_table('errs', 'nope', 'label', :labels, trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS missing_text_column;
-CALL zs_label_table('errs', 'body', 'nope', :labels);
+CALL zs_label_table('errs', 'body', 'nope', :labels, trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS missing_label_column;
-CALL zs_label_table('errs', 'body', 'label', :labels, 8, 'nope');
+CALL zs_label_table('errs', 'body', 'label', :labels, 8, 'nope', trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS missing_scores_column;
-CALL zs_label_table('errs', 'n', 'label', :labels);
+CALL zs_label_table('errs', 'n', 'label', :labels, trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS int_text_column;
-CALL zs_label_table('errs', 'body', 'n', :labels);
+CALL zs_label_table('errs', 'body', 'n', :labels, trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS int_label_column;
-CALL zs_label_table('errs', 'body', 'label', :labels, 8, 'j');
+CALL zs_label_table('errs', 'body', 'label', :labels, 8, 'j', trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS json_scores_column;
-CALL zs_label_table('errs', 'body', 'body', :labels);
+CALL zs_label_table('errs', 'body', 'body', :labels, trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS same_column;
-CALL zs_label_table('errs', 'body', 'label', :labels, 0);
+CALL zs_label_table('errs', 'body', 'label', :labels, 0, trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS zero_batch_rows;
-CALL zs_label_table('errs', 'body', 'label', ARRAY['物流问题','物流问题']);
+CALL zs_label_table('errs', 'body', 'label', ARRAY['物流问题','物流问题'], trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS duplicate_labels;
-CALL zs_label_table('errs', 'body', 'label', ARRAY['物流问题', NULL]);
+CALL zs_label_table('errs', 'body', 'label', ARRAY['物流问题', NULL], trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS null_label;
-CALL zs_label_table('no_such_table', 'body', 'label', :labels);
+CALL zs_label_table('no_such_table', 'body', 'label', :labels, trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS missing_table;
 CREATE VIEW errs_view AS SELECT * FROM errs;
-CALL zs_label_table('errs_view', 'body', 'label', :labels);
+CALL zs_label_table('errs_view', 'body', 'label', :labels, trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS a_view;
 -- Inside a transaction block it cannot commit: refused before any work.
 BEGIN;
-CALL zs_label_table('errs', 'body', 'label', :labels);
+CALL zs_label_table('errs', 'body', 'label', :labels, trust_owner => true);
 ROLLBACK;
 SELECT :'LAST_ERROR_SQLSTATE' AS in_transaction_block;
 -- Several statements in one query string are one transaction too.
@@ -168,12 +168,12 @@ INSERT INTO perm SELECT g, '权限测试' || g, NULL, NULL, 0 FROM generate_seri
 GRANT SELECT ON perm TO zs_reader;
 GRANT UPDATE (other) ON perm TO zs_reader;
 SET ROLE zs_reader;
-CALL zs_label_table('perm', 'body', 'label', :labels);
+CALL zs_label_table('perm', 'body', 'label', :labels, trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS select_only;
 RESET ROLE;
 GRANT UPDATE (label) ON perm TO zs_reader;
 SET ROLE zs_reader;
-CALL zs_label_table('perm', 'body', 'label', :labels, 2, 'scores');
+CALL zs_label_table('perm', 'body', 'label', :labels, 2, 'scores', trust_owner => true);
 SELECT :'LAST_ERROR_SQLSTATE' AS no_update_on_scores;
 RESET ROLE;
 -- Logged in as zs_reader (SET ROLE would leave the superuser's session_user).
@@ -196,7 +196,7 @@ SELECT count(*) AS forged FROM zs_label_runs WHERE rows_done = 999 OR error = 'X
 -- With UPDATE on both columns it works, and the run is logged under the role that ran it.
 GRANT UPDATE (scores) ON perm TO zs_reader;
 SET ROLE zs_reader;
-CALL zs_label_table('perm', 'body', 'label', :labels, 2, 'scores');
+CALL zs_label_table('perm', 'body', 'label', :labels, 2, 'scores', trust_owner => true);
 RESET ROLE;
 SELECT count(label) AS labelled, count(scores) AS scored FROM perm;
 SELECT run_by, status, rows_done FROM zs_label_runs ORDER BY run_id DESC LIMIT 1;
@@ -215,7 +215,7 @@ BEGIN INSERT INTO trig_writes VALUES (NEW.id); RETURN NEW; END $$;
 CREATE TRIGGER count_writes AFTER UPDATE OF label ON trig FOR EACH ROW
 WHEN (OLD.label IS DISTINCT FROM NEW.label) EXECUTE FUNCTION trig_count();
 SELECT (zs_model_info()->>'texts_scored')::int AS calls0 \gset
-CALL zs_label_table('trig', 'body', 'label', :labels, 6);
+CALL zs_label_table('trig', 'body', 'label', :labels, 6, trust_owner => true);
 SELECT (zs_model_info()->>'texts_scored')::int - :calls0 AS texts_scored_by_backfill;
 SELECT (SELECT count(*) FROM trig_writes) AS label_writes,
        (SELECT count(DISTINCT id) FROM trig_writes) AS rows_written,
@@ -245,7 +245,7 @@ CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = regclass, FUNCTION = public.
 CREATE OPERATOR public.> (LEFTARG = int8, RIGHTARG = int4, FUNCTION = public.zs_hijack_ii);
 CREATE TABLE hij (code varchar(10) PRIMARY KEY, body varchar(50), label text);
 INSERT INTO hij SELECT 'c' || g, '劫持测试' || g, NULL FROM generate_series(1, 12) g;
-CALL zs_label_table('hij', 'body', 'label', :labels, 5);
+CALL zs_label_table('hij', 'body', 'label', :labels, 5, trust_owner => true);
 SELECT count(label) AS labelled FROM hij;
 DROP OPERATOR public.= (varchar, text);
 DROP OPERATOR public.> (varchar, text);
