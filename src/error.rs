@@ -31,6 +31,20 @@ pub enum ZsError {
     ModelProcessesFull { limit: u64, usable: u64, automatic: bool, model_mb: u64 },
     #[error("could not {action}: {message}")]
     Slots { action: String, message: String },
+    /// zs.server (or its token file) cannot be used.
+    #[error("zs.server: {reason}")]
+    ServerSetting { reason: String },
+    #[error("cannot reach the zeroshot server: {message}")]
+    ServerUnreachable { message: String },
+    #[error("the zeroshot server stopped answering mid-request: {message}")]
+    ServerDisconnected { message: String },
+    #[error("the zeroshot server is overloaded: {message}")]
+    ServerBusy { message: String },
+    #[error("the zeroshot server answered what this backend cannot read: {message}")]
+    ServerProtocol { message: String },
+    /// The server refused the request as the engine would have in-process.
+    #[error("{message}")]
+    Server { kind: ErrorKind, message: String },
 }
 
 impl ZsError {
@@ -43,6 +57,14 @@ impl ZsError {
             ZsError::LabelArrayTooLarge { .. } => return PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             ZsError::ModelProcessesFull { .. } => return PgSqlErrorCode::ERRCODE_TOO_MANY_CONNECTIONS,
             ZsError::Slots { .. } => return PgSqlErrorCode::ERRCODE_IO_ERROR,
+            ZsError::ServerSetting { .. } => return PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            ZsError::ServerUnreachable { .. } => {
+                return PgSqlErrorCode::ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION
+            }
+            ZsError::ServerDisconnected { .. } => return PgSqlErrorCode::ERRCODE_CONNECTION_FAILURE,
+            ZsError::ServerBusy { .. } => return PgSqlErrorCode::ERRCODE_INSUFFICIENT_RESOURCES,
+            ZsError::ServerProtocol { .. } => return PgSqlErrorCode::ERRCODE_PROTOCOL_VIOLATION,
+            ZsError::Server { kind, .. } => *kind,
         };
         match kind {
             ErrorKind::InvalidParameter | ErrorKind::InvalidModel => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -67,6 +89,20 @@ impl ZsError {
                 )
             }
             ZsError::LabelArrayTooLarge { .. } => {
+                return Some(
+                    "Use fewer or shorter labels, or raise zs.max_input_tokens (up to zs.max_input_tokens_limit).",
+                )
+            }
+            ZsError::ServerUnreachable { .. } => {
+                return Some(
+                    "Start `zeroshot serve` on the address in zs.server (README, \"One model per server\"), or set zs.server = '' to classify in this backend.",
+                )
+            }
+            ZsError::ServerDisconnected { .. } => {
+                return Some("The server stopped or crashed; the next call works once it is back.")
+            }
+            ZsError::ServerBusy { .. } => return Some("Its queue is full: retry later, or send fewer texts at once."),
+            ZsError::Server { kind: ErrorKind::ProgramLimit, .. } => {
                 return Some(
                     "Use fewer or shorter labels, or raise zs.max_input_tokens (up to zs.max_input_tokens_limit).",
                 )

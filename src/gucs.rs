@@ -46,6 +46,9 @@ pub static SHARE_WEIGHTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static VERIFY_CHECKSUMS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static KEEP_ARENAS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static MAX_MODEL_PROCESSES: GucSetting<i32> = GucSetting::<i32>::new(-1);
+pub static SERVER: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+pub static SERVER_TOKEN_FILE: GucSetting<Option<std::ffi::CString>> =
+    GucSetting::<Option<std::ffi::CString>>::new(None);
 
 /// The longest prompt a non-superuser may ask for. A call's memory grows with the prompt
 /// (T5's positions are unbounded, so the model sets no limit): at 2,048 tokens and the
@@ -217,6 +220,23 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    // SUSET: they decide where every session's texts go, and which file the server reads.
+    GucRegistry::define_string_guc(
+        c"zs.server",
+        c"Where `zeroshot serve` listens: unix:/path/to/socket or http://host:port; empty means each backend loads the model itself.",
+        c"Superuser only. With it set, backends load no model and send their texts to that server.",
+        &SERVER,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"zs.server_token_file",
+        c"File whose first line is the bearer token for a zs.server on TCP (the server's --token-file).",
+        c"Superuser only: the server reads it.",
+        &SERVER_TOKEN_FILE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
 }
 
 fn string(setting: &GucSetting<Option<std::ffi::CString>>) -> Option<String> {
@@ -313,4 +333,14 @@ pub fn keep_arenas() -> bool {
 /// zs.max_model_processes; None when it is -1 (automatic: model_slots.rs).
 pub fn max_model_processes() -> Option<u64> {
     u64::try_from(MAX_MODEL_PROCESSES.get()).ok()
+}
+
+/// zs.server, if set.
+pub fn server() -> Option<String> {
+    string(&SERVER)
+}
+
+/// zs.server_token_file, if set.
+pub fn server_token_file() -> Option<PathBuf> {
+    string(&SERVER_TOKEN_FILE).map(PathBuf::from)
 }

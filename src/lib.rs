@@ -10,6 +10,7 @@ mod error;
 mod gucs;
 mod model_slots;
 mod paths;
+mod server_mode;
 mod text;
 
 pgrx::pg_module_magic!();

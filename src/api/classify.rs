@@ -83,8 +83,17 @@ pub(crate) fn classify_texts(
     labels: &[String],
     opts: &ScoreOptions,
 ) -> Result<Vec<Classification>, ZsError> {
+    if let Some(client) = crate::server_mode::client() {
+        let results = crate::server_mode::classify(&client?, texts, labels, opts)?;
+        count_texts(texts.len() as u64);
+        return Ok(results);
+    }
     with_model(|model| {
         let prepared = model.labels(labels, opts.max_input_tokens)?;
+        if texts.is_empty() {
+            // A check of the labels alone.
+            return Ok(Vec::new());
+        }
         let results = model.classify_many(texts, &prepared, opts)?;
         count_texts(texts.len() as u64);
         Ok(results)
@@ -188,8 +197,9 @@ fn zs_classify_batch<'a>(
 > {
     let opts = options().or_report();
     let labels = label_vec(&labels, opts.max_input_tokens).or_report();
-    // Labels are checked now, so that a bad label set fails even for an array of NULLs.
-    with_model(|model| model.labels(&labels, opts.max_input_tokens).map(|_| ()).map_err(ZsError::from)).or_report();
+    // Labels are checked now, so that a bad label set fails even for an array of NULLs: by the
+    // model of this backend, or by the server (a request with no text) in server mode.
+    classify_texts(&[], &labels, &opts).or_report();
     // The array is kept in the current memory context, which for a set-returning function's
     // first call is its multi-call context: it lives until the last row (or an error) and is
     // dropped with that context, so the iterator can read it chunk by chunk.

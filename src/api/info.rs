@@ -14,6 +14,23 @@ use crate::gucs;
 fn zs_model_info() -> JsonB {
     let show_paths = crate::disclosure::may_see_paths();
     let hidden = || serde_json::Value::String("(hidden: superuser or pg_read_server_files only)".into());
+    if let Some(client) = crate::server_mode::client() {
+        // The server's model, as its GET /v1/model says, with this backend's own counters.
+        let client = client.or_report();
+        let mut info = crate::server_mode::model_info(&client).or_report();
+        for path in ["model_dir", "onnxruntime_library"] {
+            if !show_paths && info.get(path).is_some() {
+                info[path] = hidden();
+            }
+        }
+        info["mode"] = json!("server");
+        info["server"] = json!(if show_paths { client.address.to_string() } else { "(hidden)".into() });
+        info["server_texts_scored"] = info.get("texts_scored").cloned().unwrap_or_default();
+        info["texts_scored"] = json!(texts_scored());
+        info["score_mode"] = json!(format!("{:?}", gucs::score_mode()).to_lowercase());
+        info["device_setting"] = json!(gucs::device_setting_name());
+        return JsonB(info);
+    }
     let info = with_model(|m| {
         let manifest = m.manifest.clone().unwrap_or_default();
         let (cached_sets, cache_bytes) = m.label_cache_usage();
@@ -48,6 +65,7 @@ fn zs_model_info() -> JsonB {
             "label_cache_bytes": cache_bytes,
             // The bound in force (zs.max_model_processes, or its automatic value for this model).
             "max_model_processes": crate::model_slots::limit(&m.dir).0,
+            "mode": "in-process",
         }))
     })
     .or_report();

@@ -1,5 +1,5 @@
 //! `zeroshot`: the engine without Postgres. Try a model (`classify`), measure accuracy on a
-//! labelled test set (`eval`), or time it (`bench`).
+//! labelled test set (`eval`), time it (`bench`), or serve it over HTTP (`serve`).
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,6 +10,7 @@ mod bench;
 mod classify;
 mod eval;
 mod metrics;
+mod serve;
 
 #[derive(Parser)]
 #[command(name = "zeroshot", version, about = "Zero-shot classification of Chinese text with an mT5 ONNX model")]
@@ -26,6 +27,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Latency (p50/p95) and throughput on bench/workload.json.
     Bench(bench::BenchArgs),
+    /// Serve the model over HTTP: one model for every database backend and HTTP client.
+    Serve(serve::ServeArgs),
 }
 
 /// How to load the model, shared by every subcommand.
@@ -127,6 +130,7 @@ fn main() -> ExitCode {
         Command::Classify(args) => classify::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -66,6 +66,38 @@ pub enum ErrorKind {
     OutOfMemory,
 }
 
+impl ErrorKind {
+    const ALL: [ErrorKind; 8] = [
+        ErrorKind::InvalidParameter,
+        ErrorKind::ProgramLimit,
+        ErrorKind::UndefinedFile,
+        ErrorKind::InvalidModel,
+        ErrorKind::DeviceUnavailable,
+        ErrorKind::Internal,
+        ErrorKind::Interrupted,
+        ErrorKind::OutOfMemory,
+    ];
+
+    /// The kind's name on the wire (`zeroshot serve`'s error bodies), stable across versions.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidParameter => "invalid_parameter",
+            ErrorKind::ProgramLimit => "program_limit",
+            ErrorKind::UndefinedFile => "undefined_file",
+            ErrorKind::InvalidModel => "invalid_model",
+            ErrorKind::DeviceUnavailable => "device_unavailable",
+            ErrorKind::Internal => "internal",
+            ErrorKind::Interrupted => "interrupted",
+            ErrorKind::OutOfMemory => "out_of_memory",
+        }
+    }
+
+    /// The kind a name stands for (`name`'s inverse).
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
 /// What ONNX Runtime says when an allocation fails: its CPU allocator, its arena under a
 /// memory limit (`gpu_mem_limit`), CUDA, and a C++ `std::bad_alloc` caught at its API.
 const OUT_OF_MEMORY_MESSAGES: [&str; 5] =

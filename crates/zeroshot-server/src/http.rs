@@ -1,0 +1,380 @@
+//! The HTTP front: routes, limits and answers. It parses and checks each request (`api`),
+//! queues it, and waits for the engine's answer; nothing here touches the model.
+//!
+//! Limits: a connection has `header_timeout` to send its headers (hyper's header read timeout)
+//! and then `body_timeout` for its body, which may not exceed `max_body_bytes`; at most
+//! `MAX_CONNECTIONS` connections are served at once. So a slow client holds a cheap task for a
+//! bounded time, never the engine. A request whose client goes away while it waits is marked
+//! cancelled, and the queue drops it unrun.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request as HttpRequest, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use zeroshot::{Classification, ErrorKind};
+
+use crate::api::{self, ApiError};
+use crate::config::ServeConfig;
+use crate::metrics::Metrics;
+use crate::queue::{Job, JobError, PushError, Queue};
+
+/// Connections served at once; the next waits to be accepted.
+const MAX_CONNECTIONS: usize = 1024;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    queue: Arc<Queue>,
+    metrics: Arc<Metrics>,
+    info: Value,
+    config: ServeConfig,
+    started: Instant,
+}
+
+impl AppState {
+    pub fn new(queue: Arc<Queue>, metrics: Arc<Metrics>, info: Value, config: ServeConfig) -> AppState {
+        AppState(Arc::new(Inner { queue, metrics, info, config, started: Instant::now() }))
+    }
+}
+
+fn json_response(status: u16, body: Value, retry_after: Option<u32>) -> Response {
+    let mut response =
+        (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), axum::Json(body)).into_response();
+    if let Some(seconds) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+fn error_response(e: &ApiError) -> Response {
+    json_response(e.status, e.body(), e.retry_after)
+}
+
+/// The status an engine error is answered with.
+fn job_error(e: JobError) -> ApiError {
+    let status = match e.kind {
+        ErrorKind::InvalidParameter | ErrorKind::ProgramLimit => 400,
+        ErrorKind::Interrupted | ErrorKind::OutOfMemory => 503,
+        _ => 500,
+    };
+    ApiError::new(status, e.kind.name(), e.message)
+}
+
+/// Marks its job cancelled when dropped before the answer came: hyper drops a request's
+/// future when its client closes the connection.
+struct CancelOnDrop(Option<Arc<AtomicBool>>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0.take() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn read_json(st: &Inner, headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
+    let max = st.config.max_body_bytes;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(ApiError::new(413, "program_limit", format!("the body is over {max} bytes")));
+    }
+    let bytes = match tokio::time::timeout(st.config.body_timeout, axum::body::to_bytes(body, max)).await {
+        Err(_) => return Err(ApiError::new(408, "timeout", "the request body did not arrive in time")),
+        Ok(Err(e)) => {
+            let too_long = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                .any(|e| e.to_string().contains("length limit"));
+            return Err(if too_long {
+                ApiError::new(413, "program_limit", format!("the body is over {max} bytes"))
+            } else {
+                ApiError::bad_request(format!("could not read the body: {e}"))
+            });
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))
+}
+
+/// Queues a request and waits for its answer.
+async fn submit(st: &Inner, request: api::Request) -> Result<(Arc<Vec<String>>, Vec<Classification>), ApiError> {
+    let (reply, answer) = oneshot::channel();
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let labels = Arc::new(request.labels);
+    let job = Job {
+        texts: request.texts,
+        labels: labels.clone(),
+        opts: request.opts,
+        cancelled: cancelled.clone(),
+        enqueued: Instant::now(),
+        reply,
+    };
+    match st.queue.push(job) {
+        Ok(()) => {}
+        Err((PushError::Full, _)) => {
+            let mut e = ApiError::new(503, "overloaded", "the queue is full; retry later");
+            e.retry_after = Some(1);
+            return Err(e);
+        }
+        Err((PushError::Closed, _)) => return Err(ApiError::new(503, "shutting_down", "the server is shutting down")),
+    }
+    let mut guard = CancelOnDrop(Some(cancelled));
+    let outcome = answer.await;
+    guard.0 = None;
+    match outcome {
+        Ok(Ok(results)) => Ok((labels, results)),
+        Ok(Err(e)) => Err(job_error(e)),
+        Err(_) => Err(ApiError::new(503, "shutting_down", "the server stopped before answering")),
+    }
+}
+
+/// Runs one classifying endpoint: read, check, queue, answer; counted in the metrics.
+async fn classify_endpoint(
+    st: AppState,
+    endpoint: &'static str,
+    headers: HeaderMap,
+    body: Body,
+    parse: fn(&Value, &ServeConfig) -> Result<api::Request, ApiError>,
+    answer: fn(&[String], &[Classification]) -> Value,
+) -> Response {
+    let st = &st.0;
+    let t0 = Instant::now();
+    st.metrics.enter();
+    let outcome = async {
+        let body = read_json(st, &headers, body).await?;
+        let request = parse(&body, &st.config)?;
+        let (labels, results) = submit(st, request).await?;
+        Ok::<Value, ApiError>(answer(&labels, &results))
+    }
+    .await;
+    st.metrics.leave();
+    let response = match outcome {
+        Ok(body) => json_response(200, body, None),
+        Err(e) => error_response(&e),
+    };
+    st.metrics.request(endpoint, response.status().as_u16(), t0.elapsed());
+    response
+}
+
+async fn augment(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    classify_endpoint(st, "/augment", headers, body, api::augment_request, |labels, results| {
+        api::augment_answer(labels, &results[0])
+    })
+    .await
+}
+
+async fn augment_batch(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    classify_endpoint(st, "/augment_batch", headers, body, api::augment_batch_request, api::augment_batch_answer).await
+}
+
+async fn classify(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    classify_endpoint(st, "/v1/classify", headers, body, api::classify_request, api::classify_answer).await
+}
+
+async fn model(State(st): State<AppState>) -> Response {
+    let st = &st.0;
+    let mut info = st.info.clone();
+    info["texts_scored"] = json!(st.metrics.texts_scored());
+    info["queue_texts"] = json!(st.queue.depth());
+    info["uptime_s"] = json!(st.started.elapsed().as_secs_f64());
+    st.metrics.request("/v1/model", 200, Duration::ZERO);
+    json_response(200, info, None)
+}
+
+async fn healthz(State(st): State<AppState>) -> Response {
+    st.0.metrics.request("/healthz", 200, Duration::ZERO);
+    json_response(200, json!({ "status": "ok" }), None)
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    let body = st.0.metrics.render();
+    st.0.metrics.request("/metrics", 200, Duration::ZERO);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn not_found() -> Response {
+    error_response(&ApiError::new(404, "not_found", "no such endpoint"))
+}
+
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/augment", post(augment))
+        .route("/augment_batch", post(augment_batch))
+        .route("/v1/classify", post(classify))
+        .route("/v1/model", get(model))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Every request on TCP carries `Authorization: Bearer <token>` (compared in constant time).
+async fn check_token(State(token): State<Arc<String>>, request: HttpRequest, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = given.is_some_and(|g| {
+        g.len() == token.len() && g.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    });
+    if !ok {
+        let mut response = error_response(&ApiError::new(401, "unauthorized", "a valid bearer token is required"));
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    next.run(request).await
+}
+
+enum Listener {
+    Unix(UnixListener),
+    Tcp(TcpListener),
+}
+
+fn serve_connection<S>(
+    stream: S,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+    header_timeout: Duration,
+    slot: OwnedSemaphorePermit,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    tokio::spawn(async move {
+        // The connection's slot is free again when this task ends.
+        let _slot = slot;
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(connection);
+        tokio::select! {
+            _ = connection.as_mut() => {}
+            _ = stop.changed() => {
+                // Finish the request under way, take no other.
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
+        }
+    });
+}
+
+async fn accept_loop(listener: Listener, router: Router, mut stop: watch::Receiver<bool>, header_timeout: Duration) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("never closed"),
+            _ = stop.changed() => return,
+        };
+        let accepted = tokio::select! {
+            a = async {
+                match &listener {
+                    Listener::Unix(l) => l.accept().await.map(|(s, _)| (Some(s), None)),
+                    Listener::Tcp(l) => l.accept().await.map(|(s, _)| (None, Some(s))),
+                }
+            } => a,
+            _ = stop.changed() => return,
+        };
+        match accepted {
+            Ok((Some(s), _)) => serve_connection(s, router.clone(), stop.clone(), header_timeout, permit),
+            Ok((_, Some(s))) => {
+                let _ = s.set_nodelay(true);
+                serve_connection(s, router.clone(), stop.clone(), header_timeout, permit)
+            }
+            Ok(_) => unreachable!("one of the two"),
+            // Out of descriptors, or a connection reset before it was accepted: go on.
+            Err(e) => {
+                eprintln!("zeroshot serve: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn bind_unix(path: &std::path::Path) -> Result<UnixListener, String> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    // A socket left by a server that died is replaced; any other file is not touched.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!("{} exists and is not a socket", path.display()));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!("{}: another server answers on it", path.display()));
+        }
+        std::fs::remove_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
+    // Owner and group (the database server's, when it runs the server) may connect.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(listener)
+}
+
+async fn shutdown_signal() -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// Listens until SIGTERM or SIGINT, then stops accepting, closes the queue and waits (up to the
+/// grace period) for the requests under way to be answered.
+pub async fn serve(state: AppState, config: &ServeConfig) -> Result<(), String> {
+    let router = routes(state.clone());
+    let (stop, stopped) = watch::channel(false);
+    let mut loops = Vec::new();
+    if let Some(path) = &config.socket {
+        let listener = bind_unix(path)?;
+        eprintln!("zeroshot serve: listening on unix:{}", path.display());
+        loops.push(tokio::spawn(accept_loop(
+            Listener::Unix(listener),
+            router.clone(),
+            stopped.clone(),
+            config.header_timeout,
+        )));
+    }
+    if let Some(addr) = config.listen {
+        let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let tcp_router = match &config.token {
+            Some(token) => router.clone().layer(middleware::from_fn_with_state(Arc::new(token.clone()), check_token)),
+            None => router.clone(),
+        };
+        eprintln!("zeroshot serve: listening on http://{local}");
+        loops.push(tokio::spawn(accept_loop(
+            Listener::Tcp(listener),
+            tcp_router,
+            stopped.clone(),
+            config.header_timeout,
+        )));
+    }
+    let signalled = shutdown_signal().await;
+    eprintln!("zeroshot serve: shutting down");
+    let _ = stop.send(true);
+    for l in loops {
+        let _ = l.await;
+    }
+    if let Some(path) = &config.socket {
+        let _ = std::fs::remove_file(path);
+    }
+    state.0.queue.close();
+    let deadline = Instant::now() + config.shutdown_grace;
+    while state.0.metrics.in_flight() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    signalled
+}

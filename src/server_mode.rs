@@ -1,0 +1,92 @@
+//! zs.server: the backend sends its texts to `zeroshot serve` and loads no model. One HTTP
+//! request per call (zeroshot-client), which answers a cancel within one 20 ms slice: the
+//! connection is dropped, and the server drops the request unrun (or lets the batch it is in
+//! finish without it). The request carries the session's scoring settings, so that answers are
+//! the ones in-process mode gives.
+use serde_json::{json, Value};
+use zeroshot::{Classification, ScoreOptions};
+use zeroshot_client::{wire, Address, Client, ClientError};
+
+use crate::error::ZsError;
+use crate::gucs;
+
+/// The server this session uses, from zs.server and zs.server_token_file; None in-process.
+pub fn client() -> Option<Result<Client, ZsError>> {
+    let address = gucs::server()?;
+    Some(connect_to(&address))
+}
+
+fn connect_to(address: &str) -> Result<Client, ZsError> {
+    let address: Address = address.parse().map_err(|reason| ZsError::ServerSetting { reason })?;
+    let token = match gucs::server_token_file() {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ZsError::ServerSetting { reason: format!("zs.server_token_file: {e}") })?;
+            Some(text.lines().next().unwrap_or_default().trim().to_string())
+        }
+    };
+    Ok(Client::new(address, token))
+}
+
+/// An answer the server refused, as the error the engine would have raised in-process.
+fn server_error(e: ClientError, address: &Address) -> ZsError {
+    match e {
+        ClientError::Interrupted => ZsError::Engine(zeroshot::Error::Interrupted),
+        ClientError::Unreachable(message) => ZsError::ServerUnreachable { message },
+        ClientError::Disconnected(message) => ZsError::ServerDisconnected { message },
+        ClientError::Protocol(message) => ZsError::ServerProtocol { message: format!("{address}: {message}") },
+        ClientError::Status { status, body } => {
+            let parsed: Option<Value> = serde_json::from_str(&body).ok();
+            let field =
+                |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(Value::as_str).map(str::to_string);
+            let message = field("error").unwrap_or_else(|| body.chars().take(500).collect());
+            match (status, field("kind").as_deref().and_then(zeroshot::ErrorKind::from_name)) {
+                (503, _) => ZsError::ServerBusy { message },
+                (_, Some(kind)) => ZsError::Server { kind, message },
+                _ => ZsError::ServerProtocol { message: format!("{address}: HTTP {status}: {message}") },
+            }
+        }
+    }
+}
+
+/// Scores `texts` against `labels` on the server, with the session's options.
+pub fn classify(
+    client: &Client,
+    texts: &[&str],
+    labels: &[String],
+    opts: &ScoreOptions,
+) -> Result<Vec<Classification>, ZsError> {
+    let request = json!({
+        "texts": texts,
+        "labels": labels,
+        "temperature": opts.temperature,
+        "score_mode": format!("{:?}", opts.mode).to_lowercase(),
+        "max_input_tokens": opts.max_input_tokens,
+        "batch_rows": opts.runs.max_rows,
+    });
+    let answer = client
+        .post_json("/v1/classify", &request, &crate::cancel_pending)
+        .map_err(|e| server_error(e, &client.address))?;
+    let results = answer
+        .get("results")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ZsError::ServerProtocol { message: format!("{}: the answer has no results", client.address) })?;
+    if results.len() != texts.len() {
+        return Err(ZsError::ServerProtocol {
+            message: format!("{}: {} results for {} texts", client.address, results.len(), texts.len()),
+        });
+    }
+    results
+        .iter()
+        .map(|r| {
+            wire::classification_from_json(r, labels.len())
+                .map_err(|m| ZsError::ServerProtocol { message: format!("{}: {m}", client.address) })
+        })
+        .collect()
+}
+
+/// What `GET /v1/model` says of the server's model.
+pub fn model_info(client: &Client) -> Result<Value, ZsError> {
+    client.get_json("/v1/model", &crate::cancel_pending).map_err(|e| server_error(e, &client.address))
+}

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# `zeroshot serve` and the backends that use it (zs.server), on a real temporary cluster with
+# the installed extension and the tiny test model:
+#   the HTTP API through curl (an independent client): the release's /augment and
+#   /augment_batch, /v1/classify, /v1/model, /healthz, /metrics; bad requests (400 with a JSON
+#   error), an oversize body (413), a slow client (its connection closed after the header
+#   timeout), a full queue (503 with Retry-After), the socket's mode, the token on TCP, and a
+#   TCP address that is not loopback without a token (refused at start); concurrent clients
+#   with different label sets, each given its own answers; a client that goes away while
+#   queued (its request is never run); SIGTERM (exit 0, socket removed);
+#   SQL in server mode: answers equal to in-process ones, zs_model_info's mode, a backend that
+#   loads no model (RSS), cancel and statement_timeout within 0.5 s, the server killed with
+#   SIGSEGV mid-request (08006, the postmaster not restarted), down (08001), and back.
+# Prints "server: N passed, M failed".
+set -euo pipefail
+export PGOPTIONS="-c search_path=public,zeroshot"
+. "$(dirname "$0")/../../scripts/common.sh"
+. "$REPO/scripts/cluster.sh"
+port=${ZS_SERVER_TEST_PORT:-54333}
+zeroshot=${ZS_ZEROSHOT_BIN:-$REPO/target/debug/zeroshot}
+model=$REPO/tests/fixtures/tiny-mt5
+cluster_start "$port"
+sock=$CLUSTER_DIR/zeroshot.sock
+tcp_port=$((port + 1000))
+server_pid=
+stop_server() { if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=; fi; }
+trap 'status=$?; stop_server; if [ "$status" -ne 0 ]; then echo "server: stopped (exit $status); its log ends:"; tail -n 20 "$CLUSTER_DIR/serve.log" 2>/dev/null; fi; cluster_stop' EXIT
+bindir=$("$PG_CONFIG" --bindir)
+psql_() { as_pg "$bindir/psql" -X -q -h "$CLUSTER_DIR" -p "$port" -d postgres -At "$@"; }
+passed=0; failed=0
+check() { # check NAME CONDITION-EXIT-STATUS DETAIL
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "ok   $1 ($3)"; else failed=$((failed + 1)); echo "FAIL $1 ($3)"; fi
+}
+# The server runs as this user; the socket's group is the database server's, as README's setup has it.
+start_server() { # extra args
+  ORT_DYLIB_PATH=$ORT_LIB "$zeroshot" serve --model-dir "$model" --socket "$sock" "$@" >>"$CLUSTER_DIR/serve.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 200); do [ -S "$sock" ] && break; sleep 0.05; done
+  chgrp postgres "$sock" 2>/dev/null || true
+}
+api() { curl -s --max-time 20 --unix-socket "$sock" "$@"; }
+labels='["物流问题","商品质量","售后体验"]'
+
+echo "== the HTTP API"
+printf 'x%.0s' $(seq 1 20) > "$CLUSTER_DIR/token"
+start_server --listen "127.0.0.1:$tcp_port" --token-file "$CLUSTER_DIR/token" --max-queue-texts 64 --header-timeout-s 1
+out=$(api -X POST localhost/augment -d "{\"text\":\"快递三天了还没到\",\"candidate_labels\":$labels}")
+if printf '%s' "$out" | python3 -c 'import json,sys; a=json.load(sys.stdin); l=["物流问题","商品质量","售后体验"]; assert a["label"] in l and set(a["all_scores"])==set(l) and abs(sum(a["all_scores"].values())-1)<1e-9 and a["score"]==a["all_scores"][a["label"]]'; then r=0; else r=1; fi
+check augment $r "$out"
+out=$(api -X POST localhost/augment_batch -d "{\"texts\":[\"快递三天了还没到\",\"买回来两天就坏了\"],\"candidate_labels\":\"物流问题,商品质量,售后体验\"}")
+if printf '%s' "$out" | python3 -c 'import json,sys; a=json.load(sys.stdin); assert len(a)==2 and all(set(x)=={"label","score"} for x in a)'; then r=0; else r=1; fi
+check augment_batch $r "$out"
+# /v1/classify against the command line's answer for the same text (one process each).
+out=$(api -X POST localhost/v1/classify -d "{\"texts\":[\"客服态度很好，退货很顺利\"],\"labels\":$labels,\"temperature\":2}")
+cli=$(ORT_DYLIB_PATH=$ORT_LIB "$zeroshot" classify --model-dir "$model" --labels 物流问题,商品质量,售后体验 --temperature 2 --json '客服态度很好，退货很顺利' 2>/dev/null || true)
+if python3 - "$out" "$cli" <<'PY'
+import json, sys
+got = json.loads(sys.argv[1])["results"][0]
+want = json.loads(sys.argv[2].splitlines()[0])
+assert got["label"] == want["label"], (got, want)
+for k, p in want["scores"].items():
+    assert abs(got["scores"][k] - p) < 1e-6, (k, got["scores"][k], p)
+assert len(got["probs"]) == 3 and len(got["logprobs"]) == 3 and got["input_tokens"] > 0
+PY
+then r=0; else r=1; fi
+check v1_classify_equals_cli $r "$(printf '%s' "$out" | cut -c1-100)"
+out=$(api localhost/v1/model)
+if printf '%s' "$out" | python3 -c 'import json,sys; m=json.load(sys.stdin); assert m["model_id"] and m["texts_scored"]>=4 and m["server"]["max_input_tokens_limit"]==2048'; then r=0; else r=1; fi
+check v1_model $r "$(printf '%s' "$out" | cut -c1-80)"
+out=$(api localhost/healthz); if [ "$out" = '{"status":"ok"}' ]; then r=0; else r=1; fi; check healthz $r "$out"
+# Bad requests: a status and a JSON error naming what is wrong, each.
+bad() { # NAME WANT_STATUS WANT_IN_BODY ARGS...
+  local name=$1 want=$2 word=$3; shift 3
+  local got; got=$(api -o "$CLUSTER_DIR/body" -w '%{http_code}' "$@" || true)
+  if [ "$got" = "$want" ] && grep -q -- "$word" "$CLUSTER_DIR/body"; then r=0; else r=1; fi
+  check "$name" $r "HTTP $got $(head -c 120 "$CLUSTER_DIR/body")"
+}
+bad missing_field 400 'missing field' -X POST localhost/augment -d "{\"candidate_labels\":$labels}"
+bad not_json 400 'not JSON' -X POST localhost/augment -d '{"text":'
+bad wrong_type 400 'candidate_labels' -X POST localhost/augment -d '{"text":"x","candidate_labels":[1,2]}'
+bad duplicate_labels 400 'invalid_parameter' -X POST localhost/augment -d '{"text":"x","candidate_labels":["物流","物流"]}'
+bad separator_in_label 400 'separator' -X POST localhost/augment -d '{"text":"x","candidate_labels":["物流，问题","质量"]}'
+bad too_many_labels 400 'program_limit' -X POST localhost/v1/classify -d "{\"texts\":[\"x\"],\"labels\":$(python3 -c 'import json; print(json.dumps(["l%d" % i for i in range(600)]))')}"
+bad over_token_limit 400 'limit' -X POST localhost/v1/classify -d "{\"texts\":[\"x\"],\"labels\":$labels,\"max_input_tokens\":4096}"
+bad unknown_path 404 'not_found' localhost/nope
+head -c $((17 << 20)) /dev/zero | tr '\0' 'a' > "$CLUSTER_DIR/big"
+bad oversize_body 413 'over' -X POST localhost/augment -H 'Content-Type: application/json' --data-binary @"$CLUSTER_DIR/big"
+bad queue_full 503 'overloaded' -X POST localhost/v1/classify -d "{\"texts\":$(python3 -c 'import json; print(json.dumps(["文本%d" % i for i in range(65)]))'),\"labels\":$labels}"
+retry=$(api -D - -o /dev/null -X POST localhost/v1/classify -d "{\"texts\":$(python3 -c 'import json; print(json.dumps(["t"] * 65))'),\"labels\":$labels}" | tr -d '\r' | awk -F': ' 'tolower($1)=="retry-after" {print $2}')
+if [ "$retry" = 1 ]; then r=0; else r=1; fi; check retry_after $r "Retry-After: ${retry:-none}"
+# A client that sends half its headers and stops is cut off after the header timeout (1 s).
+t0=$(date +%s%N)
+python3 - "$sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
+s.sendall(b"POST /augment HTTP/1.1\r\nHost: x\r\n")
+assert s.recv(100) in (b"",) or True
+PY
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+if [ "$ms" -lt 5000 ]; then r=0; else r=1; fi; check slow_client_cut_off $r "a client that stopped mid-headers was cut off after ${ms} ms (header timeout 1 s)"
+mode=$(stat -c '%a' "$sock"); if [ "$mode" = 660 ]; then r=0; else r=1; fi; check socket_mode $r "mode $mode"
+# TCP: every request carries the token.
+tcp() { curl -s --max-time 20 -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:$tcp_port/healthz"; }
+codes="$(tcp) $(tcp -H 'Authorization: Bearer wrong-token-wrong-token') $(tcp -H "Authorization: Bearer $(cat "$CLUSTER_DIR/token")")"
+if [ "$codes" = "401 401 200" ]; then r=0; else r=1; fi; check tcp_token $r "no token, wrong token, right token: $codes"
+if ORT_DYLIB_PATH=$ORT_LIB "$zeroshot" serve --model-dir "$model" --listen 0.0.0.0:$((tcp_port + 1)) >"$CLUSTER_DIR/open.log" 2>&1; then r=1; else r=0; fi
+check no_open_port_without_token $r "$(head -c 100 "$CLUSTER_DIR/open.log")"
+# Concurrent clients with different label sets each get their own labels back.
+clients=()
+for i in $(seq 1 8); do
+  ( set -- "物流$i" "质量$i" "售后$i"
+    api -X POST localhost/augment_batch -d "{\"texts\":[\"快递$i\",\"坏了$i\",\"退货$i\"],\"candidate_labels\":[\"$1\",\"$2\",\"$3\"]}" > "$CLUSTER_DIR/c$i.json" ) &
+  clients+=($!)
+done
+wait "${clients[@]}"
+ok=0
+for i in $(seq 1 8); do
+  python3 -c "import json,sys; a=json.load(open(sys.argv[1])); assert len(a)==3 and all(x['label'].endswith('$i') for x in a)" "$CLUSTER_DIR/c$i.json" && ok=$((ok + 1))
+done
+if [ "$ok" = 8 ]; then r=0; else r=1; fi; check concurrent_label_sets $r "$ok of 8 clients got their own labels"
+# A client that goes away while queued: its request is never run. The engine is kept busy by a
+# large request; a second one waits behind it (another label set) and its client hangs up.
+python3 -c 'import json; print(json.dumps({"texts": ["很长的评论" * 200 + str(i) for i in range(60)], "labels": ["标签%d" % i for i in range(250)], "max_input_tokens": 2048}))' > "$CLUSTER_DIR/busy.json"
+api -X POST localhost/v1/classify -d @"$CLUSTER_DIR/busy.json" >/dev/null &
+busy=$!
+sleep 0.3
+before=$(api localhost/v1/model | python3 -c 'import json,sys; print(json.load(sys.stdin)["texts_scored"])')
+api --max-time 0.3 -X POST localhost/v1/classify -d '{"texts":["走了的客户"],"labels":["甲","乙"]}' >/dev/null || true
+wait $busy
+sleep 0.2
+after=$(api localhost/v1/model | python3 -c 'import json,sys; print(json.load(sys.stdin)["texts_scored"])')
+dropped=$(api localhost/metrics | awk '/^zeroshot_jobs_cancelled_total/ {print $2}')
+if [ "$((after - before))" = 60 ] && [ "${dropped:-0}" -ge 1 ]; then r=0; else r=1; fi
+check abandoned_request_not_run $r "texts scored while it waited: $((after - before)) (the busy request's 60), requests dropped unrun: ${dropped:-?}"
+metrics=$(api localhost/metrics)
+if printf '%s' "$metrics" | grep -q '^zeroshot_request_seconds_bucket' && printf '%s' "$metrics" | grep -q 'zeroshot_requests_total{endpoint="/augment",status="200"}'; then r=0; else r=1; fi
+check metrics $r "$(printf '%s' "$metrics" | grep -c '^zeroshot_') series lines"
+kill -TERM "$server_pid"; rc=0; wait "$server_pid" || rc=$?; server_pid=
+if [ "$rc" = 0 ] && [ ! -e "$sock" ]; then r=0; else r=1; fi; check sigterm $r "exit status $rc, socket removed: $([ ! -e "$sock" ] && echo yes || echo no)"
+
+echo "== SQL in server mode"
+start_server
+psql_ -c "SET client_min_messages = error" -c "CREATE EXTENSION pg_zeroshot" >/dev/null
+# In-process answers first, then the same calls through the server.
+cat > "$CLUSTER_DIR/calls.sql" <<'SQL'
+SET client_min_messages = error;
+SELECT zs_classify('快递三天了还没到', ARRAY['物流问题','商品质量','售后体验']);
+SELECT zs_classify_scores('买回来两天就坏了', ARRAY['物流问题','商品质量','售后体验'])->>'label';
+SELECT string_agg(label || ':' || round(score::numeric, 5), ' ' ORDER BY ord) FROM zs_classify_batch(ARRAY['甲','乙',NULL,'丙'], ARRAY['物流问题','商品质量']);
+SET zs.score_mode = greedy;
+SELECT zs_classify_scores('客服态度很好', ARRAY['物流问题','物流','商品质量'])::text;
+SET zs.score_mode = exact;
+SET zs.temperature = 3;
+SELECT round((zs_classify_scores('价格太贵了', ARRAY['物流问题','商品质量'])->>'score')::numeric, 6);
+SQL
+chown postgres "$CLUSTER_DIR/calls.sql" 2>/dev/null || true
+inproc=$(psql_ -f "$CLUSTER_DIR/calls.sql" 2>&1)
+psql_ -c "LOAD 'pg_zeroshot'" -c "ALTER SYSTEM SET zs.server = 'unix:$sock'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+served=$(psql_ -f "$CLUSTER_DIR/calls.sql" 2>&1)
+if [ "$inproc" = "$served" ] && [ -n "$served" ]; then r=0; else r=1; fi
+check same_answers $r "$(printf '%s' "$served" | tr '\n' '|' | cut -c1-160)"
+out=$(psql_ -c "SELECT zs_model_info()->>'mode', zs_model_info()->>'model_id', (zs_model_info()->>'texts_scored')::int" 2>&1)
+if [ "$out" = "server|pg_zeroshot/tiny-random-mt5|0" ]; then r=0; else r=1; fi; check model_info_server_mode $r "$out"
+# A backend that classifies through the server loads no model.
+kb() { echo "(regexp_match(pg_read_file('/proc/self/status'), '$1:\\s+(\\d+)'))[1]::bigint"; }
+rss=$(psql_ -c "SET client_min_messages = error" -c "SELECT count(*) FROM zs_classify_batch((SELECT array_agg('第' || g || '条评论') FROM generate_series(1, 200) g), ARRAY['物流问题','商品质量','售后体验'])" -c "SELECT $(kb VmHWM)" | tail -1)
+if [ "$((rss / 1024))" -lt 50 ]; then r=0; else r=1; fi; check backend_without_model $r "peak RSS of a backend that scored 200 texts: $((rss / 1024)) MiB; bound 50 MiB"
+psql_ -c "SET client_min_messages = error" -c "CREATE TABLE t (id int PRIMARY KEY, body text, label text)" \
+  -c "INSERT INTO t SELECT g, '第' || g || '条：快递太慢', NULL FROM generate_series(1, 30) g" \
+  -c "CALL zs_label_table('t', 'body', 'label', '{物流问题,商品质量}', 7, trust_owner => true)" >/dev/null
+out=$(psql_ -c "SELECT count(label) || ' ' || bool_and(label = zs_classify(body, '{物流问题,商品质量}')) FROM t")
+if [ "$out" = "30 true" ]; then r=0; else r=1; fi; check backfill_through_server $r "$out"
+# Cancel: statement_timeout ends a long call within 0.5 s; the server drops the request.
+t0=$(date +%s%N)
+msg=$(psql_ -c "SET statement_timeout = '200ms'" -c "SET zs.max_input_tokens = 2048" \
+  -c "SELECT count(*) FROM zs_classify_batch((SELECT array_agg(repeat('很长的评论', 400) || g) FROM generate_series(1, 16) g), (SELECT array_agg('标签' || g) FROM generate_series(1, 250) g))" 2>&1 || true)
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+if [ "$ms" -lt 700 ] && printf '%s' "$msg" | grep -q 'statement timeout'; then r=0; else r=1; fi
+check cancel_in_server_mode $r "ended ${ms} ms after start with a 200 ms timeout; bound 700 ms: $(printf '%s' "$msg" | head -1)"
+# The server dies mid-request: a clean error, the database does not restart; down: 08001; back: works.
+psql_ -c "SET zs.max_input_tokens = 2048" -v VERBOSITY=sqlstate \
+  -c "SELECT count(*) FROM zs_classify_batch((SELECT array_agg(repeat('很长的评论', 400) || g) FROM generate_series(1, 16) g), (SELECT array_agg('标签' || g) FROM generate_series(1, 250) g))" >"$CLUSTER_DIR/killed.out" 2>&1 &
+victim=$!
+sleep 1
+# Rust's runtime catches the first SIGSEGV (its handler for stack overflows) and, finding no
+# faulting address, goes on: a second one ends the process, as a real fault would at once.
+kill -SEGV "$server_pid"; sleep 0.2; kill -SEGV "$server_pid" 2>/dev/null || true
+wait "$server_pid" 2>/dev/null || true; server_pid=
+wait "$victim" || true
+msg=$(cat "$CLUSTER_DIR/killed.out")
+if [ "$msg" = "ERROR:  08006" ]; then r=0; else r=1; fi; check server_killed_mid_request $r "$msg"
+msg=$(psql_ -v VERBOSITY=sqlstate -c "SELECT zs_classify('文本', ARRAY['a','b'])" 2>&1 || true)
+if [ "$msg" = "ERROR:  08001" ]; then r=0; else r=1; fi; check server_down $r "$msg"
+if ! grep -Eq 'terminated by signal|PANIC|all server processes terminated' "$CLUSTER_DIR/server.log"; then r=0; else r=1; fi
+check no_database_restart $r "the postmaster log has no crash or restart"
+rm -f "$sock"
+start_server
+out=$(psql_ -c "SET client_min_messages = error" -c "SELECT zs_classify('文本', ARRAY['a','b']) IN ('a','b')" 2>&1 || true)
+if [ "$out" = t ]; then r=0; else r=1; fi; check server_back $r "the next call after a restart: $out"
+stop_server
+
+echo "server: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
