@@ -2,6 +2,7 @@
 -- extension, and cannot (README, "Security and limits"). Roles zs_alice (who may create in
 -- public, as the owner of a database's public schema may) and zs_bob.
 SET client_min_messages = error;
+-- (psql's VERBOSITY stays set across \c; the server's client_min_messages does not.)
 \set VERBOSITY sqlstate
 \set labels '''{物流问题,商品质量,售后体验}'''
 CREATE ROLE zs_alice LOGIN;
@@ -72,7 +73,6 @@ DROP FUNCTION public.zs_classify(text, text), public.zs_in_transaction_block(int
 CREATE DATABASE zs_schema_check;
 \c zs_schema_check
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 CREATE SCHEMA zeroshot AUTHORIZATION zs_alice;
 CREATE EXTENSION pg_zeroshot;
 ALTER SCHEMA zeroshot OWNER TO CURRENT_USER;
@@ -97,7 +97,6 @@ ALTER DEFAULT PRIVILEGES REVOKE ALL ON TABLES FROM zs_bob;
 ALTER DEFAULT PRIVILEGES REVOKE ALL ON SEQUENCES FROM zs_bob;
 \c zs_regress
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 DROP DATABASE zs_schema_check;
 
 -- 2. Keys of types a table owner made, with casts to and from text, an input path and a
@@ -188,23 +187,18 @@ GRANT zs_super_member TO zs_admin;
 GRANT SELECT, UPDATE ON public.alice_t TO zs_admin;
 \c - zs_bob
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 CALL zs_label_table('public.alice_t', 'body', 'label', :labels);
 \c - zs_admin
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 CALL zs_label_table('public.alice_t', 'body', 'label', :labels);
 \c - postgres
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 SELECT (SELECT count(label) FROM public.alice_t) + (SELECT count(label) FROM su_own) AS labelled_by_refused_calls;
 \c - zs_alice
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 CALL zs_label_table('public.alice_t', 'body', 'label', :labels);
 \c - postgres
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 REVOKE pg_read_server_files FROM zs_bob;
 REVOKE ALL ON public.alice_t FROM zs_admin;
 DROP ROLE zs_admin, zs_super_member;
@@ -222,12 +216,10 @@ SELECT count(label) AS labelled_when_trusted FROM su_parted;
 -- The table lock a batch takes is refused to a role that may not write the table.
 \c - zs_bob
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 SELECT zeroshot.zs_label_lock_table('su_parted'::regclass);
 SELECT zeroshot.zs_label_lock_table('pg_catalog.pg_authid'::regclass);
 \c - postgres
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 
 -- 4. The run log. Alice's run fails on her own trigger with row content in its message: she
 -- sees the error; bob sees that a run of hers failed, not where or why; nobody reads the
@@ -240,19 +232,16 @@ BEGIN RAISE EXCEPTION 'cannot label row %', NEW.body; END $$;
 CREATE TRIGGER guard BEFORE UPDATE ON public.patients FOR EACH ROW EXECUTE FUNCTION public.patients_guard();
 \c - zs_alice
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 CALL zs_label_table('public.patients', 'body', 'label', :labels);
 SELECT status, table_name, error LIKE 'P0001: cannot label row 患者身份证号 110101199003077777%' AS alice_sees_her_error
 FROM zs_label_runs WHERE run_by = 'zs_alice' ORDER BY run_id DESC LIMIT 1;
 \c - zs_bob
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 SELECT status, table_name, text_column, label_column, labels, error
 FROM zs_label_runs WHERE run_by = 'zs_alice' ORDER BY run_id DESC LIMIT 1;
 SELECT count(*) FROM zeroshot.zs_label_run_log;
 \c - postgres
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 -- A run is touched only with the secret token of the call that started it: bob, in a session
 -- of his own, cannot mark alice's unfinished run done (the unfixed code trusted a backend PID,
 -- which a role that reconnects long enough gets again), nor start a run as alice.
@@ -261,14 +250,12 @@ SELECT zeroshot.zs_label_run_start('public.patients', 'body', 'label', NULL, :la
                                    '5f0e7a52-3c1d-4f6b-9a8e-2b7c4d1e9f00') AS alice_run \gset
 \c - zs_bob
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 SELECT zeroshot.zs_label_run_progress(:alice_run, gen_random_uuid(), 999, 0);
 SELECT zeroshot.zs_label_run_finish(:alice_run, gen_random_uuid(), 5, 0, NULL, NULL);
 SELECT status, rows_done FROM zs_label_runs WHERE run_id = :alice_run;
 SELECT zeroshot.zs_label_run_start('public.patients', 'body', 'label', NULL, :labels, 8, 5, 'zs_alice', gen_random_uuid());
 \c - postgres
 SET client_min_messages = error;
-\set VERBOSITY sqlstate
 SET ROLE zs_alice;
 SELECT zeroshot.zs_label_run_finish(:alice_run, '5f0e7a52-3c1d-4f6b-9a8e-2b7c4d1e9f00', 5, 0, NULL, NULL);
 SELECT status, rows_done FROM zs_label_runs WHERE run_id = :alice_run;
