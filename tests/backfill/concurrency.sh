@@ -20,6 +20,9 @@ export PGOPTIONS="-c search_path=public,zeroshot"
 . "$REPO/scripts/cluster.sh"
 port=$((${ZS_TEST_PORT:-54329} + 1))
 cluster_start "$port"
+# psql runs as postgres here: a working directory it may enter (CI's clone is not one), so
+# that no "could not change directory" line joins the output the checks compare.
+cd "$CLUSTER_DIR"
 work=$(mktemp -d /tmp/pg_zeroshot_backfill.XXXXXX)
 trap 'exec 3>&- 2>/dev/null || true; cluster_stop; rm -rf "$work"' EXIT
 

@@ -14,6 +14,9 @@ export PGOPTIONS="-c search_path=public,zeroshot"
 port=${ZS_SAFETY_PORT:-54331}
 LOAD_SECONDS=${ZS_LOAD_SECONDS:-60}
 CLUSTER_KEEP_BACKTRACE=1 cluster_start "$port"
+# psql runs as postgres here: a working directory it may enter (CI's clone is not one), so
+# that no "could not change directory" line joins the output the checks compare.
+cd "$CLUSTER_DIR"
 # A failure that stops the script shows the end of the server log before the cluster goes.
 trap 'status=$?; if [ "$status" -ne 0 ]; then echo "safety: stopped (exit $status); the server log ends:"; tail -n 40 "$CLUSTER_DIR/server.log"; fi; cluster_stop' EXIT
 bindir=$("$PG_CONFIG" --bindir)

@@ -20,6 +20,9 @@ port=${ZS_SERVER_TEST_PORT:-54333}
 zeroshot=${ZS_ZEROSHOT_BIN:-$REPO/target/debug/zeroshot}
 model=$REPO/tests/fixtures/tiny-mt5
 cluster_start "$port"
+# psql runs as postgres here: a working directory it may enter (CI's clone is not one), so
+# that no "could not change directory" line joins the output the checks compare.
+cd "$CLUSTER_DIR"
 sock=$CLUSTER_DIR/zeroshot.sock
 tcp_port=$((port + 1000))
 server_pid=

@@ -1,6 +1,6 @@
 -- Databases in other encodings: texts and labels are converted, never trusted as UTF-8.
--- LATIN1 and EUC_CN work; SQL_ASCII bytes that are not UTF-8 are an error (22021); the
--- backend survives all of it.
+-- LATIN1 and EUC_CN work; SQL_ASCII bytes that are not UTF-8 are an error (22021);
+-- MULE_INTERNAL installs and refuses calls; the backend survives all of it.
 SET client_min_messages = error;
 CREATE DATABASE zs_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
 CREATE DATABASE zs_sql_ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
@@ -57,8 +57,21 @@ SELECT zs_classify('café', ARRAY['é','b']) AS utf8_answer \gset
 SET client_min_messages = error;
 SET client_encoding = 'UTF8';
 SELECT zs_classify('café', ARRAY['é','b']) = :'utf8_answer' AS same_answer_in_latin1;
+-- MULE_INTERNAL: the extension installs (its script is ASCII, read in any encoding), and a
+-- call fails cleanly, PostgreSQL having no conversion between it and UTF-8 (README).
 \c zs_regress
 SET client_min_messages = error;
+CREATE DATABASE zs_mule ENCODING 'MULE_INTERNAL' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+\c zs_mule
+SET client_min_messages = error;
+CREATE EXTENSION pg_zeroshot;
+\set VERBOSITY sqlstate
+SELECT zs_classify('abc', ARRAY['a','b']);
+\set VERBOSITY default
+SELECT count(*) AS functions_installed FROM pg_proc WHERE pronamespace = 'zeroshot'::regnamespace;
+\c zs_regress
+SET client_min_messages = error;
+DROP DATABASE zs_mule;
 DROP DATABASE zs_latin1;
 DROP DATABASE zs_sql_ascii;
 DROP DATABASE zs_euc_cn;
