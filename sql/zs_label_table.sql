@@ -214,8 +214,10 @@ $$;
 
 -- Whether the caller is privileged: whether the role it logged in as, its session role or its
 -- current role can act as (is a member of, or is) a role that is a superuser, has CREATEROLE,
--- BYPASSRLS or REPLICATION, or is one of the roles that read or write server files, run
--- server programs, or read or write all data. Code of another role that such a caller runs
+-- BYPASSRLS or REPLICATION, that holds a grant on a setting (GRANT SET / ALTER SYSTEM ON
+-- PARAMETER), or is one of the roles that read or write server files, run server programs,
+-- or read or write all data. (EXECUTE granted on a function only superusers may call by
+-- default, such as pg_read_file, is not seen: README says so.) Code of another role that such a caller runs
 -- could SET ROLE to any of these, or use them as it is.
 CREATE FUNCTION zs_label_caller_privileged() RETURNS boolean
 LANGUAGE sql STABLE
@@ -230,7 +232,10 @@ AS $$
          WHERE c.member IS NOT NULL
            AND (p.rolsuper OR p.rolcreaterole OR p.rolbypassrls OR p.rolreplication
                 OR p.rolname IN ('pg_execute_server_program', 'pg_write_server_files', 'pg_read_server_files',
-                                 'pg_write_all_data', 'pg_read_all_data'))
+                                 'pg_write_all_data', 'pg_read_all_data')
+                -- A grant to SET or ALTER SYSTEM a superuser-only setting (a library to load, an
+                -- archive command to run).
+                OR EXISTS (SELECT 1 FROM pg_parameter_acl pa, aclexplode(pa.paracl) AS g WHERE g.grantee = p.oid))
            AND pg_has_role(c.member, p.oid, 'MEMBER'))
 $$;
 

@@ -227,7 +227,7 @@ pub fn init() {
         c"Superuser only. With it set, backends load no model and send their texts to that server.",
         &SERVER,
         GucContext::Suset,
-        GucFlags::default(),
+        GucFlags::SUPERUSER_ONLY,
     );
     GucRegistry::define_string_guc(
         c"zs.server_token_file",
@@ -235,7 +235,7 @@ pub fn init() {
         c"Superuser only: the server reads it.",
         &SERVER_TOKEN_FILE,
         GucContext::Suset,
-        GucFlags::default(),
+        GucFlags::SUPERUSER_ONLY,
     );
 }
 

@@ -29,13 +29,22 @@ fn connect_to(address: &str) -> Result<Client, ZsError> {
     Ok(Client::new(address, token))
 }
 
+fn hide_address(message: String, address: &Address) -> String {
+    if crate::disclosure::may_see_paths() {
+        message
+    } else {
+        message.replace(&address.to_string(), "$zs.server")
+    }
+}
+
 /// An answer the server refused, as the error the engine would have raised in-process.
 fn server_error(e: ClientError, address: &Address) -> ZsError {
     match e {
         ClientError::Interrupted => ZsError::Engine(zeroshot::Error::Interrupted),
-        ClientError::Unreachable(message) => ZsError::ServerUnreachable { message },
+        // Its message names the address: shown to those who may see server paths.
+        ClientError::Unreachable(message) => ZsError::ServerUnreachable { message: hide_address(message, address) },
         ClientError::Disconnected(message) => ZsError::ServerDisconnected { message },
-        ClientError::Protocol(message) => ZsError::ServerProtocol { message: format!("{address}: {message}") },
+        ClientError::Protocol(message) => ZsError::ServerProtocol { message },
         ClientError::Status { status, body } => {
             let parsed: Option<Value> = serde_json::from_str(&body).ok();
             let field =
@@ -44,7 +53,7 @@ fn server_error(e: ClientError, address: &Address) -> ZsError {
             match (status, field("kind").as_deref().and_then(zeroshot::ErrorKind::from_name)) {
                 (503, _) => ZsError::ServerBusy { message },
                 (_, Some(kind)) => ZsError::Server { kind, message },
-                _ => ZsError::ServerProtocol { message: format!("{address}: HTTP {status}: {message}") },
+                _ => ZsError::ServerProtocol { message: format!("HTTP {status}: {message}") },
             }
         }
     }
@@ -74,15 +83,12 @@ pub fn classify(
         .ok_or_else(|| ZsError::ServerProtocol { message: format!("{}: the answer has no results", client.address) })?;
     if results.len() != texts.len() {
         return Err(ZsError::ServerProtocol {
-            message: format!("{}: {} results for {} texts", client.address, results.len(), texts.len()),
+            message: format!("{} results for {} texts", results.len(), texts.len()),
         });
     }
     results
         .iter()
-        .map(|r| {
-            wire::classification_from_json(r, labels.len())
-                .map_err(|m| ZsError::ServerProtocol { message: format!("{}: {m}", client.address) })
-        })
+        .map(|r| wire::classification_from_json(r, labels.len()).map_err(|message| ZsError::ServerProtocol { message }))
         .collect()
 }
 

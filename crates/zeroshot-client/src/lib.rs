@@ -340,7 +340,10 @@ fn chunked_complete(b: &[u8]) -> Option<Result<Vec<u8>, String>> {
         if size == 0 {
             return Some(Ok(out));
         }
-        if b.len() < data + size + 2 {
+        let Some(end) = data.checked_add(size).and_then(|e| e.checked_add(2)).filter(|&e| e <= MAX_RESPONSE + 2) else {
+            return Some(Err(format!("chunk size {size_text:?}")));
+        };
+        if b.len() < end {
             return None;
         }
         out.extend_from_slice(&b[data..data + size]);
@@ -369,5 +372,6 @@ mod tests {
         assert_eq!(chunked_complete(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), Some(Ok(b"abcde".to_vec())));
         assert_eq!(chunked_complete(b"3\r\nabc\r\n2\r\nd"), None);
         assert!(matches!(chunked_complete(b"zz\r\n"), Some(Err(_))));
+        assert!(matches!(chunked_complete(b"ffffffffffffffff\r\nab"), Some(Err(_))));
     }
 }

@@ -45,8 +45,12 @@ pub fn classification_from_json(v: &Value, n_labels: usize) -> Result<Classifica
     if best >= n_labels {
         return Err(format!("best {best} is not one of {n_labels} labels"));
     }
+    let probs = floats("probs")?;
+    if probs.iter().any(|p| !p.is_nan() && !(0.0..=1.0).contains(p)) || !probs[best].is_finite() {
+        return Err("a probability is not between 0 and 1, or the answer's is missing".into());
+    }
     Ok(Classification {
-        probs: floats("probs")?,
+        probs,
         logprobs: floats("logprobs")?,
         best,
         input_tokens: v.get("input_tokens").and_then(Value::as_u64).ok_or("no input_tokens")? as usize,
@@ -76,5 +80,10 @@ mod tests {
         assert!(back.probs[1].is_nan() && back.logprobs[1].is_nan());
         assert_eq!((back.probs[2], back.logprobs[0]), (0.8, -1.5));
         assert!(classification_from_json(&v, 2).is_err());
+        let mut bad = v.clone();
+        bad["probs"] = json!([0.2, null, 1e308]);
+        assert!(classification_from_json(&bad, 3).is_err());
+        bad["probs"] = json!([0.2, 0.3, null]);
+        assert!(classification_from_json(&bad, 3).is_err(), "the answer's probability is missing");
     }
 }

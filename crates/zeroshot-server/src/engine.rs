@@ -2,8 +2,8 @@
 //! each job with its own texts' classifications. A batch's jobs share ONNX Runtime runs; a job
 //! whose client went away while its batch ran gets its answer dropped, and the others in the
 //! batch are answered as if it had never been there.
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -11,6 +11,16 @@ use zeroshot::{ErrorKind, Model};
 
 use crate::metrics::Metrics;
 use crate::queue::{Job, JobError, Queue};
+
+/// The cancel flags of the batch the engine runs now: when every one is set (all its clients
+/// went away), the engine's interrupt check stops the ONNX Runtime run under way (lib.rs).
+static RUNNING: Mutex<Vec<Arc<AtomicBool>>> = Mutex::new(Vec::new());
+
+/// Whether every request of the running batch was abandoned by its client.
+pub fn running_batch_abandoned() -> bool {
+    let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    !running.is_empty() && running.iter().all(|c| c.load(Ordering::Relaxed))
+}
 
 pub fn spawn(
     mut model: Model,
@@ -21,12 +31,16 @@ pub fn spawn(
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("zeroshot-engine".into()).spawn(move || {
         while let Some(batch) = queue.next_batch(max_wait, max_texts) {
-            run_batch(&mut model, batch, &metrics);
+            *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = batch.iter().map(|j| j.cancelled.clone()).collect();
+            run_batch(&mut model, batch, &metrics, max_texts);
+            RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
     })
 }
 
-fn run_batch(model: &mut Model, batch: Vec<Job>, metrics: &Metrics) {
+/// Runs a batch `max_texts` texts at a time (a request larger than that is not one long run),
+/// dropping between chunks the requests whose clients went away.
+fn run_batch(model: &mut Model, batch: Vec<Job>, metrics: &Metrics, max_texts: usize) {
     let live: Vec<Job> = batch.into_iter().filter(|j| !j.cancelled.load(Ordering::Relaxed)).collect();
     if live.is_empty() {
         return;
@@ -36,13 +50,19 @@ fn run_batch(model: &mut Model, batch: Vec<Job>, metrics: &Metrics) {
     let (labels, opts) = (live[0].labels.clone(), live[0].opts.clone());
     // A panic in the engine (a bug, not an ONNX Runtime fault: those end the process) fails
     // this batch's requests, not the server.
+    // Which job each text belongs to, for the checks between chunks.
+    let owner: Vec<usize> =
+        live.iter().enumerate().flat_map(|(j, job)| std::iter::repeat_n(j, job.texts.len())).collect();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let prepared = model.labels(&labels, opts.max_input_tokens)?;
-        if texts.is_empty() {
-            // A check of the labels alone (a database backend's, before a backfill).
-            return Ok(Vec::new());
+        let mut results = Vec::with_capacity(texts.len());
+        for (chunk, owners) in texts.chunks(max_texts.max(1)).zip(owner.chunks(max_texts.max(1))) {
+            if owners.iter().all(|&j| live[j].cancelled.load(Ordering::Relaxed)) {
+                return Err(zeroshot::Error::Interrupted);
+            }
+            results.extend(model.classify_many(chunk, &prepared, &opts)?);
         }
-        model.classify_many(&texts, &prepared, &opts)
+        Ok(results)
     }));
     let results = match outcome {
         Ok(Ok(results)) => results,

@@ -148,7 +148,8 @@ async fn classify_endpoint(
 ) -> Response {
     let st = &st.0;
     let t0 = Instant::now();
-    st.metrics.enter();
+    // Counted out when dropped: a request whose client goes away is dropped mid-await.
+    let _in_flight = st.metrics.enter();
     let outcome = async {
         let body = read_json(st, &headers, body).await?;
         let request = parse(&body, &st.config)?;
@@ -156,7 +157,6 @@ async fn classify_endpoint(
         Ok::<Value, ApiError>(answer(&labels, &results))
     }
     .await;
-    st.metrics.leave();
     let response = match outcome {
         Ok(body) => json_response(200, body, None),
         Err(e) => error_response(&e),

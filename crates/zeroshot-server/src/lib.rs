@@ -29,7 +29,9 @@ static ABANDON_RUNS: AtomicBool = AtomicBool::new(false);
 pub fn run(mut model: Model, config: ServeConfig) -> Result<(), String> {
     // A process that does nothing but score keeps ONNX Runtime's working memory.
     model.keep_arenas(true);
-    zeroshot::interrupt::set_check(|| ABANDON_RUNS.load(Ordering::Relaxed));
+    // A run stops when the grace period after SIGTERM is over, or when every client of the
+    // batch it belongs to has gone away.
+    zeroshot::interrupt::set_check(|| ABANDON_RUNS.load(Ordering::Relaxed) || engine::running_batch_abandoned());
     let info = api::model_info(&model, &config);
     let queue = Arc::new(queue::Queue::new(config.max_queue_texts));
     let metrics = Arc::new(metrics::Metrics::new(queue.clone()));

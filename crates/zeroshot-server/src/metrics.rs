@@ -48,6 +48,14 @@ impl Histogram {
     }
 }
 
+pub struct InFlight<'a>(&'a AtomicI64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 pub struct Metrics {
     queue: Arc<Queue>,
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
@@ -95,13 +103,10 @@ impl Metrics {
         self.texts.load(Ordering::Relaxed)
     }
 
-    /// Requests being answered now (waited for at shutdown).
-    pub fn enter(&self) {
+    /// Counts a request being answered (waited for at shutdown) until the guard is dropped.
+    pub fn enter(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn leave(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        InFlight(&self.in_flight)
     }
 
     pub fn in_flight(&self) -> i64 {
