@@ -7,7 +7,8 @@
 #   timeout), a full queue (503 with Retry-After), the socket's mode, the token on TCP, and a
 #   TCP address that is not loopback without a token (refused at start); concurrent clients
 #   with different label sets, each given its own answers; a client that goes away while
-#   queued (its request is never run); SIGTERM (exit 0, socket removed);
+#   queued (its request is never run) or while its request runs (the run is stopped);
+#   SIGTERM (exit 0, socket removed);
 #   SQL in server mode: answers equal to in-process ones, zs_model_info's mode, a backend that
 #   loads no model (RSS), cancel and statement_timeout within 0.5 s, the server killed with
 #   SIGSEGV mid-request (08006, the postmaster not restarted), down (08001), and back.
@@ -135,6 +136,17 @@ after=$(api localhost/v1/model | python3 -c 'import json,sys; print(json.load(sy
 dropped=$(api localhost/metrics | awk '/^zeroshot_jobs_cancelled_total/ {print $2}')
 if [ "$((after - before))" = 60 ] && [ "${dropped:-0}" -ge 1 ]; then r=0; else r=1; fi
 check abandoned_request_not_run $r "texts scored while it waited: $((after - before)) (the busy request's 60), requests dropped unrun: ${dropped:-?}"
+# A client that goes away while its request runs: the engine stops that run (its interrupt
+# check sees every client of the batch gone) instead of finishing work nobody will read.
+before=$(api localhost/v1/model | python3 -c 'import json,sys; print(json.load(sys.stdin)["texts_scored"])')
+api --max-time 0.5 -X POST localhost/v1/classify -d @"$CLUSTER_DIR/busy.json" >/dev/null || true
+for _ in $(seq 1 100); do
+  stopped=$(api localhost/metrics | awk '/^zeroshot_errors_total\{kind="interrupted"\}/ {print $2}')
+  [ -n "$stopped" ] && break; sleep 0.1
+done
+after=$(api localhost/v1/model | python3 -c 'import json,sys; print(json.load(sys.stdin)["texts_scored"])')
+if [ "${stopped:-0}" -ge 1 ] && [ "$after" = "$before" ]; then r=0; else r=1; fi
+check abandoned_run_stopped $r "runs stopped because every client left: ${stopped:-none}; texts scored meanwhile: $((after - before))"
 metrics=$(api localhost/metrics)
 if printf '%s' "$metrics" | grep -q '^zeroshot_request_seconds_bucket' && printf '%s' "$metrics" | grep -q 'zeroshot_requests_total{endpoint="/augment",status="200"}'; then r=0; else r=1; fi
 check metrics $r "$(printf '%s' "$metrics" | grep -c '^zeroshot_') series lines"
