@@ -166,8 +166,8 @@ DROP TYPE zs_pair2;
 -- they call) as the caller. A privileged caller is refused (42501) unless it says
 -- trust_owner => true: a superuser, also on its own table, also after SET ROLE to the owner
 -- (the owner's code could RESET ROLE), a role with the power to read server files, a login
--- that may SET ROLE to a superuser. Alice, logged in as herself, may; so may a trusting
--- superuser.
+-- that may SET ROLE to a superuser, CREATEROLE and BYPASSRLS logins after SET ROLE to alice.
+-- Alice, logged in as herself, may; so may a trusting superuser.
 SET ROLE zs_alice;
 CREATE TABLE public.alice_t (id int PRIMARY KEY, body text, label text);
 INSERT INTO public.alice_t SELECT g, '第' || g || '条：快递丢了', NULL FROM generate_series(1, 5) g;
@@ -185,11 +185,23 @@ CREATE ROLE zs_super_member SUPERUSER NOLOGIN;
 CREATE ROLE zs_admin LOGIN NOINHERIT;
 GRANT zs_super_member TO zs_admin;
 GRANT SELECT, UPDATE ON public.alice_t TO zs_admin;
+-- Logins with CREATEROLE or BYPASSRLS that become alice with SET ROLE: still privileged.
+CREATE ROLE zs_creator LOGIN CREATEROLE;
+CREATE ROLE zs_bypasser LOGIN BYPASSRLS;
+GRANT zs_alice TO zs_creator, zs_bypasser;
 \c - zs_bob
 SET client_min_messages = error;
 CALL zs_label_table('public.alice_t', 'body', 'label', :labels);
 \c - zs_admin
 SET client_min_messages = error;
+CALL zs_label_table('public.alice_t', 'body', 'label', :labels);
+\c - zs_creator
+SET client_min_messages = error;
+SET ROLE zs_alice;
+CALL zs_label_table('public.alice_t', 'body', 'label', :labels);
+\c - zs_bypasser
+SET client_min_messages = error;
+SET ROLE zs_alice;
 CALL zs_label_table('public.alice_t', 'body', 'label', :labels);
 \c - postgres
 SET client_min_messages = error;
@@ -201,7 +213,7 @@ CALL zs_label_table('public.alice_t', 'body', 'label', :labels);
 SET client_min_messages = error;
 REVOKE pg_read_server_files FROM zs_bob;
 REVOKE ALL ON public.alice_t FROM zs_admin;
-DROP ROLE zs_admin, zs_super_member;
+DROP ROLE zs_admin, zs_super_member, zs_creator, zs_bypasser;
 CALL zs_label_table('su_own', 'body', 'label', :labels, trust_owner => true);
 SELECT (SELECT count(label) FROM public.alice_t) AS labelled_by_alice, (SELECT count(label) FROM su_own) AS labelled_when_trusted;
 DROP TABLE su_own;
