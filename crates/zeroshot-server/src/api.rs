@@ -191,35 +191,16 @@ pub fn classify_answer(labels: &[String], results: &[Classification]) -> Value {
 /// What `GET /v1/model` shows of the model (what zs_model_info() shows in-process) and of the
 /// server's limits; counters are added per request.
 pub fn model_info(model: &Model, config: &ServeConfig) -> Value {
-    let manifest = model.manifest.clone().unwrap_or_default();
-    json!({
-        "model_dir": model.dir.display().to_string(),
-        "model_id": manifest.model_id,
-        "random_weights": manifest.random_weights,
-        "precision": manifest.precision,
-        "execution_provider": model.provider,
-        "score_outputs": model.score_outputs().name(),
-        "shares_weights": model.shares_weights(),
-        "batches_texts": model.batches_texts(),
-        "graphs": model.loaded_graphs(),
-        "onnxruntime_version": model.runtime.version,
-        "onnxruntime_library": model.runtime.library.display().to_string(),
-        "load_ms": model.load_time.as_secs_f64() * 1000.0,
-        "model_type": model.config.model_type,
-        "vocab_size": model.config.vocab_size,
-        "d_model": model.config.d_model,
-        "num_layers": model.config.num_layers,
-        "num_decoder_layers": model.config.decoder_layers(),
-        "num_heads": model.config.num_heads,
-        "server": {
-            "max_input_tokens_limit": config.max_input_tokens_limit,
-            "default_max_input_tokens": config.defaults.max_input_tokens,
-            "max_batch_texts": config.max_batch_texts,
-            "max_wait_ms": config.max_wait.as_secs_f64() * 1000.0,
-            "max_queue_texts": config.max_queue_texts,
-            "max_texts_per_request": config.max_texts_per_request,
-        },
-    })
+    let mut info = model.describe();
+    info["server"] = json!({
+        "max_input_tokens_limit": config.max_input_tokens_limit,
+        "default_max_input_tokens": config.defaults.max_input_tokens,
+        "max_batch_texts": config.max_batch_texts,
+        "max_wait_ms": config.max_wait.as_secs_f64() * 1000.0,
+        "max_queue_texts": config.max_queue_texts,
+        "max_texts_per_request": config.max_texts_per_request,
+    });
+    info
 }
 
 #[cfg(test)]

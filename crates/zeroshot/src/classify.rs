@@ -20,6 +20,16 @@ pub enum ScoreMode {
     Greedy,
 }
 
+impl ScoreMode {
+    /// The mode's name, as `FromStr` reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScoreMode::Exact => "exact",
+            ScoreMode::Greedy => "greedy",
+        }
+    }
+}
+
 impl std::str::FromStr for ScoreMode {
     type Err = Error;
     fn from_str(s: &str) -> Result<ScoreMode> {

@@ -225,6 +225,33 @@ impl Model {
         self.manifest.as_ref().and_then(|m| m.model_id.as_deref())
     }
 
+    /// What the model is, as JSON: its files, id, precision, provider, graphs, runtime and
+    /// dimensions. The extension's zs_model_info() and the server's GET /v1/model both show
+    /// it, each adding its own state (and the extension hiding paths from some roles).
+    pub fn describe(&self) -> serde_json::Value {
+        let manifest = self.manifest.clone().unwrap_or_default();
+        serde_json::json!({
+            "model_dir": self.dir.display().to_string(),
+            "model_id": manifest.model_id,
+            "random_weights": manifest.random_weights,
+            "precision": manifest.precision,
+            "execution_provider": self.provider,
+            "score_outputs": self.score_outputs().name(),
+            "shares_weights": self.shares_weights(),
+            "batches_texts": self.batches_texts(),
+            "graphs": self.loaded_graphs(),
+            "onnxruntime_version": self.runtime.version,
+            "onnxruntime_library": self.runtime.library.display().to_string(),
+            "load_ms": self.load_time.as_secs_f64() * 1000.0,
+            "model_type": self.config.model_type,
+            "vocab_size": self.config.vocab_size,
+            "d_model": self.config.d_model,
+            "num_layers": self.config.num_layers,
+            "num_decoder_layers": self.config.decoder_layers(),
+            "num_heads": self.config.num_heads,
+        })
+    }
+
     pub fn template(&self) -> &PromptTemplate {
         &self.template
     }
