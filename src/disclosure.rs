@@ -1,6 +1,7 @@
 //! What a role may learn about the server: the paths of the model directory and of the ONNX
-//! Runtime library are shown to superusers and members of pg_read_server_files (who can read
-//! those files anyway), and hidden from everyone else, in zs_model_info() and in errors.
+//! Runtime library, and the address of zs.server, are shown to superusers and members of
+//! pg_read_server_files (who can read those files anyway), and hidden from everyone else, in
+//! zs_model_info() and in errors.
 use pgrx::pg_sys;
 
 use crate::gucs;
@@ -30,6 +31,14 @@ pub fn hide_paths(text: String) -> String {
         }
         if let Some(parent) = path.parent().map(|p| p.display().to_string()).filter(|p| p.len() > 1) {
             text = text.replace(&parent, &format!("{setting}/.."));
+        }
+    }
+    // The setting as written, then its socket path or host:port alone.
+    if let Some(server) = gucs::server() {
+        let bare =
+            server.strip_prefix("unix:").or_else(|| server.strip_prefix("http://")).map(|s| s.trim_end_matches('/'));
+        for shown in [Some(server.as_str()), bare].into_iter().flatten().filter(|s| !s.is_empty()) {
+            text = text.replace(shown, "$zs.server");
         }
     }
     text

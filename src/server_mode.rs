@@ -29,20 +29,12 @@ fn connect_to(address: &str) -> Result<Client, ZsError> {
     Ok(Client::new(address, token))
 }
 
-fn hide_address(message: String, address: &Address) -> String {
-    if crate::disclosure::may_see_paths() {
-        message
-    } else {
-        message.replace(&address.to_string(), "$zs.server")
-    }
-}
-
 /// An answer the server refused, as the error the engine would have raised in-process.
-fn server_error(e: ClientError, address: &Address) -> ZsError {
+fn server_error(e: ClientError) -> ZsError {
     match e {
         ClientError::Interrupted => ZsError::Engine(zeroshot::Error::Interrupted),
-        // Its message names the address: shown to those who may see server paths.
-        ClientError::Unreachable(message) => ZsError::ServerUnreachable { message: hide_address(message, address) },
+        // Its message names the address, which ZsError::report hides from some roles.
+        ClientError::Unreachable(message) => ZsError::ServerUnreachable { message },
         ClientError::Disconnected(message) => ZsError::ServerDisconnected { message },
         ClientError::Protocol(message) => ZsError::ServerProtocol { message },
         ClientError::Status { status, body } => {
@@ -70,13 +62,11 @@ pub fn classify(
         "texts": texts,
         "labels": labels,
         "temperature": opts.temperature,
-        "score_mode": format!("{:?}", opts.mode).to_lowercase(),
+        "score_mode": opts.mode.name(),
         "max_input_tokens": opts.max_input_tokens,
         "batch_rows": opts.runs.max_rows,
     });
-    let answer = client
-        .post_json("/v1/classify", &request, &crate::cancel_pending)
-        .map_err(|e| server_error(e, &client.address))?;
+    let answer = client.post_json("/v1/classify", &request, &crate::cancel_pending).map_err(server_error)?;
     let results = answer
         .get("results")
         .and_then(Value::as_array)
@@ -94,5 +84,5 @@ pub fn classify(
 
 /// What `GET /v1/model` says of the server's model.
 pub fn model_info(client: &Client) -> Result<Value, ZsError> {
-    client.get_json("/v1/model", &crate::cancel_pending).map_err(|e| server_error(e, &client.address))
+    client.get_json("/v1/model", &crate::cancel_pending).map_err(server_error)
 }
