@@ -47,6 +47,10 @@ pub enum ZsError {
     Server { kind: ErrorKind, message: String },
 }
 
+/// The hint of every error for a label set that does not fit in a prompt.
+const LABELS_TOO_LARGE: &str =
+    "Use fewer or shorter labels, or raise zs.max_input_tokens (up to zs.max_input_tokens_limit).";
+
 impl ZsError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         let kind = match self {
@@ -90,7 +94,7 @@ impl ZsError {
             }
             ZsError::LabelArrayTooLarge { .. } => {
                 return Some(
-                    "Use fewer or shorter labels, or raise zs.max_input_tokens (up to zs.max_input_tokens_limit).",
+                    LABELS_TOO_LARGE,
                 )
             }
             ZsError::ServerUnreachable { .. } => {
@@ -104,14 +108,14 @@ impl ZsError {
             ZsError::ServerBusy { .. } => return Some("Its queue is full: retry later, or send fewer texts at once."),
             ZsError::Server { kind: ErrorKind::ProgramLimit, .. } => {
                 return Some(
-                    "Use fewer or shorter labels, or raise zs.max_input_tokens (up to zs.max_input_tokens_limit).",
+                    LABELS_TOO_LARGE,
                 )
             }
             _ => return None,
         };
         match engine {
             zeroshot::Error::TooManyLabels { .. } | zeroshot::Error::LabelSetTooLarge { .. } => {
-                Some("Use fewer or shorter labels, or raise zs.max_input_tokens (up to zs.max_input_tokens_limit).")
+                Some(LABELS_TOO_LARGE)
             }
             e if e.kind() == ErrorKind::OutOfMemory => Some(
                 "Score fewer texts or labels per call, or lower zs.batch_rows or zs.max_input_tokens; on CUDA, see zs.cuda_mem_limit.",
@@ -140,6 +144,13 @@ impl ZsError {
         report.report(PgLogLevel::ERROR);
         unreachable!("an ERROR report does not return")
     }
+}
+
+/// Raises an error that is not a ZsError (a trigger's misuse, a refused key or lock), with the
+/// extension's prefix, in the database encoding.
+pub fn raise(code: PgSqlErrorCode, message: String) -> ! {
+    pgrx::ereport!(PgLogLevel::ERROR, code, crate::text::message_for_server(format!("pg_zeroshot: {message}")));
+    unreachable!("an ERROR report does not return")
 }
 
 /// Unwraps or raises: the SQL functions' one way out with an error.

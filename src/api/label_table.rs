@@ -1,6 +1,8 @@
 //! What the zs_label_table procedure (sql/zs_label_table.sql) cannot ask in PL/pgSQL.
 use pgrx::prelude::*;
 
+use crate::error::raise;
+
 /// Whether the current statement runs inside a transaction block: after BEGIN, or as one of
 /// several statements sent in one query string. zs_label_table commits after each batch and
 /// cannot do so there; it asks first, to refuse with 25001 and a clear message before any work.
@@ -18,12 +20,10 @@ fn zs_in_transaction_block() -> bool {
 #[pg_extern(volatile, parallel_unsafe)]
 fn zs_label_lock_table(relid: pg_sys::Oid) {
     fn gone() -> ! {
-        ereport!(
-            PgLogLevel::ERROR,
+        raise(
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "pg_zeroshot: zs_label_table: the table the run started on was dropped"
-        );
-        unreachable!("an ERROR report does not return")
+            "zs_label_table: the table the run started on was dropped".into(),
+        )
     }
     // catalog/pg_inherits.h, which pgrx's bindings leave out.
     extern "C-unwind" {
@@ -40,11 +40,7 @@ fn zs_label_lock_table(relid: pg_sys::Oid) {
         }
         let kind = pg_sys::get_rel_relkind(relid) as u8;
         if kind != pg_sys::RELKIND_RELATION && kind != pg_sys::RELKIND_PARTITIONED_TABLE {
-            ereport!(
-                PgLogLevel::ERROR,
-                PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-                "pg_zeroshot: zs_label_lock_table locks tables only"
-            );
+            raise(PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE, "zs_label_lock_table locks tables only".into());
         }
         // The privilege first, so that no role can lock a table it may not write (as LOCK TABLE
         // checks before it locks): on the table, or on a column (the table's check leaves
@@ -58,10 +54,9 @@ fn zs_label_lock_table(relid: pg_sys::Oid) {
                 || pg_sys::pg_attribute_aclcheck_all(relid, user, update, pg_sys::AclMaskHow::ACLMASK_ANY)
                     == pg_sys::AclResult::ACLCHECK_OK);
         if !may_update {
-            ereport!(
-                PgLogLevel::ERROR,
+            raise(
                 PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                "pg_zeroshot: permission denied: zs_label_table needs USAGE on the table's schema and UPDATE on a column of the table"
+                "permission denied: zs_label_table needs USAGE on the table's schema and UPDATE on a column of the table".into(),
             );
         }
         // The table, then (find_all_inheritors, which leaves the parent to its caller) every
@@ -89,6 +84,8 @@ mod kept_keys {
 
     use pgrx::pg_sys::{self, Datum, Oid};
     use pgrx::prelude::*;
+
+    use crate::error::raise as error;
 
     /// At most this many key columns (Postgres's INDEX_MAX_KEYS).
     const MAX_COLUMNS: usize = 32;
@@ -119,11 +116,6 @@ mod kept_keys {
 
     thread_local! {
         static KEYS: RefCell<Vec<Option<KeptKey>>> = const { RefCell::new(Vec::new()) };
-    }
-
-    fn error(code: PgSqlErrorCode, message: String) -> ! {
-        ereport!(PgLogLevel::ERROR, code, format!("pg_zeroshot: {message}"));
-        unreachable!("an ERROR report does not return")
     }
 
     /// The argument's position checked: 1 to MAX_COLUMNS.

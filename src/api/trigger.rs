@@ -15,7 +15,7 @@ use pgrx::{pg_sys, IntoDatum, PgTupleDesc};
 use zeroshot::tokenize::TEXT_CHARS_PER_TOKEN;
 
 use crate::api::classify::{classify_texts, options};
-use crate::error::{OrReport, ZsError};
+use crate::error::{raise, OrReport, ZsError};
 use crate::text::{db_bytes_to_utf8, DbText, ServerText};
 
 /// A column the trigger reads or writes, found by name in the table's row type.
@@ -26,11 +26,6 @@ struct Column {
     typmod: i32,
 }
 
-fn trigger_error(code: PgSqlErrorCode, message: String) -> ! {
-    ereport!(PgLogLevel::ERROR, code, crate::text::message_for_server(format!("pg_zeroshot: {message}")));
-    unreachable!("an ERROR report does not return")
-}
-
 /// The column named `name` (bytes in the database encoding, as CREATE TRIGGER stored them).
 ///
 /// # Safety
@@ -39,14 +34,14 @@ unsafe fn column(tupdesc: pg_sys::TupleDesc, name: &CStr, table: &str, role: &st
     let shown = || String::from_utf8_lossy(name.to_bytes()).into_owned();
     let attnum = unsafe { pg_sys::SPI_fnumber(tupdesc, name.as_ptr()) };
     let Some(attnum) = usize::try_from(attnum).ok().and_then(NonZeroUsize::new) else {
-        trigger_error(
+        raise(
             PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
             format!("{role} column \"{}\" of zs_label_trigger does not exist in {table}", shown()),
         )
     };
     let att = unsafe { &*(*tupdesc).attrs.as_ptr().add(attnum.get() - 1) };
     if att.attisdropped {
-        trigger_error(
+        raise(
             PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
             format!("{role} column \"{}\" of zs_label_trigger does not exist in {table}", shown()),
         )
@@ -55,7 +50,7 @@ unsafe fn column(tupdesc: pg_sys::TupleDesc, name: &CStr, table: &str, role: &st
     let mut typmod = att.atttypmod;
     let base_type = unsafe { pg_sys::getBaseTypeAndTypmod(att.atttypid, &mut typmod) };
     if base_type != pg_sys::TEXTOID && base_type != pg_sys::VARCHAROID {
-        trigger_error(
+        raise(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             format!("{role} column \"{}\" of {table} must be text or varchar (or a domain over them)", shown()),
         )
@@ -88,7 +83,7 @@ fn label_datum(label: &str, column: &Column, name: &str) -> pg_sys::Datum {
     if column.base_type == pg_sys::VARCHAROID && column.typmod >= pg_sys::VARHDRSZ as i32 {
         let max = (column.typmod - pg_sys::VARHDRSZ as i32) as usize;
         if label.chars().count() > max {
-            trigger_error(
+            raise(
                 PgSqlErrorCode::ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
                 format!("label {label:?} is longer than column \"{name}\" allows (varchar({max}))"),
             )
@@ -132,7 +127,7 @@ pub unsafe extern "C-unwind" fn zs_label_trigger_checked(fcinfo: pg_sys::Functio
         !context.is_null() && (*context).type_ == pg_sys::NodeTag::T_TriggerData
     };
     if !called_as_trigger {
-        trigger_error(
+        raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             "trigger functions can only be called as triggers (zs_label_trigger)".into(),
         )
@@ -155,7 +150,7 @@ fn zs_label_trigger<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple
         || event & pg_sys::TRIGGER_EVENT_ROW == 0
         || !(op == pg_sys::TRIGGER_EVENT_INSERT || is_update)
     {
-        trigger_error(
+        raise(
             PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
             "zs_label_trigger must be a BEFORE INSERT OR UPDATE ... FOR EACH ROW trigger".into(),
         )
@@ -163,7 +158,7 @@ fn zs_label_trigger<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple
     // SAFETY: Postgres passes a valid TriggerData for the duration of the call.
     let (tg, rel) = unsafe { (&*data.tg_trigger, &*data.tg_relation) };
     if tg.tgnargs != 3 {
-        trigger_error(
+        raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("zs_label_trigger takes 3 arguments (text_column, label_column, labels), got {}", tg.tgnargs),
         )
@@ -177,7 +172,7 @@ fn zs_label_trigger<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple
         unsafe { (column(tupdesc, args[0], &table, "text"), column(tupdesc, args[1], &table, "label")) };
     if text_col.attnum == label_col.attnum {
         // The label would replace the text it was computed from.
-        trigger_error(
+        raise(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("zs_label_trigger on {table}: the text and label columns must be different columns"),
         )
