@@ -10,8 +10,8 @@
 -- search_path: a procedure that commits can have neither a SET clause nor SECURITY DEFINER,
 -- so zs_label_table runs with the caller's search_path. Its own body qualifies every
 -- function, operator (OPERATOR(pg_catalog.+)) and type it uses; everything else is in helper
--- functions with search_path = pg_catalog, pg_temp (zs_label_plan, zs_label_batch_guard, the
--- checks of whose code runs), and every identifier written into SQL is quoted (%I) from the
+-- functions with search_path = pg_catalog, pg_temp (zs_label_plan, zs_label_batch_guard,
+-- zs_label_caller_privileged), and every identifier written into SQL is quoted (%I) from the
 -- catalogs. The run-log helpers are SECURITY DEFINER with a fixed search_path.
 --
 -- Keys: the last key a batch read is kept in the backend in its own type and bytes

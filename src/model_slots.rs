@@ -38,7 +38,8 @@ pub fn acquire(model_dir: &Path) -> Result<(), ZsError> {
     if HELD.with(|h| h.borrow().is_some()) {
         return Ok(());
     }
-    let (limit, automatic) = limit(model_dir);
+    let model_bytes = model_bytes(model_dir);
+    let (limit, automatic) = limit_for(model_bytes);
     // The last slot of two or more is kept for superusers, as superuser_reserved_connections
     // keeps connections: a role that fills the others with idle sessions cannot lock out the
     // administrator (or a backfill a superuser runs).
@@ -71,7 +72,7 @@ pub fn acquire(model_dir: &Path) -> Result<(), ZsError> {
             return Err(io("lock a model slot", e));
         }
     }
-    Err(ZsError::ModelProcessesFull { limit, usable, automatic, model_mb: model_bytes(model_dir) >> 20 })
+    Err(ZsError::ModelProcessesFull { limit, usable, automatic, model_mb: model_bytes >> 20 })
 }
 
 /// Gives the slot back (the model it was for is gone).
@@ -83,12 +84,15 @@ pub fn release() {
 /// zs.max_model_processes, or the automatic bound for `model_dir` when it is -1: half of
 /// the memory this server may use, divided by the size of the model's files, at least 1.
 pub fn limit(model_dir: &Path) -> (u64, bool) {
+    limit_for(model_bytes(model_dir))
+}
+
+/// `limit` for a model whose files take `model_bytes` (the caller reads the size once: the
+/// refusal's message names it too).
+fn limit_for(model_bytes: u64) -> (u64, bool) {
     match gucs::max_model_processes() {
         Some(n) => (n, false),
-        None => {
-            let per_process = model_bytes(model_dir).max(1);
-            ((memory_bytes() / 2 / per_process).clamp(1, AUTO_MAX), true)
-        }
+        None => ((memory_bytes() / 2 / model_bytes.max(1)).clamp(1, AUTO_MAX), true),
     }
 }
 
