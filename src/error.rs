@@ -99,7 +99,7 @@ impl ZsError {
             }
             ZsError::ServerUnreachable { .. } => {
                 return Some(
-                    "Start `zeroshot serve` on the address in zs.server (README, \"One model per server\"), or set zs.server = '' to classify in this backend.",
+                    "Start `zeroshot serve` on the address in zs.server (README, \"One model per server\"); with zs.server_autostart, the background worker is starting it again (the server log says why it stopped).",
                 )
             }
             ZsError::ServerDisconnected { .. } => {

@@ -47,6 +47,11 @@ pub static VERIFY_CHECKSUMS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static KEEP_ARENAS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static MAX_MODEL_PROCESSES: GucSetting<i32> = GucSetting::<i32>::new(-1);
 pub static SERVER: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+pub static SERVER_AUTOSTART: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static SERVER_COMMAND: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+pub static SERVER_SOCKET: GucSetting<Option<std::ffi::CString>> =
+    GucSetting::<Option<std::ffi::CString>>::new(Some(c"pg_zeroshot/server.sock"));
+pub static SERVER_OPTIONS: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
 pub static SERVER_TOKEN_FILE: GucSetting<Option<std::ffi::CString>> =
     GucSetting::<Option<std::ffi::CString>>::new(None);
 
@@ -237,6 +242,46 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::SUPERUSER_ONLY,
     );
+    // The server started with PostgreSQL (server_worker.rs): SIGHUP for what the worker passes
+    // to the server, which it restarts when they change; POSTMASTER for the worker itself and
+    // its socket, which only a preloaded library may define (PostgreSQL refuses them later,
+    // with a FATAL error that would end every session loading the library).
+    GucRegistry::define_string_guc(
+        c"zs.server_command",
+        c"The zeroshot program the background worker runs; empty means the one installed with the extension.",
+        c"Read when the worker starts the server.",
+        &SERVER_COMMAND,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_string_guc(
+        c"zs.server_options",
+        c"More arguments for `zeroshot serve`, separated by blanks, e.g. --listen 127.0.0.1:7860 --max-wait-ms 2.",
+        c"The worker restarts the server when they change (reload).",
+        &SERVER_OPTIONS,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    // SAFETY: a plain read of a flag the postmaster sets while it loads preloaded libraries.
+    if !unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        return;
+    }
+    GucRegistry::define_bool_guc(
+        c"zs.server_autostart",
+        c"Start `zeroshot serve` with PostgreSQL (a background worker) and send every session's texts to it.",
+        c"Needs pg_zeroshot in shared_preload_libraries. An empty zs.server then means this server's socket.",
+        &SERVER_AUTOSTART,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"zs.server_socket",
+        c"Unix socket of the started server, relative to the data directory unless absolute.",
+        c"",
+        &SERVER_SOCKET,
+        GucContext::Postmaster,
+        GucFlags::SUPERUSER_ONLY,
+    );
 }
 
 fn string(setting: &GucSetting<Option<std::ffi::CString>>) -> Option<String> {
@@ -338,6 +383,39 @@ pub fn max_model_processes() -> Option<u64> {
 /// zs.server, if set.
 pub fn server() -> Option<String> {
     string(&SERVER)
+}
+
+/// zs.server_autostart, as defined by a preloaded library.
+pub fn server_autostart() -> bool {
+    SERVER_AUTOSTART.get()
+}
+
+/// Whether the configuration turns zs.server_autostart on where the library was not preloaded
+/// (PostgreSQL then keeps the setting as a placeholder of text).
+pub fn server_autostart_placeholder() -> bool {
+    // SAFETY: reads a setting by name on the backend's main thread; missing_ok, so NULL when
+    // nothing sets it. parse_bool reads the returned string, which stays valid meanwhile.
+    unsafe {
+        let value = pgrx::pg_sys::GetConfigOption(c"zs.server_autostart".as_ptr(), true, false);
+        let mut on = false;
+        !value.is_null() && pgrx::pg_sys::parse_bool(value, &mut on) && on
+    }
+}
+
+/// The zeroshot program the worker runs.
+pub fn server_command() -> PathBuf {
+    string(&SERVER_COMMAND).map(PathBuf::from).unwrap_or_else(paths::bundled_cli)
+}
+
+/// The started server's socket (a relative path is in the data directory).
+pub fn server_socket() -> PathBuf {
+    let path = string(&SERVER_SOCKET).unwrap_or_else(|| "pg_zeroshot/server.sock".into());
+    paths::data_dir().join(path)
+}
+
+/// zs.server_options, split at blanks.
+pub fn server_options() -> Vec<String> {
+    string(&SERVER_OPTIONS).map(|s| s.split_whitespace().map(str::to_string).collect()).unwrap_or_default()
 }
 
 /// zs.server_token_file, if set.

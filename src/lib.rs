@@ -11,6 +11,7 @@ mod gucs;
 mod model_slots;
 mod paths;
 mod server_mode;
+mod server_worker;
 mod text;
 
 pgrx::pg_module_magic!();
@@ -47,6 +48,8 @@ pub extern "C-unwind" fn _PG_init() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
     gucs::init();
+    // zs.server_autostart: the background worker that runs `zeroshot serve`.
+    server_worker::register();
     // ONNX Runtime runs are stopped by a cancel, a statement_timeout or a terminate: the
     // engine polls this from its watcher thread (a read of flags the signal handlers set).
     zeroshot::interrupt::set_check(interrupt_pending);

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::ZsError;
 use crate::gucs;
+use crate::paths;
 
 /// The automatic bound never goes past this many processes (the tiny test model would
 /// allow thousands).
@@ -25,11 +26,9 @@ thread_local! {
     static HELD: RefCell<Option<File>> = const { RefCell::new(None) };
 }
 
-/// The folder of the slot files, in the data directory (backends run there).
+/// The folder of the slot files.
 fn slot_dir() -> PathBuf {
-    // SAFETY: DataDir is set before any backend runs extension code and never changes.
-    let data_dir = unsafe { std::ffi::CStr::from_ptr(pgrx::pg_sys::DataDir) };
-    Path::new(&*data_dir.to_string_lossy()).join("pg_zeroshot")
+    paths::data_dir().join("pg_zeroshot")
 }
 
 /// Takes a slot for this process, unless it holds one already. Past the bound: 53300 at

@@ -1,5 +1,5 @@
 //! Where scripts/install puts what the extension loads by default: the bundled tiny test
-//! model and the ONNX Runtime library, both found relative to the running Postgres.
+//! model, the ONNX Runtime library and the zeroshot program, all found relative to the running Postgres.
 use std::ffi::CStr;
 use std::path::PathBuf;
 
@@ -25,4 +25,16 @@ pub fn bundled_model_dir() -> PathBuf {
 /// Where scripts/install puts the ONNX Runtime library.
 pub fn bundled_library() -> PathBuf {
     pg_path(pgrx::pg_sys::get_pkglib_path).join(format!("pg_zeroshot/libonnxruntime.so.{}", ONNXRUNTIME_VERSION.trim()))
+}
+
+/// Where scripts/install-extension puts the zeroshot program (the background worker runs it).
+pub fn bundled_cli() -> PathBuf {
+    pg_path(pgrx::pg_sys::get_pkglib_path).join("pg_zeroshot/zeroshot")
+}
+
+/// The data directory (every backend's and worker's working directory).
+pub fn data_dir() -> PathBuf {
+    // SAFETY: DataDir is set before any extension code runs and never changes.
+    let data_dir = unsafe { CStr::from_ptr(pgrx::pg_sys::DataDir) };
+    PathBuf::from(&*data_dir.to_string_lossy())
 }

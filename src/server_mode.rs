@@ -9,10 +9,18 @@ use zeroshot_client::{wire, Address, Client, ClientError};
 
 use crate::error::ZsError;
 use crate::gucs;
+use crate::server_worker;
 
-/// The server this session uses, from zs.server and zs.server_token_file; None in-process.
+/// The server this session uses, from zs.server and zs.server_token_file, or the one
+/// zs.server_autostart started; None in-process.
 pub fn client() -> Option<Result<Client, ZsError>> {
-    let address = gucs::server()?;
+    let address = match gucs::server() {
+        Some(address) => address,
+        None => match server_worker::started_server_address()? {
+            Ok(address) => address,
+            Err(reason) => return Some(Err(ZsError::ServerSetting { reason })),
+        },
+    };
     Some(connect_to(&address))
 }
 
