@@ -4,8 +4,10 @@
 #   the HTTP API through curl (an independent client): the release's /augment and
 #   /augment_batch, /v1/classify, /v1/model, /healthz, /metrics; bad requests (400 with a JSON
 #   error), an oversize body (413), a slow client (its connection closed after the header
-#   timeout), a full queue (503 with Retry-After), the socket's mode, the token on TCP, and a
-#   TCP address that is not loopback without a token (refused at start); concurrent clients
+#   timeout), a full queue (503 with Retry-After), the socket's mode, the token on TCP (its
+#   scheme in any case), and a TCP address that is not loopback without a token (refused at
+#   start); what a web page can send cross-origin unasked (a text/plain or form body: 415; a
+#   request to a rebound host name on a tokenless port: 403); concurrent clients
 #   with different label sets, each given its own answers; a client that goes away while
 #   queued (its request is never run) or while its request runs (the run is stopped);
 #   SIGTERM (exit 0, socket removed);
@@ -42,7 +44,7 @@ start_server() { # extra args
   for _ in $(seq 1 200); do [ -S "$sock" ] && break; sleep 0.05; done
   chgrp postgres "$sock" 2>/dev/null || true
 }
-api() { curl -s --max-time 20 --unix-socket "$sock" "$@"; }
+api() { curl -s --max-time 20 --unix-socket "$sock" -H "Content-Type: application/json" "$@"; }
 labels='["物流问题","商品质量","售后体验"]'
 
 echo "== the HTTP API"
@@ -107,6 +109,21 @@ mode=$(stat -c '%a' "$sock"); if [ "$mode" = 660 ]; then r=0; else r=1; fi; chec
 tcp() { curl -s --max-time 20 -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:$tcp_port/healthz"; }
 codes="$(tcp) $(tcp -H 'Authorization: Bearer wrong-token-wrong-token') $(tcp -H "Authorization: Bearer $(cat "$CLUSTER_DIR/token")")"
 if [ "$codes" = "401 401 200" ]; then r=0; else r=1; fi; check tcp_token $r "no token, wrong token, right token: $codes"
+code=$(tcp -H "Authorization: bEaReR $(cat "$CLUSTER_DIR/token")")
+if [ "$code" = 200 ]; then r=0; else r=1; fi; check token_scheme_any_case $r "'bEaReR <token>': $code"
+# What a web page may send cross-origin without a preflight (text/plain, a form) is refused.
+codes=$(for ct in text/plain application/x-www-form-urlencoded 'application/json; charset=utf-8'; do
+  curl -s --max-time 20 --unix-socket "$sock" -o /dev/null -w '%{http_code} ' -H "Content-Type: $ct" -X POST localhost/augment -d "{\"text\":\"快递\",\"candidate_labels\":$labels}"; done)
+if [ "$codes" = "415 415 200 " ]; then r=0; else r=1; fi; check json_bodies_only $r "text/plain, form, JSON: $codes"
+# Without a token, TCP answers only requests addressed to a loopback name (no DNS rebinding).
+open_port=$((tcp_port + 2))
+ORT_DYLIB_PATH=$ORT_LIB "$zeroshot" serve --model-dir "$model" --listen "127.0.0.1:$open_port" >>"$CLUSTER_DIR/open.log" 2>&1 &
+open_pid=$!
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$open_port/healthz" && break; sleep 0.05; done
+host() { curl -s --max-time 20 -o /dev/null -w '%{http_code} ' -H "Host: $1" "http://127.0.0.1:$open_port/healthz"; }
+codes="$(host "evil.example:$open_port")$(host "localhost.evil.example")$(host "localhost:$open_port")$(host "127.0.0.1:$open_port")$(host "[::1]:$open_port")"
+kill -TERM "$open_pid"; wait "$open_pid" || true
+if [ "$codes" = "403 403 200 200 200 " ]; then r=0; else r=1; fi; check loopback_host_only $r "evil.example, localhost.evil.example, localhost, 127.0.0.1, [::1]: $codes"
 if ORT_DYLIB_PATH=$ORT_LIB "$zeroshot" serve --model-dir "$model" --listen 0.0.0.0:$((tcp_port + 1)) >"$CLUSTER_DIR/open.log" 2>&1; then r=1; else r=0; fi
 check no_open_port_without_token $r "$(head -c 100 "$CLUSTER_DIR/open.log")"
 # Concurrent clients with different label sets each get their own labels back.

@@ -24,9 +24,11 @@ use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use zeroshot::{Classification, ErrorKind};
 
 use crate::api::{self, ApiError};
+use crate::browser_guard;
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
 use crate::queue::{Job, JobError, PushError, Queue};
+use crate::webui;
 
 /// Connections served at once; the next waits to be accepted.
 const MAX_CONNECTIONS: usize = 1024;
@@ -84,6 +86,7 @@ impl Drop for CancelOnDrop {
 }
 
 async fn read_json(st: &Inner, headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
+    browser_guard::check_json_body(headers)?;
     let max = st.config.max_body_bytes;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
@@ -223,7 +226,8 @@ async fn check_token(State(token): State<Arc<String>>, request: HttpRequest, nex
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        // The scheme's name is case-insensitive (RFC 9110).
+        .and_then(|v| v.get(..7).filter(|s| s.eq_ignore_ascii_case("bearer ")).map(|_| &v[7..]));
     let ok = given.is_some_and(|g| {
         g.len() == token.len() && g.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     });
@@ -231,6 +235,20 @@ async fn check_token(State(token): State<Arc<String>>, request: HttpRequest, nex
         let mut response = error_response(&ApiError::new(401, "unauthorized", "a valid bearer token is required"));
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
+    }
+    next.run(request).await
+}
+
+/// Middleware of a TCP listener without a token: a request addressed to another host name (a
+/// rebinding page's, browser_guard.rs) gets 403.
+async fn loopback_host_only(request: HttpRequest, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !browser_guard::loopback_host(host) {
+        return error_response(&ApiError::new(
+            403,
+            "forbidden",
+            "this server answers only requests addressed to localhost or a loopback address; give it --token-file to serve other names",
+        ));
     }
     next.run(request).await
 }
@@ -334,7 +352,10 @@ async fn shutdown_signal() -> Result<(), String> {
 /// Listens until SIGTERM or SIGINT, then stops accepting, closes the queue and waits (up to the
 /// grace period) for the requests under way to be answered.
 pub async fn serve(state: AppState, config: &ServeConfig) -> Result<(), String> {
-    let router = routes(state.clone());
+    // The WebUI's page and assets are merged in after the token check: they hold no data.
+    let pages = webui::routes(state.0.metrics.clone());
+    let api = routes(state.clone());
+    let router = api.clone().merge(pages.clone());
     let (stop, stopped) = watch::channel(false);
     let mut loops = Vec::new();
     if let Some(path) = &config.socket {
@@ -351,8 +372,11 @@ pub async fn serve(state: AppState, config: &ServeConfig) -> Result<(), String> 
         let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         let tcp_router = match &config.token {
-            Some(token) => router.clone().layer(middleware::from_fn_with_state(Arc::new(token.clone()), check_token)),
-            None => router.clone(),
+            Some(token) => api
+                .clone()
+                .layer(middleware::from_fn_with_state(Arc::new(token.clone()), check_token))
+                .merge(pages.clone()),
+            None => router.clone().layer(middleware::from_fn(loopback_host_only)),
         };
         eprintln!("zeroshot serve: listening on http://{local}");
         loops.push(tokio::spawn(accept_loop(

@@ -4,15 +4,18 @@
 //! - `queue`: the waiting room. Requests with the same labels and options are put together
 //!   into one batch, within a short wait; the oldest request's set goes first.
 //! - `engine`: the one thread that owns the model and runs the batches.
+//! - `webui`: the release's WebUI at `GET /`, a page that calls the API from the browser.
 //!
 //! The engine crate knows nothing of HTTP; the database knows nothing of this crate (it
 //! speaks to it through `zeroshot-client`).
 pub mod api;
+mod browser_guard;
 pub mod config;
 mod engine;
 mod http;
 mod metrics;
 pub mod queue;
+mod webui;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
