@@ -125,17 +125,22 @@ fn load(key: &LoadKey) -> Result<Model, ZsError> {
         model.load_time.as_millis()
     );
     if model.is_random() {
-        ereport!(
-            PgLogLevel::WARNING,
-            PgSqlErrorCode::ERRCODE_WARNING,
-            crate::text::message_for_server(format!(
-                "pg_zeroshot: the model {} has random weights: its labels mean nothing",
-                model.model_id().unwrap_or("in zs.model_dir")
-            )),
-            "It is the tiny test model bundled for tests. Set zs.model_dir to a real model exported with tools/export_model.py (see README)."
-        );
+        warn_random_model(model.model_id().unwrap_or("in zs.model_dir"));
     }
     Ok(model)
+}
+
+/// The warning of a session whose model has random weights: once per backend, when it loads
+/// the model or (server mode) gets its first answer from a server that runs one.
+pub fn warn_random_model(model_id: &str) {
+    ereport!(
+        PgLogLevel::WARNING,
+        PgSqlErrorCode::ERRCODE_WARNING,
+        crate::text::message_for_server(format!(
+            "pg_zeroshot: the model {model_id} has random weights: its labels mean nothing"
+        )),
+        "It is the tiny test model bundled for tests. Set zs.model_dir to a real model exported with tools/export_model.py (see README)."
+    );
 }
 
 /// Loads `key` in a thread of its own and waits for it (`Err` only for a cancel, which leaves

@@ -44,12 +44,16 @@ pub enum ZsError {
     ServerProtocol { message: String },
     /// The server refused the request as the engine would have in-process.
     #[error("{message}")]
-    Server { kind: ErrorKind, message: String },
+    Server { kind: ErrorKind, message: String, about_labels: bool },
 }
 
 /// The hint of every error for a label set that does not fit in a prompt.
 const LABELS_TOO_LARGE: &str =
     "Use fewer or shorter labels, or raise zs.max_input_tokens (up to zs.max_input_tokens_limit).";
+
+/// The hint of every error for a label refused as it is.
+const LABELS_INVALID: &str =
+    "Labels must be distinct to the model's tokenizer, visible, and free of the separator, line breaks and special tokens.";
 
 impl ZsError {
     fn sqlstate(&self) -> PgSqlErrorCode {
@@ -106,6 +110,7 @@ impl ZsError {
                 return Some("The server stopped or crashed; the next call works once it is back.")
             }
             ZsError::ServerBusy { .. } => return Some("Its queue is full: retry later, or send fewer texts at once."),
+            ZsError::Server { about_labels: true, .. } => return Some(LABELS_INVALID),
             ZsError::Server { kind: ErrorKind::ProgramLimit, .. } => {
                 return Some(
                     LABELS_TOO_LARGE,
@@ -122,9 +127,7 @@ impl ZsError {
             ),
             zeroshot::Error::InvalidLabel { .. }
             | zeroshot::Error::DuplicateLabel { .. }
-            | zeroshot::Error::SameTokens { .. } => {
-                Some("Labels must be distinct to the model's tokenizer, visible, and free of the separator, line breaks and special tokens.")
-            }
+            | zeroshot::Error::SameTokens { .. } => Some(LABELS_INVALID),
             _ => None,
         }
     }

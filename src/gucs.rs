@@ -65,6 +65,9 @@ const DEFAULT_MAX_INPUT_TOKENS_LIMIT: i32 = 2048;
 /// vocabulary-wide row of logits (1 MB for mT5), so 1,024 rows are about 1 GB.
 const MAX_BATCH_ROWS: i32 = 1024;
 
+/// The highest zs.max_input_tokens_limit a superuser may set.
+pub const MAX_INPUT_TOKENS_CEILING: i32 = 65536;
+
 pub fn init() {
     // SUSET: these two make the server open files and load code chosen by the setter.
     GucRegistry::define_string_guc(
@@ -145,7 +148,7 @@ pub fn init() {
         c"Superuser only: a call's memory and time grow with the prompt's length.",
         &MAX_INPUT_TOKENS_LIMIT,
         16,
-        65536,
+        MAX_INPUT_TOKENS_CEILING,
         GucContext::Suset,
         GucFlags::default(),
     );

@@ -11,6 +11,11 @@ use crate::error::ZsError;
 use crate::gucs;
 use crate::server_worker;
 
+thread_local! {
+    /// Whether this session has been warned that the server's model has random weights.
+    static WARNED_RANDOM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The server this session uses, from zs.server and zs.server_token_file, or the one
 /// zs.server_autostart started; None in-process.
 pub fn client() -> Option<Result<Client, ZsError>> {
@@ -51,8 +56,20 @@ fn server_error(e: ClientError) -> ZsError {
                 |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(Value::as_str).map(str::to_string);
             let message = field("error").unwrap_or_else(|| body.chars().take(500).collect());
             match (status, field("kind").as_deref().and_then(zeroshot::ErrorKind::from_name)) {
-                (503, _) => ZsError::ServerBusy { message },
-                (_, Some(kind)) => ZsError::Server { kind, message },
+                // The server's own 503 (its queue is full) says what it is; a proxy's (no server
+                // up behind it) does not.
+                (503, Some(_)) => ZsError::ServerBusy { message },
+                (503, None) => ZsError::ServerUnreachable {
+                    message: "HTTP 503 from a proxy: no server behind it answers".to_string(),
+                },
+                // A proxy in front of several servers (README, HAProxy): the server it chose
+                // died or did not answer in time, as a dropped connection would say directly.
+                (502 | 504, _) => ZsError::ServerDisconnected {
+                    message: format!("HTTP {status} from a proxy: the server it chose failed or timed out"),
+                },
+                (_, Some(kind)) => {
+                    ZsError::Server { kind, message, about_labels: field("about").as_deref() == Some("labels") }
+                }
                 _ => ZsError::ServerProtocol { message: format!("HTTP {status}: {message}") },
             }
         }
@@ -79,6 +96,12 @@ pub fn classify(
         .get("results")
         .and_then(Value::as_array)
         .ok_or_else(|| ZsError::ServerProtocol { message: format!("{}: the answer has no results", client.address) })?;
+    if let Some(model_id) = answer.get("random_model").and_then(Value::as_str) {
+        // Once per session, as a backend warns once when it loads such a model.
+        if !WARNED_RANDOM.replace(true) {
+            crate::backend::warn_random_model(model_id);
+        }
+    }
     if results.len() != texts.len() {
         return Err(ZsError::ServerProtocol {
             message: format!("{} results for {} texts", results.len(), texts.len()),

@@ -89,8 +89,12 @@ fn server_command() -> (std::path::PathBuf, Vec<OsString>) {
         gucs::threads().to_string().into(),
         "--max-input-tokens".into(),
         max_input_tokens.min(max_input_tokens_limit).to_string().into(),
+        // Each session's own zs.max_input_tokens_limit is enforced by its backend before a
+        // request is sent (a superuser may raise it for a session); the server, reachable only
+        // by this operating-system user, allows the most any session may be allowed.
+        // zs.server_options can lower it for HTTP clients on --listen (a later argument wins).
         "--max-input-tokens-limit".into(),
-        max_input_tokens_limit.to_string().into(),
+        gucs::MAX_INPUT_TOKENS_CEILING.to_string().into(),
     ];
     if gucs::verify_checksums() {
         args.push("--verify-checksums".into());

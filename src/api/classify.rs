@@ -155,7 +155,11 @@ impl BatchRows<'_> {
             .collect::<Result<_, _>>()
             .or_report();
         let texts: Vec<&str> = converted.iter().flatten().map(String::as_str).collect();
-        let mut results = classify_texts(&texts, &self.labels, &self.opts).or_report().into_iter();
+        // A chunk of NULLs scores nothing (the labels were checked before the first chunk): in
+        // server mode it would be a request, and a wait for a batch, per chunk.
+        let scored =
+            if texts.is_empty() { Vec::new() } else { classify_texts(&texts, &self.labels, &self.opts).or_report() };
+        let mut results = scored.into_iter();
         for text in &converted {
             self.ord += 1;
             self.ready.push_back((self.ord, text.as_ref().and_then(|_| results.next())));

@@ -7,6 +7,9 @@ use crate::backend::{texts_scored, with_model};
 use crate::error::OrReport;
 use crate::gucs;
 
+const RANDOM_WEIGHTS_WARNING: &str =
+    "random weights: this is the tiny test model and its labels mean nothing; set zs.model_dir to a real model";
+
 /// Loads the model if needed and describes it. VOLATILE (it counts texts) and
 /// PARALLEL RESTRICTED (it describes the leader's backend). Server paths (model_dir,
 /// onnxruntime_library) are shown to superusers and pg_read_server_files members only.
@@ -20,15 +23,16 @@ fn zs_model_info() -> JsonB {
             let mut info = crate::server_mode::model_info(&client).or_report();
             info["server_texts_scored"] = info.get("texts_scored").cloned().unwrap_or_default();
             info["server"] = json!(client.address.to_string());
+            if info.get("random_weights").and_then(serde_json::Value::as_bool) == Some(true) {
+                info["warning"] = json!(RANDOM_WEIGHTS_WARNING);
+            }
             (info, "server")
         }
         None => {
             let info = with_model(|m| {
                 let mut info = m.describe();
                 let (cached_sets, cache_bytes) = m.label_cache_usage();
-                info["warning"] = json!(m.is_random().then_some(
-                    "random weights: this is the tiny test model and its labels mean nothing; set zs.model_dir to a real model"
-                ));
+                info["warning"] = json!(m.is_random().then_some(RANDOM_WEIGHTS_WARNING));
                 info["intra_op_threads"] = json!(match gucs::threads() {
                     0 => gucs::cores(),
                     n => n,

@@ -10,7 +10,8 @@
 #   every backend.
 # Prints "autostart: N passed, M failed".
 set -euo pipefail
-export PGOPTIONS="-c search_path=public,zeroshot"
+# Warnings (the test model's random weights) stay out of the outputs the checks compare.
+export PGOPTIONS="-c search_path=public,zeroshot -c client_min_messages=error"
 . "$(dirname "$0")/../../scripts/common.sh"
 . "$REPO/scripts/cluster.sh"
 port=${ZS_AUTOSTART_TEST_PORT:-54335}

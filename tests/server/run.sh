@@ -16,7 +16,8 @@
 #   SIGSEGV mid-request (08006, the postmaster not restarted), down (08001), and back.
 # Prints "server: N passed, M failed".
 set -euo pipefail
-export PGOPTIONS="-c search_path=public,zeroshot"
+# Warnings (the test model's random weights) stay out of the outputs the checks compare.
+export PGOPTIONS="-c search_path=public,zeroshot -c client_min_messages=error"
 . "$(dirname "$0")/../../scripts/common.sh"
 . "$REPO/scripts/cluster.sh"
 port=${ZS_SERVER_TEST_PORT:-54333}
@@ -106,9 +107,11 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 if [ "$ms" -lt 5000 ]; then r=0; else r=1; fi; check slow_client_cut_off $r "a client that stopped mid-headers was cut off after ${ms} ms (header timeout 1 s)"
 mode=$(stat -c '%a' "$sock"); if [ "$mode" = 660 ]; then r=0; else r=1; fi; check socket_mode $r "mode $mode"
 # TCP: every request carries the token.
-tcp() { curl -s --max-time 20 -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:$tcp_port/healthz"; }
+tcp() { curl -s --max-time 20 -o /dev/null -w '%{http_code}' "$@" "http://127.0.0.1:$tcp_port/${path:-v1/model}"; }
 codes="$(tcp) $(tcp -H 'Authorization: Bearer wrong-token-wrong-token') $(tcp -H "Authorization: Bearer $(cat "$CLUSTER_DIR/token")")"
 if [ "$codes" = "401 401 200" ]; then r=0; else r=1; fi; check tcp_token $r "no token, wrong token, right token: $codes"
+code=$(path=healthz tcp)
+if [ "$code" = 200 ]; then r=0; else r=1; fi; check healthz_needs_no_token $r "GET /healthz without a token: $code"
 code=$(tcp -H "Authorization: bEaReR $(cat "$CLUSTER_DIR/token")")
 if [ "$code" = 200 ]; then r=0; else r=1; fi; check token_scheme_any_case $r "'bEaReR <token>': $code"
 # What a web page may send cross-origin without a preflight (text/plain, a form) is refused.
@@ -120,7 +123,7 @@ open_port=$((tcp_port + 2))
 ORT_DYLIB_PATH=$ORT_LIB "$zeroshot" serve --model-dir "$model" --listen "127.0.0.1:$open_port" >>"$CLUSTER_DIR/open.log" 2>&1 &
 open_pid=$!
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$open_port/healthz" && break; sleep 0.05; done
-host() { curl -s --max-time 20 -o /dev/null -w '%{http_code} ' -H "Host: $1" "http://127.0.0.1:$open_port/healthz"; }
+host() { curl -s --max-time 20 -o /dev/null -w '%{http_code} ' -H "Host: $1" "http://127.0.0.1:$open_port/v1/model"; }
 codes="$(host "evil.example:$open_port")$(host "localhost.evil.example")$(host "localhost:$open_port")$(host "127.0.0.1:$open_port")$(host "[::1]:$open_port")"
 kill -TERM "$open_pid"; wait "$open_pid" || true
 if [ "$codes" = "403 403 200 200 200 " ]; then r=0; else r=1; fi; check loopback_host_only $r "evil.example, localhost.evil.example, localhost, 127.0.0.1, [::1]: $codes"
@@ -174,17 +177,7 @@ echo "== SQL in server mode"
 start_server
 psql_ -c "SET client_min_messages = error" -c "CREATE EXTENSION pg_zeroshot" >/dev/null
 # In-process answers first, then the same calls through the server.
-cat > "$CLUSTER_DIR/calls.sql" <<'SQL'
-SET client_min_messages = error;
-SELECT zs_classify('快递三天了还没到', ARRAY['物流问题','商品质量','售后体验']);
-SELECT zs_classify_scores('买回来两天就坏了', ARRAY['物流问题','商品质量','售后体验'])->>'label';
-SELECT string_agg(label || ':' || round(score::numeric, 5), ' ' ORDER BY ord) FROM zs_classify_batch(ARRAY['甲','乙',NULL,'丙'], ARRAY['物流问题','商品质量']);
-SET zs.score_mode = greedy;
-SELECT zs_classify_scores('客服态度很好', ARRAY['物流问题','物流','商品质量'])::text;
-SET zs.score_mode = exact;
-SET zs.temperature = 3;
-SELECT round((zs_classify_scores('价格太贵了', ARRAY['物流问题','商品质量'])->>'score')::numeric, 6);
-SQL
+cp "$REPO/tests/server/calls.sql" "$CLUSTER_DIR/calls.sql"
 chown postgres "$CLUSTER_DIR/calls.sql" 2>/dev/null || true
 inproc=$(psql_ -f "$CLUSTER_DIR/calls.sql" 2>&1)
 psql_ -c "LOAD 'pg_zeroshot'" -c "ALTER SYSTEM SET zs.server = 'unix:$sock'" -c "SELECT pg_reload_conf()" >/dev/null

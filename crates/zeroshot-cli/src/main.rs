@@ -28,6 +28,9 @@ enum Command {
     /// Latency (p50/p95) and throughput on bench/workload.json.
     Bench(bench::BenchArgs),
     /// Serve the model over HTTP: one model for every database backend and HTTP client.
+    // A later occurrence of an option wins: the background worker puts zs.server_options after
+    // the arguments it derives from the other settings.
+    #[command(args_override_self = true)]
     Serve(serve::ServeArgs),
 }
 

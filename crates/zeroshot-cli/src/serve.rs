@@ -94,6 +94,10 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
         header_timeout: Duration::from_secs(args.header_timeout_s.max(1)),
         body_timeout: Duration::from_secs(args.body_timeout_s.max(1)),
         shutdown_grace: Duration::from_secs(args.shutdown_grace_s),
+        intra_op_threads: match args.model.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        },
     })
 }
 

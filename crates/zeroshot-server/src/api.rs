@@ -17,11 +17,14 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a Retry-After header (503 when the queue is full).
     pub retry_after: Option<u32>,
+    /// The labels were refused as they are: the body says `"about": "labels"`, so that a
+    /// database backend gives the same HINT as in-process.
+    pub about_labels: bool,
 }
 
 impl ApiError {
     pub fn new(status: u16, kind: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, kind, message: message.into(), retry_after: None }
+        ApiError { status, kind, message: message.into(), retry_after: None, about_labels: false }
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -29,7 +32,11 @@ impl ApiError {
     }
 
     pub fn body(&self) -> Value {
-        json!({ "error": self.message, "kind": self.kind })
+        let mut body = json!({ "error": self.message, "kind": self.kind });
+        if self.about_labels {
+            body["about"] = json!("labels");
+        }
+        body
     }
 }
 
@@ -223,6 +230,7 @@ mod tests {
             header_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(5),
+            intra_op_threads: 1,
         }
     }
 

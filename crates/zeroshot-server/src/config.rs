@@ -32,4 +32,6 @@ pub struct ServeConfig {
     pub body_timeout: Duration,
     /// After SIGTERM: how long queued and running work may still finish.
     pub shutdown_grace: Duration,
+    /// ONNX Runtime's intra-op threads (`--threads`, or one per core), shown by GET /v1/model.
+    pub intra_op_threads: usize,
 }

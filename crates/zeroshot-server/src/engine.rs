@@ -33,6 +33,7 @@ pub fn spawn(
         while let Some(batch) = queue.next_batch(max_wait, max_texts) {
             *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = batch.iter().map(|j| j.cancelled.clone()).collect();
             run_batch(&mut model, batch, &metrics, max_texts);
+            metrics.label_cache(model.label_cache_usage());
             RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
     })
@@ -66,9 +67,19 @@ fn run_batch(model: &mut Model, batch: Vec<Job>, metrics: &Metrics, max_texts: u
     }));
     let results = match outcome {
         Ok(Ok(results)) => results,
-        Ok(Err(e)) => return fail(live, JobError { kind: e.kind(), message: e.to_string() }, metrics),
+        Ok(Err(e)) => {
+            return fail(
+                live,
+                JobError { kind: e.kind(), message: e.to_string(), about_labels: e.concerns_labels() },
+                metrics,
+            )
+        }
         Err(_) => {
-            let e = JobError { kind: ErrorKind::Internal, message: "the engine failed on this batch".into() };
+            let e = JobError {
+                kind: ErrorKind::Internal,
+                message: "the engine failed on this batch".into(),
+                about_labels: false,
+            };
             return fail(live, e, metrics);
         }
     };

@@ -63,6 +63,8 @@ pub struct Metrics {
     texts: AtomicU64,
     batches: AtomicU64,
     in_flight: AtomicI64,
+    label_sets_cached: AtomicU64,
+    label_cache_bytes: AtomicU64,
     batch_texts: Histogram,
     latency: Histogram,
 }
@@ -76,13 +78,22 @@ impl Metrics {
             texts: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             in_flight: AtomicI64::new(0),
+            label_sets_cached: AtomicU64::new(0),
+            label_cache_bytes: AtomicU64::new(0),
             batch_texts: Histogram::new(&[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
             latency: Histogram::new(&[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
         }
     }
 
-    pub fn request(&self, endpoint: &'static str, status: u16, took: Duration) {
+    /// A request answered without work (health, metrics, the page): counted, not timed, so
+    /// that a load balancer's checks do not pull the latency histogram down.
+    pub fn request(&self, endpoint: &'static str, status: u16) {
         *self.requests.lock().unwrap_or_else(|e| e.into_inner()).entry((endpoint, status)).or_default() += 1;
+    }
+
+    /// A classification request: counted, and its time observed.
+    pub fn timed_request(&self, endpoint: &'static str, status: u16, took: Duration) {
+        self.request(endpoint, status);
         self.latency.observe(took.as_secs_f64());
     }
 
@@ -97,6 +108,16 @@ impl Metrics {
 
     pub fn texts(&self, n: usize) {
         self.texts.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The model's label cache after a batch (Model::label_cache_usage): sets and bytes.
+    pub fn label_cache(&self, (sets, bytes): (usize, usize)) {
+        self.label_sets_cached.store(sets as u64, Ordering::Relaxed);
+        self.label_cache_bytes.store(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn label_cache_usage(&self) -> (u64, u64) {
+        (self.label_sets_cached.load(Ordering::Relaxed), self.label_cache_bytes.load(Ordering::Relaxed))
     }
 
     pub fn texts_scored(&self) -> u64 {

@@ -18,6 +18,8 @@ use zeroshot::{Classification, ErrorKind, ScoreOptions};
 pub struct JobError {
     pub kind: ErrorKind,
     pub message: String,
+    /// The labels were refused as they are (zeroshot::Error::concerns_labels).
+    pub about_labels: bool,
 }
 
 pub type JobResult = Result<Vec<Classification>, JobError>;
@@ -118,7 +120,11 @@ impl Queue {
         let mut st = self.lock();
         st.texts = 0;
         for job in st.jobs.drain(..) {
-            let _ = job.reply.send(Err(JobError { kind: ErrorKind::Interrupted, message: message.to_string() }));
+            let _ = job.reply.send(Err(JobError {
+                kind: ErrorKind::Interrupted,
+                message: message.to_string(),
+                about_labels: false,
+            }));
         }
     }
 

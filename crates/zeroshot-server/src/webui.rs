@@ -6,7 +6,6 @@
 //! Every answer forbids inline script and style and framing (`Content-Security-Policy`), and
 //! content sniffing; `no-cache` makes a browser ask again after an upgrade of the server.
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header;
@@ -26,7 +25,7 @@ const FAVICON_SVG: &str = include_str!("webui/favicon.svg");
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ancestors 'none'";
 
 fn asset(metrics: &Metrics, endpoint: &'static str, content_type: &'static str, body: &'static str) -> Response {
-    metrics.request(endpoint, 200, Duration::ZERO);
+    metrics.request(endpoint, 200);
     (
         [
             (header::CONTENT_TYPE, content_type),

@@ -123,6 +123,12 @@ impl Error {
         }
     }
 
+    /// Whether the error is about the labels themselves (refused as they are), so that the
+    /// caller can say what labels must be; a server says it on the wire (`"about": "labels"`).
+    pub fn concerns_labels(&self) -> bool {
+        matches!(self, Error::InvalidLabel { .. } | Error::DuplicateLabel { .. } | Error::SameTokens { .. })
+    }
+
     /// Whether the error is about the ONNX Runtime library rather than the model.
     pub fn concerns_runtime_library(&self) -> bool {
         matches!(self, Error::MissingLibrary(_) | Error::RuntimeLibrary { .. })

@@ -39,5 +39,7 @@ FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_zeroshot'
 ORDER BY p.proname;
 
--- Settings and their defaults.
-SELECT name, setting, context FROM pg_settings WHERE name LIKE 'zs.%' ORDER BY name;
+-- Settings and their defaults (but zs.server_autostart and zs.server_socket, which exist only
+-- where the library is preloaded: scripts/pg-regress's server mode).
+SELECT name, setting, context FROM pg_settings
+WHERE name LIKE 'zs.%' AND name NOT IN ('zs.server_autostart', 'zs.server_socket') ORDER BY name;

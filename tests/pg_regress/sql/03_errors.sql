@@ -36,13 +36,5 @@ DROP ROLE zs_plain_user;
 SELECT zs_try($$SET zs.temperature = 0$$) AS zero_temperature;
 SELECT zs_try($$SET zs.device = 'tpu'$$) AS bad_device;
 
--- zs.device = 'cuda' on a machine without CUDA: an error that says so; auto falls back.
-SET zs.device = 'cuda';
-SELECT regexp_replace(zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$), ':.*$', '') AS cuda_sqlstate,
-       zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) LIKE '%zs.device is cuda but the CUDA execution provider could not be used%' AS says_cuda;
-SET zs.device = 'auto';
-SELECT zs_model_info()->>'execution_provider' AS auto_provider;
-RESET zs.device;
-
 -- The backend is still serving.
 SELECT zs_classify('还在工作吗', ARRAY['是','否']) IN ('是','否') AS still_alive;

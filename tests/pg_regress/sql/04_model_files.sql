@@ -1,6 +1,8 @@
 -- A broken zs.model_dir or ONNX Runtime library gives an error naming the file and the
 -- setting, and the next call after the setting is fixed works in the same session.
 -- (scripts/pg-regress prepares the broken directories under /tmp/pg_zeroshot_regress.)
+-- Loading is a backend's own only in-process: scripts/pg-regress's server mode skips this file
+-- (there the server's model, device and files decide: tests/server).
 SET client_min_messages = error;
 
 -- ONNX Runtime is loaded on first use, so this session starts with a wrong library path.
@@ -33,3 +35,20 @@ SELECT regexp_replace(zs_try($$SELECT zs_classify('文本', ARRAY['正面','负�
 RESET zs.share_weights;
 SELECT zs_classify('文本', ARRAY['正面','负面']) IN ('正面','负面') AS works_again;
 SELECT zs_model_info()->>'shares_weights' AS shares_weights;
+
+-- zs.device = 'cuda' on a machine without CUDA: an error that says so; auto falls back.
+SET zs.device = 'cuda';
+SELECT regexp_replace(zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$), ':.*$', '') AS cuda_sqlstate,
+       zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) LIKE '%zs.device is cuda but the CUDA execution provider could not be used%' AS says_cuda;
+SET zs.device = 'auto';
+SELECT zs_model_info()->>'execution_provider' AS auto_provider;
+RESET zs.device;
+
+-- A model file's path in an error is not shown to a plain role.
+CREATE ROLE zs_no_paths;
+SET ROLE zs_no_paths;
+SET zs.share_weights = on;
+SELECT zs_try($$SELECT zs_classify('文本', ARRAY['a','b'])$$) AS error_without_paths;
+RESET zs.share_weights;
+RESET ROLE;
+DROP ROLE zs_no_paths;
