@@ -2,7 +2,9 @@
 //! are the same can share ONNX Runtime runs (the engine's several-texts path), so they are put
 //! into one batch: the oldest waiting request's set goes next, with every queued request of
 //! that set, up to a batch's worth of texts, once the oldest has waited `max_wait` or the batch
-//! is full. Going oldest-first, no label set waits behind another for more than the batches
+//! is full. The wait is skipped while requests come one at a time (the last batch was one
+//! request): a lone client then pays nothing for batching, and once several clients overlap,
+//! the batches grow and the wait gathers them. Going oldest-first, no label set waits behind another for more than the batches
 //! ahead of it. The queue is bounded in texts: a request that does not fit is refused at once
 //! (the front answers 503 with Retry-After), never buffered without bound.
 use std::collections::VecDeque;
@@ -59,6 +61,8 @@ struct State {
     jobs: VecDeque<Job>,
     texts: usize,
     closed: bool,
+    /// Requests in the last batch taken: 0 or 1 means no one overlaps, so none is waited for.
+    last_batch_jobs: usize,
 }
 
 pub struct Queue {
@@ -71,7 +75,7 @@ pub struct Queue {
 impl Queue {
     pub fn new(capacity_texts: usize) -> Queue {
         Queue {
-            state: Mutex::new(State { jobs: VecDeque::new(), texts: 0, closed: false }),
+            state: Mutex::new(State { jobs: VecDeque::new(), texts: 0, closed: false, last_batch_jobs: 0 }),
             ready: Condvar::new(),
             capacity: capacity_texts.max(1),
             cancelled: AtomicU64::new(0),
@@ -140,11 +144,13 @@ impl Queue {
                 st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner());
                 continue;
             };
-            let deadline = oldest.enqueued + max_wait;
+            let deadline = if st.last_batch_jobs > 1 { oldest.enqueued + max_wait } else { oldest.enqueued };
             let waiting: usize = st.jobs.iter().filter(|j| j.same_batch(oldest)).map(|j| j.texts.len()).sum();
             let now = Instant::now();
             if waiting >= max_texts || now >= deadline || st.closed {
-                return Some(take_batch(&mut st, max_texts));
+                let batch = take_batch(&mut st, max_texts);
+                st.last_batch_jobs = batch.len();
+                return Some(batch);
             }
             st = self.ready.wait_timeout(st, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
@@ -248,8 +254,20 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_request_does_not_wait() {
+        let q = Queue::new(100);
+        assert!(q.push(job(&["a"], 1).0).is_ok());
+        let t0 = Instant::now();
+        assert_eq!(q.next_batch(Duration::from_secs(30), 2).unwrap().len(), 1);
+        assert!(t0.elapsed() < Duration::from_secs(10), "no batch before it overlapped: taken at once");
+    }
+
+    #[test]
     fn waits_for_company_up_to_max_wait() {
         let q = Arc::new(Queue::new(100));
+        // Two requests overlapped in the last batch: from now on the next one waits for company.
+        assert!(q.push(job(&["a"], 1).0).is_ok() && q.push(job(&["a"], 1).0).is_ok());
+        assert_eq!(q.next_batch(Duration::ZERO, 2).unwrap().len(), 2);
         assert!(q.push(job(&["a"], 1).0).is_ok());
         let q2 = q.clone();
         let later = std::thread::spawn(move || {
