@@ -15,7 +15,8 @@
 # fp16 against fp32 answers (>= 99% agree) and inf/NaN; `zeroshot bench` on CUDA, fp32 and
 # fp16 (87 labels exact single text over 60 texts, exact batch of 60, greedy, 5 labels;
 # host_bytes_per_text); the transformers baselines on the same GPU (24 texts); GPU memory
-# sampled every 100 ms (idle, one call, each benchmark). Everything lands in $OUT, and
+# sampled every 100 ms (idle, one call, each benchmark); server mode (zeroshot serve on the
+# card, 16 and 1 concurrent clients at 87 labels, bench/load.py). Everything lands in $OUT, and
 # bench/gpu_results.py assembles bench/results/gpu-<card>.json, which BENCHMARKS.md quotes.
 # The device recipe's timings on an H100 (2026-11-27): run1 234 s, run2 118 s.
 set -uo pipefail
@@ -76,6 +77,20 @@ PY
   done
   step baselines 240 python3 bench/baselines.py "$m-checkpoint" --device "$dev" --texts "$bt" --nli-texts "$bt" --json "$out/baselines.json"
   cat "$out/baselines.out"
+  # Server mode (issue 17): one `zeroshot serve` on the device, 16 clients (and 1) sending one
+  # 87-label text at a time, as database backends in server mode do (bench/load.py: no
+  # PostgreSQL on the device machine).
+  for p in fp32 fp16; do
+    "$zs" serve --model-dir "$m-$p" --device "$dev" --listen 127.0.0.1:7872 --max-input-tokens 1024 > "$out/serve-$p.log" 2>&1 &
+    local srv=$!
+    for _ in $(seq 1 1200); do curl -s -o /dev/null http://127.0.0.1:7872/healthz && break; sleep 0.1; done
+    gpu_memory "server-$p"
+    step "server-$p-c16" 90 python3 bench/load.py http://127.0.0.1:7872 --clients 16 --labels 87 --seconds "${SERVER_S:-20}"
+    step "server-$p-c1" 60 python3 bench/load.py http://127.0.0.1:7872 --clients 1 --labels 87 --seconds "$(( ${SERVER_S:-20} / 2 ))"
+    gpu_memory_stop
+    kill -TERM "$srv"; wait "$srv"
+    cat "$out/server-$p-c16.out" "$out/server-$p-c1.out"
+  done
   if command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv,noheader | tee "$out/card.txt"
   else

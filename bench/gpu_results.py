@@ -9,11 +9,12 @@ import json
 import os
 import re
 
-TARGETS = {  # issue 10, on an H100/H200, 87 labels unless said otherwise
+TARGETS = {  # issues 10 and 17, on an H100/H200, 87 labels unless said otherwise
     "exact_p50_ms_87": ("<=", 12.0),
     "exact_batch_rows_per_s_87": (">=", 400.0),
     "greedy_p50_ms_87": ("<=", 8.0),
     "exact_p50_ms_5": ("<=", 5.0),
+    "server_rows_per_s_87_16_clients": (">=", 400.0),  # issue 17: server mode, 16 clients
 }
 
 
@@ -50,8 +51,17 @@ def main():
     for name in ("compare-tf32-off", "compare-tf32-on", "compare-fp16"):
         text = read(os.path.join(args.out, f"{name}.txt"), "")
         checks[name] = text
+    # Server mode: bench/load.py's one JSON line per run.
+    server = {}
+    for p in ("fp32", "fp16"):
+        for c in (16, 1):
+            text = (read(os.path.join(args.out, f"server-{p}-c{c}.out"), "") or "").strip()
+            if text:
+                server[f"{p}_clients_{c}"] = json.loads(text.splitlines()[-1])
+    if "fp32_clients_16" in server:
+        summary["server_rows_per_s_87_16_clients"] = server["fp32_clients_16"]["rows_per_s"]
     memory = {}
-    for name in ("idle", "one-call", "engine-fp32", "engine-fp16"):
+    for name in ("idle", "one-call", "engine-fp32", "engine-fp16", "server-fp32", "server-fp16"):
         samples = [int(x) for x in (read(os.path.join(args.out, f"{name}.mem"), "") or "").split() if x.isdigit()]
         if samples:
             memory[name + "_peak_mib"] = max(samples)
@@ -63,6 +73,7 @@ def main():
         "checks": checks,
         "engine": engines,
         "baselines": read(os.path.join(args.out, "baselines.json")),
+        "server": server,
         "steps": read(os.path.join(args.out, "steps.txt"), ""),
     }
     os.makedirs(args.results_dir, exist_ok=True)

@@ -90,7 +90,7 @@ for f in glob.glob(work + "/txlog.*"):
         c, _, lat_us, _, sec, usec = line.split()[:6]
         rows.append((int(c), int(sec) + int(usec) / 1e6, int(lat_us) / 1000))
 out = open(work + "/pgbench.out").read()
-aborted = len(re.findall(r"client \d+ aborted", out))
+aborted = len(re.findall(r"client \d+ (?:script \d+ )?aborted", out))
 refused = len(re.findall(r"53300|model processes", out))
 result = {"mode": mode, "labels": int(labels), "clients": int(clients), "threads_per_backend": int(threads),
           "pss_peak_mib": int(pss), "clients_aborted": aborted, "refused_53300": refused}
@@ -122,9 +122,9 @@ run_mode in-process
 python3 - "$results" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| labels | clients | mode | rows/s | p50 ms | p99 ms | peak PSS MiB | clients refused |")
+print("| labels | clients | mode | rows/s | p50 ms | p99 ms | peak PSS MiB | clients served |")
 print("|---:|---:|---|---:|---:|---:|---:|---:|")
 for r in sorted(rows, key=lambda r: (r["labels"], r["clients"], r["mode"])):
     print(f"| {r['labels']} | {r['clients']} | {r['mode']} | {r.get('rows_per_s', '-')} | {r.get('p50_ms', '-')} | "
-          f"{r.get('p99_ms', '-')} | {r['pss_peak_mib']} | {r['clients_aborted']} |")
+          f"{r.get('p99_ms', '-')} | {r['pss_peak_mib']} | {r.get('clients_measured', 0)} of {r['clients']} |")
 PY

@@ -1,7 +1,8 @@
 //! What a role may learn about the server: the paths of the model directory and of the ONNX
 //! Runtime library, and the address of zs.server, are shown to superusers and members of
 //! pg_read_server_files (who can read those files anyway), and hidden from everyone else, in
-//! zs_model_info() and in errors.
+//! zs_model_info() and in errors. In server mode, the server's counters (every session's
+//! texts, its queue and cache) are shown to superusers and pg_read_all_stats members only.
 use pgrx::pg_sys;
 
 use crate::gucs;
@@ -12,6 +13,16 @@ pub fn may_see_paths() -> bool {
     unsafe {
         pg_sys::superuser()
             || pg_sys::has_privs_of_role(pg_sys::GetUserId(), pg_sys::Oid::from(pg_sys::ROLE_PG_READ_SERVER_FILES))
+    }
+}
+
+/// Whether the current role may see what the whole server does (pg_read_all_stats, as for
+/// other sessions' activity): the zeroshot server's counters, queue and cache in server mode.
+pub fn may_see_server_activity() -> bool {
+    // SAFETY: plain catalog lookups for the current role.
+    unsafe {
+        pg_sys::superuser()
+            || pg_sys::has_privs_of_role(pg_sys::GetUserId(), pg_sys::Oid::from(pg_sys::ROLE_PG_READ_ALL_STATS))
     }
 }
 
@@ -33,8 +44,10 @@ pub fn hide_paths(text: String) -> String {
             text = text.replace(&parent, &format!("{setting}/.."));
         }
     }
-    // The setting as written, then its socket path or host:port alone.
-    if let Some(server) = gucs::server() {
+    // The setting as written (or the started server's socket, in the data directory), then its
+    // socket path or host:port alone.
+    let server = gucs::server().or_else(|| crate::server_worker::started_server_address()?.ok());
+    if let Some(server) = server {
         let bare =
             server.strip_prefix("unix:").or_else(|| server.strip_prefix("http://")).map(|s| s.trim_end_matches('/'));
         for shown in [Some(server.as_str()), bare].into_iter().flatten().filter(|s| !s.is_empty()) {

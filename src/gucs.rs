@@ -266,17 +266,20 @@ pub fn init() {
         GucFlags::SUPERUSER_ONLY,
     );
     // SAFETY: a plain read of a flag the postmaster sets while it loads preloaded libraries.
-    if !unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
-        return;
-    }
+    let preloading = unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress };
     GucRegistry::define_bool_guc(
         c"zs.server_autostart",
         c"Start `zeroshot serve` with PostgreSQL (a background worker) and send every session's texts to it.",
         c"Needs pg_zeroshot in shared_preload_libraries. An empty zs.server then means this server's socket.",
         &SERVER_AUTOSTART,
-        GucContext::Postmaster,
+        // Loaded later, the setting is still the configuration's (SIGHUP: no session may turn
+        // it off to load a model of its own); it then only makes every call an error.
+        if preloading { GucContext::Postmaster } else { GucContext::Sighup },
         GucFlags::default(),
     );
+    if !preloading {
+        return;
+    }
     GucRegistry::define_string_guc(
         c"zs.server_socket",
         c"Unix socket of the started server, relative to the data directory unless absolute.",
@@ -388,21 +391,9 @@ pub fn server() -> Option<String> {
     string(&SERVER)
 }
 
-/// zs.server_autostart, as defined by a preloaded library.
+/// zs.server_autostart.
 pub fn server_autostart() -> bool {
     SERVER_AUTOSTART.get()
-}
-
-/// Whether the configuration turns zs.server_autostart on where the library was not preloaded
-/// (PostgreSQL then keeps the setting as a placeholder of text).
-pub fn server_autostart_placeholder() -> bool {
-    // SAFETY: reads a setting by name on the backend's main thread; missing_ok, so NULL when
-    // nothing sets it. parse_bool reads the returned string, which stays valid meanwhile.
-    unsafe {
-        let value = pgrx::pg_sys::GetConfigOption(c"zs.server_autostart".as_ptr(), true, false);
-        let mut on = false;
-        !value.is_null() && pgrx::pg_sys::parse_bool(value, &mut on) && on
-    }
 }
 
 /// The zeroshot program the worker runs.

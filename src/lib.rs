@@ -11,6 +11,7 @@ mod gucs;
 mod model_slots;
 mod paths;
 mod server_mode;
+mod server_process;
 mod server_worker;
 mod text;
 

@@ -22,6 +22,16 @@ fn zs_model_info() -> JsonB {
             let client = client.or_report();
             let mut info = crate::server_mode::model_info(&client).or_report();
             info["server_texts_scored"] = info.get("texts_scored").cloned().unwrap_or_default();
+            // What every session sent: for roles that may see the server's activity.
+            if !crate::disclosure::may_see_server_activity() {
+                if let Some(fields) = info.as_object_mut() {
+                    for counter in
+                        ["server_texts_scored", "queue_texts", "uptime_s", "label_sets_cached", "label_cache_bytes"]
+                    {
+                        fields.remove(counter);
+                    }
+                }
+            }
             info["server"] = json!(client.address.to_string());
             if info.get("random_weights").and_then(serde_json::Value::as_bool) == Some(true) {
                 info["warning"] = json!(RANDOM_WEIGHTS_WARNING);

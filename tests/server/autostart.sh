@@ -5,9 +5,12 @@
 #   sessions use it with zs.server empty (mode "server"); the server killed with SIGSEGV under
 #   load: only 08006/08001 errors, the postmaster and the worker not restarted, the server
 #   restarted by the worker (with a longer wait the second time) and calls working again; a
-#   reload that changes zs.server_options restarts it; a fast stop ends it and removes its
+#   reload that changes zs.server_options restarts it; the socket allows a session's raised
+#   token limit while TCP keeps the configured one; options the worker owns (--socket) are
+#   refused; a missing program is said plainly and a reload that fixes it works at once; the
+#   worker stopped by a stray SIGTERM comes back; a fast stop ends the server and removes its
 #   socket; zs.server_autostart without shared_preload_libraries is an error, not a model in
-#   every backend.
+#   every backend, and no session can SET it off.
 # Prints "autostart: N passed, M failed".
 set -euo pipefail
 # Warnings (the test model's random weights) stay out of the outputs the checks compare.
@@ -86,11 +89,42 @@ check backoff_grows $r "$(grep 'ended with' "$CLUSTER_DIR/server.log" | tail -1)
 
 # A reload that changes the server's arguments restarts it with them.
 server=$(server_pid "$worker")
-psql_ -c "ALTER SYSTEM SET zs.server_options = '--max-wait-ms 1 --max-queue-texts 128'" -c "SELECT pg_reload_conf()" >/dev/null
+tcp_port=$((port + 1000))
+psql_ -c "ALTER SYSTEM SET zs.server_options = '--max-wait-ms 1 --max-queue-texts 128 --listen 127.0.0.1:$tcp_port'" -c "SELECT pg_reload_conf()" >/dev/null
 for _ in $(seq 1 100); do new_server=$(server_pid "$worker"); [ -n "$new_server" ] && [ "$new_server" != "$server" ] && break; sleep 0.1; done
 out=$(wait_for_server)
 if [ "$out" = t ] && [ "$new_server" != "$server" ] && tr '\0' ' ' <"/proc/$new_server/cmdline" | grep -q -- '--max-queue-texts 128'; then r=0; else r=1; fi
 check reload_restarts $r "server $server -> $new_server: $(tr '\0' ' ' <"/proc/$new_server/cmdline" 2>/dev/null | grep -o -- '--max-wait-ms.*' || true)"
+
+# The socket allows what a session may be allowed (a superuser raised the limit for this
+# session); HTTP clients on --listen get the configuration's limit (2048).
+long="SELECT zs_classify(repeat('很长的评论', 2000), ARRAY['a','b']) IS NOT NULL"
+out=$(psql_ -c "SET zs.max_input_tokens_limit = 4096" -c "SET zs.max_input_tokens = 4096" -c "$long" 2>&1 || true)
+code=$(curl -s --max-time 20 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+  -d '{"texts":["x"],"labels":["a","b"],"max_input_tokens":4096}' "http://127.0.0.1:$tcp_port/v1/classify")
+if [ "$out" = t ] && [ "$code" = 400 ]; then r=0; else r=1; fi
+check token_limits_by_listener $r "4096 tokens: through SQL (socket) $out, over TCP HTTP $code"
+# Settings the worker owns are refused in zs.server_options, and say so; the server runs on.
+psql_ -c "ALTER SYSTEM SET zs.server_options = '--socket /tmp/elsewhere.sock'" -c "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 1 50); do grep -q 'may not give --socket' "$CLUSTER_DIR/server.log" && break; sleep 0.1; done
+if grep -q 'zs.server_options may not give --socket' "$CLUSTER_DIR/server.log" && [ ! -e /tmp/elsewhere.sock ]; then r=0; else r=1; fi
+check reserved_options_refused $r "$(grep -m1 'may not give' "$CLUSTER_DIR/server.log" || echo 'no line')"
+# A program that cannot run is said plainly (no fork), and a reload that fixes it works at once.
+psql_ -c "ALTER SYSTEM SET zs.server_options = ''" -c "ALTER SYSTEM SET zs.server_command = '/nonexistent/zeroshot'" -c "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 1 50); do grep -q 'nonexistent/zeroshot: No such file' "$CLUSTER_DIR/server.log" && break; sleep 0.1; done
+said=$(grep -m1 'cannot start the zeroshot server: /nonexistent' "$CLUSTER_DIR/server.log" || true)
+psql_ -c "ALTER SYSTEM RESET zs.server_command" -c "SELECT pg_reload_conf()" >/dev/null
+out=$(wait_for_server)
+if [ -n "$said" ] && ! grep -q 'started the zeroshot server.*nonexistent' "$CLUSTER_DIR/server.log" && [ "$out" = t ]; then r=0; else r=1; fi
+check missing_program_said $r "${said:-no line}; after the fix: $out"
+# The worker stopped by a stray SIGTERM (pg_terminate_backend, kill) is started again by the
+# postmaster (5 s), and with it the server.
+kill -TERM "$worker"
+for _ in $(seq 1 200); do w=$(worker_pid); [ -n "$w" ] && [ "$w" != "$worker" ] && break; sleep 0.1; done
+out=$(wait_for_server)
+if [ -n "$w" ] && [ "$w" != "$worker" ] && [ "$out" = t ]; then r=0; else r=1; fi
+check worker_restarted_after_sigterm $r "worker $worker -> ${w:-none}; next call: $out"
+new_server=$(server_pid "$w")
 
 # A fast stop ends the server with PostgreSQL and removes its socket.
 as_pg "$bindir/pg_ctl" -D "$data" -m fast -w stop >/dev/null
@@ -104,6 +138,12 @@ msg=$(psql_ -v VERBOSITY=sqlstate -c "$classify" 2>&1 || true)
 detail=$(psql_ -c "$classify" 2>&1 || true)
 if [ "$msg" = "ERROR:  22023" ] && printf '%s' "$detail" | grep -q shared_preload_libraries; then r=0; else r=1; fi
 check autostart_needs_preload $r "$detail"
+# ... and no session can turn it off to load a model of its own: set before the library loads,
+# its value is refused when the library defines the setting (SIGHUP), the file's stays.
+msg=$(psql_ -v VERBOSITY=sqlstate -c "SET zs.server_autostart = off" -c "$classify" 2>&1 || true)
+msg2=$(psql_ -v VERBOSITY=sqlstate -c "LOAD 'pg_zeroshot'" -c "SET zs.server_autostart = off" 2>&1 || true)
+if [ "$msg" = "ERROR:  22023" ] && [ "$msg2" = "ERROR:  55P02" ]; then r=0; else r=1; fi
+check autostart_not_settable $r "SET before the library loads, then a call: $msg; SET after: $msg2"
 
 echo "autostart: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -118,6 +118,10 @@ if [ "$code" = 200 ]; then r=0; else r=1; fi; check token_scheme_any_case $r "'b
 codes=$(for ct in text/plain application/x-www-form-urlencoded 'application/json; charset=utf-8'; do
   curl -s --max-time 20 --unix-socket "$sock" -o /dev/null -w '%{http_code} ' -H "Content-Type: $ct" -X POST localhost/augment -d "{\"text\":\"快递\",\"candidate_labels\":$labels}"; done)
 if [ "$codes" = "415 415 200 " ]; then r=0; else r=1; fi; check json_bodies_only $r "text/plain, form, JSON: $codes"
+# A browser sends an undeclared body (a Blob) unasked too, but says where its page is from.
+codes=$(for h in 'Origin: https://evil.example' 'Sec-Fetch-Site: cross-site' 'Origin: null' 'Origin: http://localhost'; do
+  curl -s --max-time 20 --unix-socket "$sock" -o /dev/null -w '%{http_code} ' -H "$h" -H 'Content-Type: application/json' -X POST localhost/augment -d "{\"text\":\"快递\",\"candidate_labels\":$labels}"; done)
+if [ "$codes" = "403 403 403 200 " ]; then r=0; else r=1; fi; check pages_of_other_sites_refused $r "Origin evil.example, Sec-Fetch-Site cross-site, Origin null, same origin: $codes"
 # Without a token, TCP answers only requests addressed to a loopback name (no DNS rebinding).
 open_port=$((tcp_port + 2))
 ORT_DYLIB_PATH=$ORT_LIB "$zeroshot" serve --model-dir "$model" --listen "127.0.0.1:$open_port" >>"$CLUSTER_DIR/open.log" 2>&1 &
@@ -187,6 +191,11 @@ if [ "$inproc" = "$served" ] && [ -n "$served" ]; then r=0; else r=1; fi
 check same_answers $r "$(printf '%s' "$served" | tr '\n' '|' | cut -c1-160)"
 out=$(psql_ -c "SELECT zs_model_info()->>'mode', zs_model_info()->>'model_id', (zs_model_info()->>'texts_scored')::int" 2>&1)
 if [ "$out" = "server|pg_zeroshot/tiny-random-mt5|0" ]; then r=0; else r=1; fi; check model_info_server_mode $r "$out"
+# Every session's counters on the server are for roles that may see the server's activity.
+out=$(psql_ -c "CREATE ROLE zs_plain" -c "GRANT pg_read_all_stats TO postgres" \
+  -c "SELECT zs_model_info() ? 'server_texts_scored', zs_model_info() ? 'queue_texts'" \
+  -c "SET ROLE zs_plain" -c "SELECT zs_model_info() ? 'server_texts_scored', zs_model_info() ? 'queue_texts', zs_model_info()->>'mode'" -c "RESET ROLE" -c "DROP ROLE zs_plain" 2>&1 | tr '\n' ' ')
+if [ "$out" = "t|t f|f|server " ]; then r=0; else r=1; fi; check server_counters_hidden $r "superuser, then a plain role: $out"
 # A backend that classifies through the server loads no model.
 kb() { echo "(regexp_match(pg_read_file('/proc/self/status'), '$1:\\s+(\\d+)'))[1]::bigint"; }
 rss=$(psql_ -c "SET client_min_messages = error" -c "SELECT count(*) FROM zs_classify_batch((SELECT array_agg('第' || g || '条评论') FROM generate_series(1, 200) g), ARRAY['物流问题','商品质量','售后体验'])" -c "SELECT $(kb VmHWM)" | tail -1)

@@ -71,7 +71,7 @@ for asset in "/ text/html; charset=utf-8" "/app.js text/javascript; charset=utf-
   h=$(headers "${url%/}$path")
   if printf '%s\n' "$h" | grep -qx 'HTTP/1.1 200 OK' \
     && printf '%s\n' "$h" | grep -qix "content-type: $type" \
-    && printf '%s\n' "$h" | grep -qix "content-security-policy: default-src 'self'; frame-ancestors 'none'" \
+    && printf '%s\n' "$h" | grep -qix "content-security-policy: default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'" \
     && printf '%s\n' "$h" | grep -qix 'x-content-type-options: nosniff' \
     && printf '%s\n' "$h" | grep -qix 'cache-control: no-cache' \
     && [ -s "$work/body" ]; then r=0; else r=1; fi

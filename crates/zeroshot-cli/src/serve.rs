@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// The longest prompt a request may ask for (zs.max_input_tokens_limit's counterpart).
     #[arg(long, default_value_t = 2048)]
     pub max_input_tokens_limit: usize,
+    /// Another limit for requests on the Unix socket (default: --max-input-tokens-limit); the
+    /// database's background worker gives the socket the most a session may be allowed.
+    #[arg(long)]
+    pub socket_max_input_tokens_limit: Option<usize>,
     /// How long the oldest request of a batch waits for others with the same labels, in ms.
     #[arg(long, default_value_t = 5)]
     pub max_wait_ms: u64,
@@ -67,6 +71,12 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
     if args.socket.is_none() && args.listen.is_none() {
         return Err("give --socket PATH, --listen ADDR:PORT, or both".into());
     }
+    if let Some(path) = &args.socket {
+        // Checked before the model takes seconds to load (the bind would fail after it).
+        if path.as_os_str().len() > 107 {
+            return Err(format!("--socket {}: longer than a Unix socket path may be (107 bytes)", path.display()));
+        }
+    }
     let token = args.token_file.as_ref().map(read_token).transpose()?;
     if let Some(addr) = args.listen {
         if !addr.ip().is_loopback() && token.is_none() {
@@ -86,6 +96,7 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
         token,
         defaults,
         max_input_tokens_limit: args.max_input_tokens_limit,
+        socket_max_input_tokens_limit: args.socket_max_input_tokens_limit,
         max_wait: Duration::from_millis(args.max_wait_ms),
         max_batch_texts: args.max_batch_texts.max(1),
         max_queue_texts: args.max_queue_texts.max(1),

@@ -222,6 +222,7 @@ mod tests {
             token: None,
             defaults: ScoreOptions::default(),
             max_input_tokens_limit: 2048,
+            socket_max_input_tokens_limit: None,
             max_wait: Duration::from_millis(5),
             max_batch_texts: 64,
             max_queue_texts: 1024,

@@ -11,8 +11,23 @@ use axum::http::{header, HeaderMap};
 use crate::api::ApiError;
 
 /// A body is read only when it is declared JSON, or not declared at all (as the release's
-/// FastAPI server and clients such as `requests.post(data=...)` have it).
+/// FastAPI server and clients such as `requests.post(data=...)` have it), and never from a page
+/// of another site: a browser can still send an undeclared body (a Blob, sendBeacon) unasked,
+/// but it says where the page is from (`Sec-Fetch-Site`, `Origin`), which programs do not.
 pub fn check_json_body(headers: &HeaderMap) -> Result<(), ApiError> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let cross_site = header("sec-fetch-site").is_some_and(|v| v != "same-origin" && v != "none");
+    let foreign_origin = header(header::ORIGIN.as_str()).is_some_and(|origin| {
+        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        Some(origin_host) != header(header::HOST.as_str())
+    });
+    if cross_site || foreign_origin {
+        return Err(ApiError::new(403, "forbidden", "requests from a page of another site are refused"));
+    }
+    check_declared_json(headers)
+}
+
+fn check_declared_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else { return Ok(()) };
     let essence = value.to_str().unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
@@ -76,6 +91,21 @@ mod tests {
             check_json_body(&h).is_ok()
         };
         assert!(check_json_body(&HeaderMap::new()).is_ok());
+        let from = |pairs: &[(&'static str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            check_json_body(&h).is_ok()
+        };
+        assert!(from(&[
+            ("host", "127.0.0.1:7860"),
+            ("origin", "http://127.0.0.1:7860"),
+            ("sec-fetch-site", "same-origin")
+        ]));
+        assert!(!from(&[("host", "127.0.0.1:7860"), ("origin", "https://evil.example")]));
+        assert!(!from(&[("host", "127.0.0.1:7860"), ("sec-fetch-site", "cross-site")]));
+        assert!(!from(&[("host", "127.0.0.1:7860"), ("origin", "null")]));
         assert!(
             with("application/json") && with("Application/JSON; charset=utf-8") && with("application/problem+json")
         );

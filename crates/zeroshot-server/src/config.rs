@@ -17,6 +17,9 @@ pub struct ServeConfig {
     pub defaults: ScoreOptions,
     /// The longest prompt a request may ask for (as zs.max_input_tokens_limit).
     pub max_input_tokens_limit: usize,
+    /// Another limit for requests on the Unix socket, if given (the background worker's server:
+    /// its backends enforce their own session's limit).
+    pub socket_max_input_tokens_limit: Option<usize>,
     /// How long the oldest request of a batch waits for others to join it.
     pub max_wait: Duration,
     /// Most texts in one batch (one `classify_many` call).

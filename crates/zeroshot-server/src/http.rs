@@ -48,6 +48,22 @@ impl AppState {
     pub fn new(queue: Arc<Queue>, metrics: Arc<Metrics>, info: Value, config: ServeConfig) -> AppState {
         AppState(Arc::new(Inner { queue, metrics, info, config, started: Instant::now() }))
     }
+
+    /// The same queue, engine and counters, with another prompt limit: the Unix socket's
+    /// (`--socket-max-input-tokens-limit`), whose clients are database backends that enforce
+    /// their own session's limit.
+    fn with_token_limit(&self, limit: usize) -> AppState {
+        let st = &self.0;
+        let mut config = st.config.clone();
+        config.max_input_tokens_limit = limit;
+        AppState(Arc::new(Inner {
+            queue: st.queue.clone(),
+            metrics: st.metrics.clone(),
+            info: st.info.clone(),
+            config,
+            started: st.started,
+        }))
+    }
 }
 
 fn json_response(status: u16, body: Value, retry_after: Option<u32>) -> Response {
@@ -377,9 +393,13 @@ pub async fn serve(state: AppState, config: &ServeConfig) -> Result<(), String> 
     if let Some(path) = &config.socket {
         let listener = bind_unix(path)?;
         eprintln!("zeroshot serve: listening on unix:{}", path.display());
+        let socket_router = match config.socket_max_input_tokens_limit {
+            Some(limit) => routes(state.with_token_limit(limit)).merge(pages.clone()),
+            None => router.clone(),
+        };
         loops.push(tokio::spawn(accept_loop(
             Listener::Unix(listener),
-            router.clone(),
+            socket_router,
             stopped.clone(),
             config.header_timeout,
         )));

@@ -22,7 +22,7 @@ const STYLE_CSS: &str = include_str!("webui/style.css");
 /// server with a token, in its console).
 const FAVICON_SVG: &str = include_str!("webui/favicon.svg");
 
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ancestors 'none'";
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 fn asset(metrics: &Metrics, endpoint: &'static str, content_type: &'static str, body: &'static str) -> Response {
     metrics.request(endpoint, 200);
