@@ -10,6 +10,7 @@ mod error;
 mod gucs;
 mod model_slots;
 mod paths;
+mod pg_compat;
 mod server_mode;
 mod server_process;
 mod server_worker;

@@ -46,9 +46,7 @@ fn zs_label_lock_table(relid: pg_sys::Oid) {
         // checks before it locks): on the table, or on a column (the table's check leaves
         // column privileges out).
         let (user, update) = (pg_sys::GetUserId(), pg_sys::ACL_UPDATE as pg_sys::AclMode);
-        let schema_usage =
-            pg_sys::pg_namespace_aclcheck(pg_sys::get_rel_namespace(relid), user, pg_sys::ACL_USAGE as pg_sys::AclMode)
-                == pg_sys::AclResult::ACLCHECK_OK;
+        let schema_usage = crate::pg_compat::namespace_usage(pg_sys::get_rel_namespace(relid), user);
         let may_update = schema_usage
             && (pg_sys::pg_class_aclcheck(relid, user, update) == pg_sys::AclResult::ACLCHECK_OK
                 || pg_sys::pg_attribute_aclcheck_all(relid, user, update, pg_sys::AclMaskHow::ACLMASK_ANY)

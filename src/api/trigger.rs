@@ -39,7 +39,8 @@ unsafe fn column(tupdesc: pg_sys::TupleDesc, name: &CStr, table: &str, role: &st
             format!("{role} column \"{}\" of zs_label_trigger does not exist in {table}", shown()),
         )
     };
-    let att = unsafe { &*(*tupdesc).attrs.as_ptr().add(attnum.get() - 1) };
+    // SAFETY: attnum is within 1..=natts (checked by the name lookup that found it).
+    let att = unsafe { crate::pg_compat::tuple_desc_attr(tupdesc, attnum.get() - 1) };
     if att.attisdropped {
         raise(
             PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
@@ -231,7 +232,17 @@ fn zs_label_trigger<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple
     // SAFETY: replaces one column of the new row; the other columns' datums (TOAST pointers
     // included) are carried over as they are.
     let modified =
-        unsafe { pg_sys::heap_modify_tuple_by_cols(new_tuple, tupdesc, 1, &mut attnum, &mut value, &mut is_null) };
+        // Raw pointers: PostgreSQL 18 declares these arrays const, 15 does not.
+        unsafe {
+            pg_sys::heap_modify_tuple_by_cols(
+                new_tuple,
+                tupdesc,
+                1,
+                std::ptr::addr_of_mut!(attnum),
+                std::ptr::addr_of_mut!(value),
+                std::ptr::addr_of_mut!(is_null),
+            )
+        };
     // SAFETY: the modified row has the relation's descriptor and lives in the trigger's context.
     Ok(Some(unsafe { PgHeapTuple::from_heap_tuple(PgTupleDesc::from_pg_unchecked(tupdesc), modified) }))
 }

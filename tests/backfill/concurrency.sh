@@ -216,5 +216,5 @@ b_stop
 check "the server never crashed (no 'terminated by signal' or PANIC in its log)" \
   "$(grep -cE 'terminated by signal|PANIC' "$CLUSTER_DIR/server.log")" "0"
 
-echo "backfill: $passed passed, $failed failed"
+echo "backfill ($("$PG_CONFIG" --version)): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -255,5 +255,5 @@ if [ -n "$early" ] && [ -n "$late" ] && [ "$grow" -lt 16 ]; then r=0; else r=1; 
 # 7. The server never crashed.
 if ! grep -Eq 'terminated by signal|PANIC' "$CLUSTER_DIR/server.log"; then r=0; else r=1; fi; check server_log_clean $r "no 'terminated by signal' or PANIC in the server log"
 
-echo "safety: $passed passed, $failed failed"
+echo "safety ($("$PG_CONFIG" --version)): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
