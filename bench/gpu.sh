@@ -18,7 +18,8 @@
 # sampled every 100 ms (idle, one call, each benchmark); server mode (zeroshot serve on the
 # card, 16 and 1 concurrent clients at 87 labels, bench/load.py). Everything lands in $OUT, and
 # bench/gpu_results.py assembles bench/results/gpu-<card>.json, which BENCHMARKS.md quotes.
-# The device recipe's timings on an H100 (2026-11-27): run1 234 s, run2 118 s.
+# The device recipe's timings on an H100 (2026-11-27): run1 234 s, run2 118 s, before the
+# server-mode steps (about 75 s more in the CPU rehearsal of 2026-12-01).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:?usage: gpu.sh prepare | run1 DIR | run2 DIR | rehearse}
