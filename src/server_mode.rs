@@ -55,19 +55,22 @@ fn server_error(e: ClientError) -> ZsError {
             let field =
                 |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(Value::as_str).map(str::to_string);
             let message = field("error").unwrap_or_else(|| body.chars().take(500).collect());
-            match (status, field("kind").as_deref().and_then(zeroshot::ErrorKind::from_name)) {
-                // The server's own 503 (its queue is full) says what it is; a proxy's (no server
-                // up behind it) does not.
-                (503, Some(_)) => ZsError::ServerBusy { message },
-                (503, None) => ZsError::ServerUnreachable {
+            let kind_name = field("kind");
+            match (status, kind_name.as_deref(), kind_name.as_deref().and_then(zeroshot::ErrorKind::from_name)) {
+                // The server's own 503s say what they are: its queue is full ("overloaded"), or
+                // it is shutting down and gave up the run ("interrupted", as a server that went
+                // away mid-request); a proxy's 503 (no server up behind it) has no such body.
+                (503, Some("overloaded"), _) => ZsError::ServerBusy { message },
+                (503, Some("interrupted"), _) => ZsError::ServerDisconnected { message },
+                (503, None, _) => ZsError::ServerUnreachable {
                     message: "HTTP 503 from a proxy: no server behind it answers".to_string(),
                 },
                 // A proxy in front of several servers (README, HAProxy): the server it chose
                 // died or did not answer in time, as a dropped connection would say directly.
-                (502 | 504, _) => ZsError::ServerDisconnected {
+                (502 | 504, _, _) => ZsError::ServerDisconnected {
                     message: format!("HTTP {status} from a proxy: the server it chose failed or timed out"),
                 },
-                (_, Some(kind)) => {
+                (_, _, Some(kind)) => {
                     ZsError::Server { kind, message, about_labels: field("about").as_deref() == Some("labels") }
                 }
                 _ => ZsError::ServerProtocol { message: format!("HTTP {status}: {message}") },

@@ -178,7 +178,8 @@ kill -TERM "$server_pid"; rc=0; wait "$server_pid" || rc=$?; server_pid=
 if [ "$rc" = 0 ] && [ ! -e "$sock" ]; then r=0; else r=1; fi; check sigterm $r "exit status $rc, socket removed: $([ ! -e "$sock" ] && echo yes || echo no)"
 
 echo "== SQL in server mode"
-start_server
+# A small queue, so that one request of a batch can overflow it (53000 below).
+start_server --max-queue-texts 32
 psql_ -c "SET client_min_messages = error" -c "CREATE EXTENSION pg_zeroshot" >/dev/null
 # In-process answers first, then the same calls through the server.
 cp "$REPO/tests/server/calls.sql" "$CLUSTER_DIR/calls.sql"
@@ -191,6 +192,11 @@ if [ "$inproc" = "$served" ] && [ -n "$served" ]; then r=0; else r=1; fi
 check same_answers $r "$(printf '%s' "$served" | tr '\n' '|' | cut -c1-160)"
 out=$(psql_ -c "SELECT zs_model_info()->>'mode', zs_model_info()->>'model_id', (zs_model_info()->>'texts_scored')::int" 2>&1)
 if [ "$out" = "server|pg_zeroshot/tiny-random-mt5|0" ]; then r=0; else r=1; fi; check model_info_server_mode $r "$out"
+# The server's full queue is 53000 in SQL, with its hint (not a proxy's 08001).
+msg=$(psql_ -v VERBOSITY=sqlstate -c "SET zs.batch_size = 64" -c "SELECT count(*) FROM zs_classify_batch((SELECT array_agg('第' || g || '条') FROM generate_series(1, 64) g), ARRAY['a','b'])" 2>&1 || true)
+hint=$(psql_ -c "SET zs.batch_size = 64" -c "SELECT count(*) FROM zs_classify_batch((SELECT array_agg('第' || g || '条') FROM generate_series(1, 64) g), ARRAY['a','b'])" 2>&1 | grep -o 'HINT:.*' || true)
+if [ "$msg" = "ERROR:  53000" ] && printf '%s' "$hint" | grep -q 'queue is full'; then r=0; else r=1; fi
+check queue_full_in_sql $r "$msg; $hint"
 # Every session's counters on the server are for roles that may see the server's activity.
 out=$(psql_ -c "CREATE ROLE zs_plain" -c "GRANT pg_read_all_stats TO postgres" \
   -c "SELECT zs_model_info() ? 'server_texts_scored', zs_model_info() ? 'queue_texts'" \
