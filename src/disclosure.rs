@@ -7,23 +7,21 @@ use pgrx::pg_sys;
 
 use crate::gucs;
 
+/// Whether the current role is a superuser or has the privileges of the predefined `role`.
+fn superuser_or(role: u32) -> bool {
+    // SAFETY: plain catalog lookups for the current role.
+    unsafe { pg_sys::superuser() || pg_sys::has_privs_of_role(pg_sys::GetUserId(), pg_sys::Oid::from(role)) }
+}
+
 /// Whether the current role may see server paths.
 pub fn may_see_paths() -> bool {
-    // SAFETY: plain catalog lookups for the current role.
-    unsafe {
-        pg_sys::superuser()
-            || pg_sys::has_privs_of_role(pg_sys::GetUserId(), pg_sys::Oid::from(pg_sys::ROLE_PG_READ_SERVER_FILES))
-    }
+    superuser_or(pg_sys::ROLE_PG_READ_SERVER_FILES)
 }
 
 /// Whether the current role may see what the whole server does (pg_read_all_stats, as for
 /// other sessions' activity): the zeroshot server's counters, queue and cache in server mode.
 pub fn may_see_server_activity() -> bool {
-    // SAFETY: plain catalog lookups for the current role.
-    unsafe {
-        pg_sys::superuser()
-            || pg_sys::has_privs_of_role(pg_sys::GetUserId(), pg_sys::Oid::from(pg_sys::ROLE_PG_READ_ALL_STATS))
-    }
+    superuser_or(pg_sys::ROLE_PG_READ_ALL_STATS)
 }
 
 /// `text` with the model directory and the library path replaced by the settings' names,

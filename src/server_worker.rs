@@ -26,6 +26,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// a healthy one).
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
 
+/// The wait before the next start, doubling the one after it (up to MAX_BACKOFF).
+fn take_backoff(backoff: &mut Duration) -> Duration {
+    let wait = *backoff;
+    *backoff = (wait * 2).min(MAX_BACKOFF);
+    wait
+}
+
 /// Registers the worker, from `_PG_init` in the postmaster (shared_preload_libraries), when
 /// zs.server_autostart is on.
 pub fn register() {
@@ -102,13 +109,13 @@ pub extern "C-unwind" fn zs_server_worker_main(_arg: pg_sys::Datum) {
                 if r.ready_since.is_some_and(|t| t.elapsed() >= HEALTHY_RUN) {
                     backoff = FIRST_BACKOFF;
                 }
+                let wait = take_backoff(&mut backoff);
                 warning!(
                     "pg_zeroshot: the zeroshot server (pid {}) ended with {how}; restarting it in {} s",
                     r.pid(),
-                    backoff.as_secs()
+                    wait.as_secs()
                 );
-                next_start = Instant::now() + backoff;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                next_start = Instant::now() + wait;
                 running = None;
             }
         }
@@ -126,12 +133,12 @@ pub extern "C-unwind" fn zs_server_worker_main(_arg: pg_sys::Datum) {
             match started {
                 Ok(r) => running = Some(r),
                 Err(reason) => {
+                    let wait = take_backoff(&mut backoff);
                     warning!(
                         "pg_zeroshot: cannot start the zeroshot server: {reason}; trying again in {} s",
-                        backoff.as_secs()
+                        wait.as_secs()
                     );
-                    next_start = Instant::now() + backoff;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    next_start = Instant::now() + wait;
                 }
             }
         }
@@ -151,7 +158,7 @@ pub extern "C-unwind" fn zs_server_worker_main(_arg: pg_sys::Datum) {
     }
     log!("pg_zeroshot: the zeroshot server worker stopped");
     // Exit code 1, never 0: PostgreSQL forgets a worker that exits with 0, so one stopped by a
-    // stray SIGTERM (pg_terminate_backend) would never run again. In a shutdown the postmaster
+    // stray SIGTERM (a kill of its pid) would never run again. In a shutdown the postmaster
     // restarts nothing anyway.
     // SAFETY: ends this process as PostgreSQL's own exits do.
     unsafe { pg_sys::proc_exit(1) };

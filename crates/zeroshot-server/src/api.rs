@@ -190,9 +190,15 @@ pub fn augment_batch_answer(labels: &[String], results: &[Classification]) -> Va
     Value::Array(results.iter().map(|c| json!({ "label": labels[c.best], "score": c.probs[c.best] })).collect())
 }
 
-/// `{"results": [classification, …]}` (zeroshot_client::wire).
-pub fn classify_answer(labels: &[String], results: &[Classification]) -> Value {
-    json!({ "results": results.iter().map(|c| classification_json(labels, c)).collect::<Vec<_>>() })
+/// `{"results": [classification, …]}` (zeroshot_client::wire), and `"random_model": id` when
+/// `model` (GET /v1/model's description) has random weights, so that a database session warns
+/// as a backend that loaded it would (the release's answers stay as they are).
+pub fn classify_answer(model: &Value, labels: &[String], results: &[Classification]) -> Value {
+    let mut answer = json!({ "results": results.iter().map(|c| classification_json(labels, c)).collect::<Vec<_>>() });
+    if model.get("random_weights").and_then(Value::as_bool) == Some(true) {
+        answer["random_model"] = model.get("model_id").cloned().unwrap_or(json!("the model"));
+    }
+    answer
 }
 
 /// What `GET /v1/model` shows of the model (what zs_model_info() shows in-process) and of the

@@ -163,7 +163,7 @@ async fn classify_endpoint(
     headers: HeaderMap,
     body: Body,
     parse: fn(&Value, &ServeConfig) -> Result<api::Request, ApiError>,
-    answer: fn(&[String], &[Classification]) -> Value,
+    answer: fn(&Value, &[String], &[Classification]) -> Value,
 ) -> Response {
     let st = &st.0;
     let t0 = Instant::now();
@@ -173,13 +173,7 @@ async fn classify_endpoint(
         let body = read_json(st, &headers, body).await?;
         let request = parse(&body, &st.config)?;
         let (labels, results) = submit(st, request).await?;
-        let mut body = answer(&labels, &results);
-        // Our own API names a model with random weights in every answer, so that a database
-        // session warns as a backend that loaded it would (the release's answers stay as they are).
-        if endpoint == "/v1/classify" && st.info.get("random_weights").and_then(Value::as_bool) == Some(true) {
-            body["random_model"] = st.info.get("model_id").cloned().unwrap_or(json!("the model"));
-        }
-        Ok::<Value, ApiError>(body)
+        Ok::<Value, ApiError>(answer(&st.info, &labels, &results))
     }
     .await;
     let response = match outcome {
@@ -191,14 +185,17 @@ async fn classify_endpoint(
 }
 
 async fn augment(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    classify_endpoint(st, "/augment", headers, body, api::augment_request, |labels, results| {
+    classify_endpoint(st, "/augment", headers, body, api::augment_request, |_, labels, results| {
         api::augment_answer(labels, &results[0])
     })
     .await
 }
 
 async fn augment_batch(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    classify_endpoint(st, "/augment_batch", headers, body, api::augment_batch_request, api::augment_batch_answer).await
+    classify_endpoint(st, "/augment_batch", headers, body, api::augment_batch_request, |_, labels, results| {
+        api::augment_batch_answer(labels, results)
+    })
+    .await
 }
 
 async fn classify(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
