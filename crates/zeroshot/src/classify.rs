@@ -117,7 +117,7 @@ pub fn softmax(logprobs: &[f64], temperature: f64) -> Vec<f64> {
 }
 
 impl Model {
-    fn dims(&self) -> scorer::Dims {
+    pub(crate) fn dims(&self) -> scorer::Dims {
         scorer::Dims {
             layers: self.config.decoder_layers(),
             vocab: self.config.vocab_size,

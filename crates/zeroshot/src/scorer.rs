@@ -150,10 +150,21 @@ fn log_sum_exp(row: &[f32]) -> f64 {
     max as f64 + sum.ln()
 }
 
-/// What one decoder step gives for each of its rows (trie nodes): the log-probability of
-/// each of the node's children, in `Node::children` order.
-struct RowScores {
-    child_logprobs: Vec<Vec<f64>>,
+/// What a decoder step reads for its rows.
+pub(crate) enum Read {
+    /// The log-probabilities of these tokens, per row (a trie node's children, in
+    /// `Node::children` order): from the fused output where the graph has it.
+    Tokens(Vec<Vec<u32>>),
+    /// Every row's whole row of logits (generation: the next token may be any token).
+    Logits,
+}
+
+/// What one decoder step gives for its rows: the log-probabilities `Read::Tokens` asked for
+/// (empty for `Read::Logits`), or the logits, `vocab` per row, that `Read::Logits` asked for
+/// (empty for `Read::Tokens`).
+pub(crate) struct RowScores {
+    pub child_logprobs: Vec<Vec<f64>>,
+    pub logits: Vec<f32>,
 }
 
 /// Adds each child's log-probability to its parent's running sum.
@@ -199,21 +210,27 @@ enum Keep {
 /// The encoder pass and the root decoder step (start token, one row per text): the
 /// encoder's cross-attention keys/values (batch = texts), the root's self-attention cache
 /// and the root's scores (row t is text t).
-struct Root {
-    cross_kv: Vec<DynValue>,
-    self_kv: Vec<DynValue>,
-    scores: RowScores,
+pub(crate) struct Root {
+    pub cross_kv: Vec<DynValue>,
+    pub self_kv: Vec<DynValue>,
+    pub scores: RowScores,
 }
 
-/// One scoring run: the texts of one run (their prompts), one label trie, the sessions that
-/// run them, and what every step needs. Exact and greedy mode are two loops over it
-/// (`exact`, `greedy`), each made of one `start` and `expand` steps.
-pub(crate) struct Run<'a> {
+/// The decoder steps of one run over the texts of one run (their prompts): the sessions
+/// that run them and what every step needs. Label scoring (`Run`) and generation
+/// (generate.rs) are loops over one `start` and `expand` steps.
+pub(crate) struct Steps<'a> {
     sessions: &'a mut Sessions,
     names: KvNames,
     outputs: ScoreOutputs,
     dims: Dims,
     prompts: &'a RunPrompts,
+}
+
+/// One scoring run: decoder steps over one label trie. Exact and greedy mode are two loops
+/// over it (`exact`, `greedy`).
+pub(crate) struct Run<'a> {
+    steps: Steps<'a>,
     trie: &'a LabelTrie,
     /// Most decoder rows one step may take (0: no limit). Several texts are planned within it
     /// (runs.rs); a single text whose trie level is wider has that level split into steps.
@@ -229,7 +246,37 @@ impl<'a> Run<'a> {
         trie: &'a LabelTrie,
         max_rows: usize,
     ) -> Run<'a> {
-        Run { sessions, names: KvNames::new(dims.layers), outputs, dims, prompts, trie, max_rows }
+        Run { steps: Steps::new(sessions, dims, outputs, prompts), trie, max_rows }
+    }
+
+    /// What a step over trie `nodes` reads: each node's children's tokens.
+    fn children(&self, nodes: &[usize]) -> Read {
+        let trie = self.trie;
+        Read::Tokens(
+            nodes.iter().map(|&n| trie.node(n).children.iter().map(|&c| trie.node(c).token).collect()).collect(),
+        )
+    }
+
+    /// One decoder-with-past step over trie `nodes` (`Steps::expand`).
+    fn expand(
+        &mut self,
+        nodes: &[usize],
+        parent_rows: &[usize],
+        self_kv: &[DynValue],
+        cross_kv: &[DynValue],
+        shrink: bool,
+    ) -> Result<(RowScores, Vec<DynValue>)> {
+        let tokens: Vec<i64> = nodes.iter().map(|&n| self.trie.node(n).token as i64).collect();
+        let read = self.children(nodes);
+        self.steps.expand(&tokens, parent_rows, self_kv, cross_kv, read, shrink)
+    }
+
+    /// The encoder pass and the root step (`Steps::start`).
+    fn start(&mut self) -> Result<Root> {
+        let texts = self.steps.prompts.all.texts;
+        let read = self.children(&vec![ROOT; texts]);
+        let last = self.trie.levels().len() <= 1;
+        self.steps.start(self.trie.node(ROOT).token as i64, read, last)
     }
 
     /// `expand` for one text's level wider than `max_rows`, in steps of at most `max_rows`
@@ -265,14 +312,26 @@ impl<'a> Run<'a> {
         let mut joined = Vec::with_capacity(per_layer.len());
         for layer in per_layer {
             let len = value_shape(&layer[0])?[2];
-            self.sessions.host_bytes += 2 * self.sessions.cache_type.bytes(layer.iter().map(element_count).sum());
+            let sessions = &mut self.steps.sessions;
+            sessions.host_bytes += 2 * sessions.cache_type.bytes(layer.iter().map(element_count).sum());
             joined.push(pad_and_stack(layer, 2, len)?);
         }
-        Ok((RowScores { child_logprobs }, joined))
+        Ok((RowScores { child_logprobs, logits: Vec::new() }, joined))
+    }
+}
+
+impl<'a> Steps<'a> {
+    pub(crate) fn new(
+        sessions: &'a mut Sessions,
+        dims: Dims,
+        outputs: ScoreOutputs,
+        prompts: &'a RunPrompts,
+    ) -> Steps<'a> {
+        Steps { sessions, names: KvNames::new(dims.layers), outputs, dims, prompts }
     }
 
-    /// Runs one decoder step for `nodes` and returns their scores and the caches `keep`
-    /// names, in that order. `inputs` holds everything but `label_token_ids`.
+    /// Runs one decoder step over `rows` rows and returns what `read` asks for and the caches
+    /// `keep` names, in that order. `inputs` holds everything but `label_token_ids`.
     /// `shrink`: return the arenas' free memory when the run ends. Exact mode's decoder steps
     /// reuse the memory of the step before (a vocabulary-wide row of logits per row), so only
     /// its last step shrinks: shrinking after each one cost 10-15% at 87 labels on mT5-base.
@@ -280,11 +339,12 @@ impl<'a> Run<'a> {
         &mut self,
         decoder: Decoder,
         mut inputs: Inputs<'_>,
-        nodes: &[usize],
+        rows: usize,
+        read: Read,
         keep: Keep,
         shrink: bool,
     ) -> Result<(RowScores, Vec<DynValue>)> {
-        let (trie, outputs, vocab) = (self.trie, self.outputs, self.dims.vocab);
+        let (outputs, vocab) = (self.outputs, self.dims.vocab);
         let keep: Vec<&str> = match keep {
             Keep::SelfCache => self.names.present_self.iter().map(String::as_str).collect(),
             Keep::CrossAndSelfCache => {
@@ -300,23 +360,21 @@ impl<'a> Run<'a> {
             ),
             Decoder::WithPast => (&mut self.sessions.decoder_with_past, "decoder with past"),
         };
-        let children: Vec<Vec<u32>> =
-            nodes.iter().map(|&n| trie.node(n).children.iter().map(|&c| trie.node(c).token).collect()).collect();
-        let score_output = match outputs {
-            ScoreOutputs::Fused => {
+        let score_output = match (&read, outputs) {
+            (Read::Tokens(children), ScoreOutputs::Fused) => {
                 let k = children.iter().map(Vec::len).max().unwrap_or(1).max(1);
                 // Rows with fewer children repeat token 0; those picks are never read.
                 let ids: Vec<i64> =
                     children.iter().flat_map(|c| (0..k).map(move |j| c.get(j).map_or(0, |&t| t as i64))).collect();
                 // Fed: the children's token ids; read back: their log-probabilities.
                 self.sessions.host_bytes += bytes_of::<i64>(ids.len()) + bytes_of::<f32>(ids.len());
-                let tensor = Tensor::from_array(([nodes.len(), 1, k], ids))
-                    .map_err(|e| Error::runtime("make an input tensor", e))?;
+                let tensor =
+                    Tensor::from_array(([rows, 1, k], ids)).map_err(|e| Error::runtime("make an input tensor", e))?;
                 inputs.push(("label_token_ids".into(), tensor.into()));
                 LOGPROBS_OUTPUT
             }
-            ScoreOutputs::FullLogits => {
-                self.sessions.host_bytes += bytes_of::<f32>(nodes.len() * vocab);
+            (Read::Tokens(_), ScoreOutputs::FullLogits) | (Read::Logits, _) => {
+                self.sessions.host_bytes += bytes_of::<f32>(rows * vocab);
                 "logits"
             }
         };
@@ -327,22 +385,21 @@ impl<'a> Run<'a> {
         bound.extend(keep.iter().map(|&name| (name, cache_place)));
         let mut values = run_bound(session, &mut self.sessions.memory, shrink, what, inputs, &bound)?;
         let kept = values.split_off(1);
-        let scores = match outputs {
-            ScoreOutputs::Fused => {
+        let scores = match (read, outputs) {
+            (Read::Tokens(children), ScoreOutputs::Fused) => {
                 let (shape, picks) = f32_data(&values[0], LOGPROBS_OUTPUT)?;
                 let k = shape[2];
-                RowScores {
-                    child_logprobs: children
-                        .iter()
-                        .enumerate()
-                        .map(|(r, c)| picks[r * k..r * k + c.len()].iter().map(|&x| x as f64).collect())
-                        .collect(),
-                }
+                let child_logprobs = children
+                    .iter()
+                    .enumerate()
+                    .map(|(r, c)| picks[r * k..r * k + c.len()].iter().map(|&x| x as f64).collect())
+                    .collect();
+                RowScores { child_logprobs, logits: Vec::new() }
             }
-            ScoreOutputs::FullLogits => {
+            (Read::Tokens(children), ScoreOutputs::FullLogits) => {
                 let (shape, logits) = f32_data(&values[0], "logits")?;
                 check_vocab(&shape, vocab)?;
-                let rows = (0..nodes.len()).map(|r| &logits[r * vocab..(r + 1) * vocab]);
+                let rows = (0..rows).map(|r| &logits[r * vocab..(r + 1) * vocab]);
                 let child_logprobs = rows
                     .zip(&children)
                     .map(|(row, c)| {
@@ -350,7 +407,12 @@ impl<'a> Run<'a> {
                         c.iter().map(|&t| row[t as usize] as f64 - lse).collect()
                     })
                     .collect();
-                RowScores { child_logprobs }
+                RowScores { child_logprobs, logits: Vec::new() }
+            }
+            (Read::Logits, _) => {
+                let (shape, logits) = f32_data(&values[0], "logits")?;
+                check_vocab(&shape, vocab)?;
+                RowScores { child_logprobs: Vec::new(), logits: logits.to_vec() }
             }
         };
         Ok((scores, kept))
@@ -361,15 +423,16 @@ impl<'a> Run<'a> {
         self.sessions.host_bytes += n;
     }
 
-    /// The encoder pass and the root step (`Root`).
-    fn start(&mut self) -> Result<Root> {
+    /// The encoder pass and the root step (`Root`): one row per text, fed `start_token` (the
+    /// decoder start token), reading what `read` asks for. `last`: no step follows (shrink the
+    /// arenas after it).
+    pub(crate) fn start(&mut self, start_token: i64, read: Read, last: bool) -> Result<Root> {
         let prompts = self.prompts;
         let batch = &prompts.all;
         // Several encoder buckets are padded together on the host; one stays in place.
         let place = if prompts.buckets.len() > 1 { Place::Host } else { Place::Device };
         let hidden = prompts.buckets.iter().map(|b| encode(self.sessions, b, place)).collect::<Result<Vec<_>>>()?;
-        let start = vec![self.trie.node(ROOT).token as i64; batch.texts];
-        let roots = vec![ROOT; batch.texts];
+        let start = vec![start_token; batch.texts];
         if let Some(cross) = self.sessions.cross_kv.as_mut() {
             // Our export's path: the cross-attention graph, then the root step through
             // decoder_with_past with an empty past (decoder_model.onnx is not even loaded).
@@ -403,8 +466,7 @@ impl<'a> Run<'a> {
             for (name, value) in self.names.past_cross.iter().zip(&cross_kv) {
                 inputs.push((name.clone().into(), value.into()));
             }
-            let last = self.trie.levels().len() <= 1;
-            let (scores, self_kv) = self.step(Decoder::WithPast, inputs, &roots, Keep::SelfCache, last)?;
+            let (scores, self_kv) = self.step(Decoder::WithPast, inputs, batch.texts, read, Keep::SelfCache, last)?;
             return Ok(Root { cross_kv, self_kv, scores });
         }
         // [texts, prompt, d_model]: padded along the prompt axis.
@@ -418,33 +480,33 @@ impl<'a> Run<'a> {
             ("encoder_attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
             ("encoder_hidden_states".into(), (&hidden).into()),
         ];
-        let (scores, mut kept) = self.step(Decoder::Root, inputs, &roots, Keep::CrossAndSelfCache, true)?;
+        let (scores, mut kept) = self.step(Decoder::Root, inputs, batch.texts, read, Keep::CrossAndSelfCache, true)?;
         let self_kv = kept.split_off(self.names.present_cross.len());
         Ok(Root { cross_kv: kept, self_kv, scores })
     }
 
-    /// One decoder-with-past step: row r scores trie node `nodes[r]` and is fed the cache row
+    /// One decoder-with-past step: row r is fed token `tokens[r]` and the cache row
     /// `parent_rows[r]` of `self_kv`. Rows are text-major (the same count for every text of
-    /// the run), as our grouped decoder reads them. Returns the scores and the new cache.
-    fn expand(
+    /// the run), as our grouped decoder reads them. Returns what `read` asks for and the new
+    /// cache.
+    pub(crate) fn expand(
         &mut self,
-        nodes: &[usize],
+        tokens: &[i64],
         parent_rows: &[usize],
         self_kv: &[DynValue],
         cross_kv: &[DynValue],
+        read: Read,
         shrink: bool,
     ) -> Result<(RowScores, Vec<DynValue>)> {
-        let (prompts, trie) = (self.prompts, self.trie);
-        let batch = &prompts.all;
-        let tokens: Vec<i64> = nodes.iter().map(|&n| trie.node(n).token as i64).collect();
+        let batch = &self.prompts.all;
         let mut inputs: Inputs = vec![
-            ("input_ids".into(), host_tensor([nodes.len(), 1], &tokens)?),
+            ("input_ids".into(), host_tensor([tokens.len(), 1], tokens)?),
             ("encoder_attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
         ];
         self.count(bytes_of::<i64>(tokens.len() + batch.mask.len()));
         // Shapes are collected only while a test records them, not on every step.
         let mut shapes =
-            self.sessions.shape_log.is_some().then(|| vec![("input_ids".to_string(), vec![nodes.len(), 1])]);
+            self.sessions.shape_log.is_some().then(|| vec![("input_ids".to_string(), vec![tokens.len(), 1])]);
         let parents = self.parent_cache(parent_rows, self_kv)?;
         for (name, rows) in self.names.past_self.iter().zip(parents) {
             if let Some(shapes) = shapes.as_mut() {
@@ -462,7 +524,7 @@ impl<'a> Run<'a> {
         if let (Some(log), Some(shapes)) = (self.sessions.shape_log.as_mut(), shapes) {
             log.push(shapes);
         }
-        self.step(Decoder::WithPast, inputs, nodes, Keep::SelfCache, shrink)
+        self.step(Decoder::WithPast, inputs, tokens.len(), read, Keep::SelfCache, shrink)
     }
 
     /// Rows `parent_rows` of every layer's self-attention cache: by the cache gather graph
@@ -498,14 +560,16 @@ impl<'a> Run<'a> {
         // the CPU").
         run_bound(gather, &mut self.sessions.memory, true, "cache gather graph", inputs, &bound)
     }
+}
 
+impl<'a> Run<'a> {
     /// Per-label log-probabilities of the trie's labels for every prompt of the run (exact
     /// mode): one encoder run, then one decoder step per trie depth for all texts together.
     /// Several texts need the grouped decoder our export writes (`Sessions::batches_texts`).
     pub(crate) fn exact(mut self) -> Result<Vec<Vec<f64>>> {
         let trie = self.trie;
-        let texts = self.prompts.all.texts;
-        if texts > 1 && !self.sessions.batches_texts {
+        let texts = self.steps.prompts.all.texts;
+        if texts > 1 && !self.steps.sessions.batches_texts {
             return Err(Error::runtime(
                 "run the decoder",
                 "several texts in one run need the grouped decoder_with_past_model.onnx that tools/export_model.py writes",
@@ -532,7 +596,7 @@ impl<'a> Run<'a> {
                 .collect();
             let last = depth + 1 == levels;
             let split =
-                texts == 1 && self.max_rows > 0 && nodes.len() > self.max_rows && !self.sessions.memory.on_device;
+                texts == 1 && self.max_rows > 0 && nodes.len() > self.max_rows && !self.steps.sessions.memory.on_device;
             let (scores, kv) = if split {
                 self.expand_in_steps(&nodes, &parent_rows, &self_kv, &root.cross_kv, last)?
             } else {
@@ -561,7 +625,7 @@ impl<'a> Run<'a> {
     /// Optimum's own decoder accepts too, so this batches texts with any export.
     pub(crate) fn greedy(mut self) -> Result<Vec<(Vec<f64>, usize)>> {
         let trie = self.trie;
-        let texts = self.prompts.all.texts;
+        let texts = self.steps.prompts.all.texts;
         let root = self.start()?;
         let mut cumulative = vec![vec![f64::NAN; trie.nodes().len()]; texts];
         for (t, cumulative) in cumulative.iter_mut().enumerate() {

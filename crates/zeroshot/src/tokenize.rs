@@ -89,7 +89,27 @@ impl TextTokenizer {
         text: &str,
         max_tokens: usize,
     ) -> Result<PromptIds> {
-        let ids = |t: &str| self.encode(&template.render(label_part, t));
+        let too_many = |needed| Error::TooManyLabels { labels: n_labels, needed, max: max_tokens };
+        self.fit(text, max_tokens, |t| self.encode(&template.render(label_part, t)), too_many)
+    }
+
+    /// A generation prompt's ids: the prompt as it is, cut as `prompt_ids` cuts a text.
+    pub fn text_ids(&self, text: &str, max_tokens: usize) -> Result<PromptIds> {
+        let too_long = |needed| {
+            Error::InvalidOption(format!("the prompt limit of {max_tokens} tokens leaves no room ({needed} needed)"))
+        };
+        self.fit(text, max_tokens, |t| self.encode(t), too_long)
+    }
+
+    /// The ids `ids` gives for the longest prefix of `text` that fits in `max_tokens`
+    /// (`prompt_ids`); `too_long(needed)` when even the empty text does not fit.
+    fn fit(
+        &self,
+        text: &str,
+        max_tokens: usize,
+        ids: impl Fn(&str) -> Result<Vec<u32>>,
+        too_long: impl FnOnce(usize) -> Error,
+    ) -> Result<PromptIds> {
         let (text, cut) = text_prefix(text, max_tokens);
         let text_chars = text.chars().count();
         let full = ids(text)?;
@@ -98,7 +118,7 @@ impl TextTokenizer {
         }
         let empty = ids("")?;
         if empty.len() > max_tokens {
-            return Err(Error::TooManyLabels { labels: n_labels, needed: empty.len(), max: max_tokens });
+            return Err(too_long(empty.len()));
         }
         let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
         let prefix = |k: usize| &text[..bounds[k]];
@@ -114,6 +134,11 @@ impl TextTokenizer {
             }
         }
         Ok(PromptIds { ids: widen(best), kept_chars: lo, truncated: true })
+    }
+
+    /// Generated ids as text, without special tokens (transformers' `skip_special_tokens`).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner.decode(ids, true).map_err(|e| Error::Tokenizer(e.to_string()))
     }
 
     /// `text` as the tokenizer's normaliser leaves it (NFKC, folded blanks for mT5).

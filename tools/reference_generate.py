@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Reference generations of the tiny test model, from PyTorch transformers' `generate`.
+
+The independent side of the generation tests (crates/zeroshot/tests/generate.rs): it shares
+no code with the Rust engine. It rebuilds the tiny model's PyTorch weights the way
+tools/make_test_model.py made them (same seed, same vocabulary size), checks that they are the
+fixture's by reproducing tests/fixtures/reference_scores.json, and writes
+tests/fixtures/reference_generate.json:
+  greedy   token ids of transformers' greedy `generate` (do_sample=False, num_beams=1)
+  first    the first decoder step's log-softmax over the vocabulary, top 16 tokens, in float64,
+           for the statistical test of sampling
+
+usage: python tools/reference_generate.py   (env: tools/requirements.txt)
+"""
+import json
+import os
+
+import make_test_model
+import reference
+import torch
+from transformers import PreTrainedTokenizerFast
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "..", "tests", "fixtures")
+MAX_NEW_TOKENS = 24
+TOP = 16
+PROMPTS = [
+    ("keywords", "抽取关键词：\n快递三天了还没到，物流信息一直不更新，客服也不回复"),
+    ("title", "为以下的文本生成标题：\n这家店的衣服质量很好，做工精细，价格也实惠，下次还会再来"),
+    ("plain", "好评，下次还来买"),
+    ("empty", ""),
+    ("braces", "{labels} {text} 不是占位符"),
+]
+# Prompts cut to a limit, as the engine cuts them (tools/reference.py's search).
+CUT = [("cut_to_12", "为以下的文本生成标题：\n这家店的衣服质量很好，做工精细，价格也实惠", 12)]
+
+
+def load():
+    tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(FIXTURES, "tiny-mt5", "tokenizer.json"),
+                                  eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
+    model = make_test_model.make_model(make_test_model.VOCAB)
+    with open(os.path.join(FIXTURES, "reference_scores.json"), encoding="utf-8") as f:
+        cases = json.load(f)["cases"]
+    for case in cases[:3]:
+        got = reference.label_logprobs(model, tok, case["input_ids"], case["labels"])
+        assert all(abs(a - b) < 1e-9 for a, b in zip(got, case["logprobs"])), \
+            f"the rebuilt weights are not the fixture's ({case['name']}: {got} vs {case['logprobs']})"
+    return model, tok
+
+
+def cut_ids(tok, text, max_tokens):
+    """The longest character prefix of `text` whose ids fit (tools/reference.py's search)."""
+    ids = lambda t: tok(t).input_ids  # noqa: E731
+    if len(ids(text)) <= max_tokens:
+        return ids(text)
+    lo, hi = 0, len(text)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if len(ids(text[:mid])) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid
+    return ids(text[:lo])
+
+
+@torch.no_grad()
+def case(model, name, prompt, ids):
+    enc = torch.tensor([ids])
+    out = model.generate(input_ids=enc, attention_mask=torch.ones_like(enc), do_sample=False, num_beams=1,
+                         max_new_tokens=MAX_NEW_TOKENS, min_new_tokens=0)
+    greedy = out[0].tolist()[1:]  # without the decoder start token
+    if model.config.eos_token_id in greedy:
+        greedy = greedy[:greedy.index(model.config.eos_token_id) + 1]
+    start = torch.tensor([[model.config.decoder_start_token_id]])
+    logits = model(input_ids=enc, attention_mask=torch.ones_like(enc), decoder_input_ids=start).logits[0, 0]
+    logp = torch.log_softmax(logits.double(), dim=-1)
+    top = torch.topk(logp, TOP)
+    return {"name": name, "prompt": prompt, "input_ids": ids, "max_new_tokens": MAX_NEW_TOKENS,
+            "greedy": greedy,
+            "first": {"tokens": top.indices.tolist(), "logprobs": top.values.tolist()}}
+
+
+def main():
+    model, tok = load()
+    cases = [case(model, n, p, tok(p).input_ids) for n, p in PROMPTS]
+    for name, prompt, limit in CUT:
+        c = case(model, name, prompt, cut_ids(tok, prompt, limit))
+        c["max_input_tokens"] = limit
+        cases.append(c)
+    path = os.path.join(FIXTURES, "reference_generate.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"generated_by": "tools/reference_generate.py (PyTorch transformers generate, greedy)",
+                   "torch": torch.__version__, "cases": cases}, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
