@@ -10,9 +10,14 @@ use crate::model::Model;
 use crate::sampling::{next_token, Rng, Sampling};
 use crate::scorer::{Read, Steps};
 
+/// The most outputs one prompt may ask for: each output is a decoder row whose cache grows
+/// with every token (72 KB a token at mT5-base size), so 64 outputs of 256 tokens are about
+/// 1.2 GB, the most a call takes elsewhere (README, "Security and limits").
+pub const MAX_OUTPUTS: usize = 64;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerateOptions {
-    /// Outputs per prompt (at least 1, at most `max_rows`).
+    /// Outputs per prompt (at least 1, at most `MAX_OUTPUTS` and `max_rows`).
     pub n: usize,
     pub sampling: Sampling,
     /// Tokens generated at most per output (EOS included).
@@ -42,8 +47,12 @@ impl GenerateOptions {
     fn check(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidOption(m));
         let s = &self.sampling;
-        if self.n == 0 || (self.max_rows > 0 && self.n > self.max_rows) {
-            return bad(format!("n must be between 1 and {} (zs.batch_rows), got {}", self.max_rows, self.n));
+        let most = if self.max_rows > 0 { MAX_OUTPUTS.min(self.max_rows) } else { MAX_OUTPUTS };
+        if self.n == 0 || self.n > most {
+            return bad(format!(
+                "n must be between 1 and {most} (at most {MAX_OUTPUTS}, and zs.batch_rows), got {}",
+                self.n
+            ));
         }
         if !(s.temperature >= 0.0 && s.temperature.is_finite()) {
             return bad(format!("temperature must be 0 (greedy) or positive, got {}", s.temperature));

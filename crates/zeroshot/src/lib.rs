@@ -2,6 +2,7 @@
 //!
 //! No Postgres here: the extension and the `zeroshot` command line are both front ends.
 //! See the README for the model contract and the scoring method.
+pub mod aliases;
 mod batch;
 pub mod classify;
 pub mod config;
@@ -22,6 +23,7 @@ mod scorer;
 pub mod tokenize;
 pub mod trie;
 
+pub use aliases::LabelForms;
 pub use classify::{Classification, ScoreMode, ScoreOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use generate::{GenerateOptions, Generation};

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""Reference generations of the tiny test model, from PyTorch transformers' `generate`.
+"""Reference generations and alias scores of the tiny test model, from PyTorch transformers.
 
-The independent side of the generation tests (crates/zeroshot/tests/generate.rs): it shares
-no code with the Rust engine. It rebuilds the tiny model's PyTorch weights the way
-tools/make_test_model.py made them (same seed, same vocabulary size), checks that they are the
-fixture's by reproducing tests/fixtures/reference_scores.json, and writes
+The independent side of the generation and alias tests (crates/zeroshot/tests/generate.rs,
+aliases.rs): it shares no code with the Rust engine. It rebuilds the tiny model's PyTorch
+weights the way tools/make_test_model.py made them (same seed, same vocabulary size), checks
+that they are the fixture's by reproducing tests/fixtures/reference_scores.json, and writes
 tests/fixtures/reference_generate.json:
   greedy   token ids of transformers' greedy `generate` (do_sample=False, num_beams=1)
   first    the first decoder step's log-softmax over the vocabulary, top 16 tokens, in float64,
            for the statistical test of sampling
+and tests/fixtures/reference_aliases.json: labels with aliases, every form in the prompt (each
+label followed by its aliases), each label's log-probability the log-sum-exp of its forms'.
 
-usage: python tools/reference_generate.py   (env: tools/requirements.txt)
+usage: python tools/reference_fixtures.py   (env: tools/requirements.txt)
 """
 import json
 import os
@@ -80,8 +82,37 @@ def case(model, name, prompt, ids):
             "first": {"tokens": top.indices.tolist(), "logprobs": top.values.tolist()}}
 
 
+ALIAS_CASES = [
+    ("logistics", "快递三天了还没到，物流信息一直不更新", ["物流问题", "商品质量", "售后体验"],
+     {"物流问题": ["快递慢", "没发货"]}),
+    ("prefix_aliases", "好评，下次还来买", ["好评", "差评"], {"好评": ["好", "好评如潮"], "差评": ["差"]}),
+    ("every_label", "客服态度很好，退货很顺利", ["售后", "质量"], {"质量": ["做工"], "售后": ["客服", "退货"]}),
+]
+
+
+def alias_case(model, tok, name, text, labels, aliases):
+    forms, owner = [], []
+    for i, label in enumerate(labels):
+        for form in [label] + aliases.get(label, []):
+            forms.append(form)
+            owner.append(i)
+    ids, _ = reference.prompt_ids(tok, reference.DEFAULT_TEMPLATE, reference.DEFAULT_SEPARATOR, forms, text, 512)
+    by_form = reference.label_logprobs(model, tok, ids, forms)
+    by_label = [torch.logsumexp(torch.tensor([lp for lp, o in zip(by_form, owner) if o == i],
+                                             dtype=torch.float64), 0).item() for i in range(len(labels))]
+    return {"name": name, "text": text, "labels": labels, "aliases": aliases, "input_ids": ids,
+            "form_logprobs": by_form, "logprobs": by_label}
+
+
 def main():
     model, tok = load()
+    aliases = [alias_case(model, tok, *c) for c in ALIAS_CASES]
+    path = os.path.join(FIXTURES, "reference_aliases.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"generated_by": "tools/reference_fixtures.py (PyTorch transformers, float64 log-softmax)",
+                   "torch": torch.__version__, "cases": aliases}, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"wrote {path}")
     cases = [case(model, n, p, tok(p).input_ids) for n, p in PROMPTS]
     for name, prompt, limit in CUT:
         c = case(model, name, prompt, cut_ids(tok, prompt, limit))
@@ -89,7 +120,7 @@ def main():
         cases.append(c)
     path = os.path.join(FIXTURES, "reference_generate.json")
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"generated_by": "tools/reference_generate.py (PyTorch transformers generate, greedy)",
+        json.dump({"generated_by": "tools/reference_fixtures.py (PyTorch transformers generate, greedy)",
                    "torch": torch.__version__, "cases": cases}, f, ensure_ascii=False, indent=1)
         f.write("\n")
     print(f"wrote {path}")
