@@ -13,6 +13,10 @@ pub enum ZsError {
     Load { setting: &'static str, source: zeroshot::Error },
     #[error("label {position} is NULL")]
     NullLabel { position: usize },
+    #[error("{name} is NULL")]
+    NullArgument { name: &'static str },
+    #[error("{name} must not be negative, got {value}")]
+    NegativeArgument { name: &'static str, value: i64 },
     #[error("{setting} = {value} is over {limit_setting} = {limit}")]
     SettingOverLimit { setting: &'static str, value: i64, limit_setting: &'static str, limit: i64 },
     #[error(
@@ -59,7 +63,10 @@ impl ZsError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         let kind = match self {
             ZsError::Engine(e) | ZsError::Load { source: e, .. } => e.kind(),
-            ZsError::NullLabel { .. } => return PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            ZsError::NullLabel { .. } | ZsError::NullArgument { .. } => {
+                return PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED
+            }
+            ZsError::NegativeArgument { .. } => return PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             ZsError::SettingOverLimit { .. } => return PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             ZsError::NotUtf8 => return PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
             ZsError::LabelArrayTooLarge { .. } => return PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,

@@ -38,6 +38,7 @@ pub static CUDA_MEM_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static MAX_INPUT_TOKENS: GucSetting<i32> = GucSetting::<i32>::new(512);
 pub static MAX_INPUT_TOKENS_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_INPUT_TOKENS_LIMIT);
+pub static MAX_NEW_TOKENS_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_MAX_NEW_TOKENS_LIMIT);
 pub static TEMPERATURE: GucSetting<f64> = GucSetting::<f64>::new(1.0);
 pub static SCORE_MODE: GucSetting<ScoreModeSetting> = GucSetting::<ScoreModeSetting>::new(ScoreModeSetting::Exact);
 pub static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(16);
@@ -60,6 +61,11 @@ pub static SERVER_TOKEN_FILE: GucSetting<Option<std::ffi::CString>> =
 /// widest label set that fits, a call stays within about 1 GB at mT5-base size (README,
 /// "Security and limits").
 const DEFAULT_MAX_INPUT_TOKENS_LIMIT: i32 = 2048;
+
+/// The most tokens a zs_generate output may have unless a superuser raises it: every token
+/// is one decoder step, and each output's self-attention cache grows by one position per
+/// step (72 KB at mT5-base size), so 64 outputs of 256 tokens hold about 1.2 GB at the end.
+const DEFAULT_MAX_NEW_TOKENS_LIMIT: i32 = 256;
 
 /// Most decoder rows per run a setting may ask for: each row briefly takes a
 /// vocabulary-wide row of logits (1 MB for mT5), so 1,024 rows are about 1 GB.
@@ -149,6 +155,16 @@ pub fn init() {
         &MAX_INPUT_TOKENS_LIMIT,
         16,
         MAX_INPUT_TOKENS_CEILING,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"zs.max_new_tokens_limit",
+        c"Largest max_new_tokens a zs_generate call may ask for.",
+        c"Superuser only: a call's memory and time grow with every token it generates.",
+        &MAX_NEW_TOKENS_LIMIT,
+        1,
+        4096,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -359,6 +375,10 @@ pub fn score_mode() -> zeroshot::ScoreMode {
         ScoreModeSetting::Exact => zeroshot::ScoreMode::Exact,
         ScoreModeSetting::Greedy => zeroshot::ScoreMode::Greedy,
     }
+}
+
+pub fn max_new_tokens_limit() -> usize {
+    MAX_NEW_TOKENS_LIMIT.get().max(1) as usize
 }
 
 pub fn batch_size() -> usize {

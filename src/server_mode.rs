@@ -4,7 +4,7 @@
 //! finish without it). The request carries the session's scoring settings, so that answers are
 //! the ones in-process mode gives.
 use serde_json::{json, Value};
-use zeroshot::{Classification, ScoreOptions};
+use zeroshot::{Classification, GenerateOptions, Generation, ScoreOptions};
 use zeroshot_client::{wire, Address, Client, ClientError};
 
 use crate::error::ZsError;
@@ -99,12 +99,7 @@ pub fn classify(
         .get("results")
         .and_then(Value::as_array)
         .ok_or_else(|| ZsError::ServerProtocol { message: format!("{}: the answer has no results", client.address) })?;
-    if let Some(model_id) = answer.get("random_model").and_then(Value::as_str) {
-        // Once per session, as a backend warns once when it loads such a model.
-        if !WARNED_RANDOM.replace(true) {
-            crate::backend::warn_random_model(model_id);
-        }
-    }
+    warn_if_random(&answer);
     if results.len() != texts.len() {
         return Err(ZsError::ServerProtocol {
             message: format!("{} results for {} texts", results.len(), texts.len()),
@@ -116,7 +111,25 @@ pub fn classify(
         .collect()
 }
 
+/// Warns once per session, as a backend warns once when it loads such a model, where the
+/// answer says the server's model has random weights.
+fn warn_if_random(answer: &Value) {
+    if let Some(model_id) = answer.get("random_model").and_then(Value::as_str) {
+        if !WARNED_RANDOM.replace(true) {
+            crate::backend::warn_random_model(model_id);
+        }
+    }
+}
+
 /// What `GET /v1/model` says of the server's model.
 pub fn model_info(client: &Client) -> Result<Value, ZsError> {
     client.get_json("/v1/model", &crate::cancel_pending).map_err(server_error)
+}
+
+/// `n` outputs for `prompt` from the server, with the session's options.
+pub fn generate(client: &Client, prompt: &str, opts: &GenerateOptions) -> Result<Generation, ZsError> {
+    let request = wire::generate_request_json(prompt, opts);
+    let answer = client.post_json("/v1/generate", &request, &crate::cancel_pending).map_err(server_error)?;
+    warn_if_random(&answer);
+    wire::generation_from_json(&answer, opts.n).map_err(|message| ZsError::ServerProtocol { message })
 }

@@ -11,10 +11,10 @@
 use std::collections::VecDeque;
 
 use pgrx::prelude::*;
-use pgrx::PgMemoryContexts;
+use pgrx::{JsonB, PgMemoryContexts};
 use serde_json::{json, Map, Value};
 use zeroshot::tokenize::TEXT_CHARS_PER_TOKEN;
-use zeroshot::{Classification, RunLimits, ScoreOptions};
+use zeroshot::{Classification, LabelForms, RunLimits, ScoreOptions};
 
 use crate::backend::{count_texts, with_model};
 use crate::error::{OrReport, ZsError};
@@ -31,7 +31,6 @@ pub(crate) fn label_vec<'a, 'b>(
     labels: &Array<'a, DbText<'b>>,
     max_input_tokens: usize,
 ) -> Result<Vec<String>, ZsError> {
-    let max_bytes = max_input_tokens.saturating_mul(TEXT_CHARS_PER_TOKEN).saturating_mul(4);
     let mut bytes = 0usize;
     for (i, label) in labels.iter().enumerate() {
         if i % CONVERT_CHUNK == 0 {
@@ -39,9 +38,7 @@ pub(crate) fn label_vec<'a, 'b>(
         }
         bytes = bytes.saturating_add(label.map_or(0, |l| l.len()));
     }
-    if labels.len() > max_input_tokens || bytes > max_bytes {
-        return Err(ZsError::LabelArrayTooLarge { labels: labels.len(), bytes, max: max_input_tokens });
-    }
+    check_label_bounds(labels.len(), bytes, max_input_tokens)?;
     let mut out = Vec::with_capacity(labels.len());
     for (i, label) in labels.iter().enumerate() {
         if i % CONVERT_CHUNK == 0 {
@@ -50,6 +47,46 @@ pub(crate) fn label_vec<'a, 'b>(
         out.push(label.ok_or(ZsError::NullLabel { position: i + 1 })?.to_utf8_all()?);
     }
     Ok(out)
+}
+
+/// More labels (or forms) than prompt tokens, or more bytes than a prompt can read, cannot fit.
+fn check_label_bounds(labels: usize, bytes: usize, max_input_tokens: usize) -> Result<(), ZsError> {
+    let max_bytes = max_input_tokens.saturating_mul(TEXT_CHARS_PER_TOKEN).saturating_mul(4);
+    if labels > max_input_tokens || bytes > max_bytes {
+        return Err(ZsError::LabelArrayTooLarge { labels, bytes, max: max_input_tokens });
+    }
+    Ok(())
+}
+
+/// The labels and their aliases (`{"label": ["alias", …], …}`, or NULL for none): every form
+/// counts against the same bounds as a label array, and a malformed object is 22023.
+pub(crate) fn label_forms(
+    labels: Vec<String>,
+    aliases: Option<JsonB>,
+    max_input_tokens: usize,
+) -> Result<LabelForms, ZsError> {
+    let Some(JsonB(aliases)) = aliases else { return Ok(LabelForms::new(labels, Vec::new())?) };
+    let bad = |m: String| ZsError::Engine(zeroshot::Error::InvalidOption(format!("aliases: {m}")));
+    let object = aliases.as_object().ok_or_else(|| {
+        bad(format!("expected an object of label: [alias, …], got {aliases}").chars().take(200).collect())
+    })?;
+    let mut forms = labels.len();
+    let mut bytes: usize = labels.iter().map(String::len).sum();
+    let mut pairs = Vec::with_capacity(object.len());
+    for (label, list) in object {
+        let list =
+            list.as_array().ok_or_else(|| bad(format!("the aliases of {label:?} must be an array of strings")))?;
+        let mut names = Vec::with_capacity(list.len());
+        for alias in list {
+            let alias = alias.as_str().ok_or_else(|| bad(format!("an alias of {label:?} is not a string")))?;
+            forms += 1;
+            bytes = bytes.saturating_add(alias.len());
+            names.push(alias.to_string());
+        }
+        check_label_bounds(forms, bytes, max_input_tokens)?;
+        pairs.push((label.clone(), names));
+    }
+    Ok(LabelForms::new(labels, pairs)?)
 }
 
 /// The scoring options from the settings, read once per call (before any ONNX Runtime work).
@@ -76,25 +113,21 @@ pub(crate) fn text_utf8(text: DbText<'_>, opts: &ScoreOptions) -> Result<String,
     text.to_utf8(Some(opts.max_input_tokens.saturating_mul(TEXT_CHARS_PER_TOKEN)))
 }
 
-/// Scores `texts` (each already UTF-8) against `labels`; returns the labels as the engine
-/// validated them and one classification per text.
+/// Scores `texts` (each already UTF-8) against the labels of `forms`, one classification per
+/// text over the canonical labels. In server mode the server scores the forms as labels and
+/// they are merged here, as the engine merges them in-process.
 pub(crate) fn classify_texts(
     texts: &[&str],
-    labels: &[String],
+    forms: &LabelForms,
     opts: &ScoreOptions,
 ) -> Result<Vec<Classification>, ZsError> {
     if let Some(client) = crate::server_mode::client() {
-        let results = crate::server_mode::classify(&client?, texts, labels, opts)?;
+        let by_form = crate::server_mode::classify(&client?, texts, &forms.forms, opts)?;
         count_texts(texts.len() as u64);
-        return Ok(results);
+        return Ok(forms.merge_all(by_form, opts));
     }
     with_model(|model| {
-        let prepared = model.labels(labels, opts.max_input_tokens)?;
-        if texts.is_empty() {
-            // A check of the labels alone.
-            return Ok(Vec::new());
-        }
-        let results = model.classify_many(texts, &prepared, opts)?;
+        let results = model.classify_forms(texts, forms, opts)?;
         count_texts(texts.len() as u64);
         Ok(results)
     })
@@ -107,26 +140,92 @@ pub(crate) fn scores_json(labels: &[String], c: &Classification) -> Value {
     json!({ "label": labels[c.best], "score": c.probs[c.best], "scores": scores })
 }
 
-fn classify_one(body: DbText<'_>, labels: Array<'_, DbText<'_>>) -> (Vec<String>, Classification) {
+fn classify_one(
+    body: DbText<'_>,
+    labels: Array<'_, DbText<'_>>,
+    aliases: Option<JsonB>,
+) -> (Vec<String>, Classification) {
     let opts = options().or_report();
     let labels = label_vec(&labels, opts.max_input_tokens).or_report();
+    let forms = label_forms(labels, aliases, opts.max_input_tokens).or_report();
     let body = text_utf8(body, &opts).or_report();
-    let mut results = classify_texts(&[&body], &labels, &opts).or_report();
-    (labels, results.pop().expect("one text in, one result out"))
+    let mut results = classify_texts(&[&body], &forms, &opts).or_report();
+    (forms.labels, results.pop().expect("one text in, one result out"))
 }
 
 /// The most probable of `labels` for `body`; always one of them.
 #[pg_extern(stable, strict, parallel_restricted)]
 fn zs_classify(body: DbText<'_>, labels: Array<'_, DbText<'_>>) -> ServerText {
-    let (labels, c) = classify_one(body, labels);
+    let (labels, c) = classify_one(body, labels, None);
     ServerText::new(&labels[c.best])
+}
+
+/// `zs_classify` with label aliases. An overload, not a new default argument: views and
+/// triggers that call the two-argument function keep depending on it across the update.
+/// Not STRICT: NULL aliases mean none (a NULL text or label array is still a NULL answer).
+#[pg_extern(stable, parallel_restricted, name = "zs_classify")]
+fn zs_classify_aliases(
+    body: Option<DbText<'_>>,
+    labels: Option<Array<'_, DbText<'_>>>,
+    aliases: Option<JsonB>,
+) -> Option<ServerText> {
+    let (labels, c) = classify_one(body?, labels?, aliases);
+    Some(ServerText::new(&labels[c.best]))
 }
 
 /// `{"label": best, "score": its probability, "scores": {label: probability, …}}`.
 #[pg_extern(stable, strict, parallel_restricted)]
 fn zs_classify_scores(body: DbText<'_>, labels: Array<'_, DbText<'_>>) -> ServerJsonb {
-    let (labels, c) = classify_one(body, labels);
+    let (labels, c) = classify_one(body, labels, None);
     ServerJsonb(scores_json(&labels, &c))
+}
+
+/// `zs_classify_scores` with label aliases (see `zs_classify_aliases`).
+#[pg_extern(stable, parallel_restricted, name = "zs_classify_scores")]
+fn zs_classify_scores_aliases(
+    body: Option<DbText<'_>>,
+    labels: Option<Array<'_, DbText<'_>>>,
+    aliases: Option<JsonB>,
+) -> Option<ServerJsonb> {
+    let (labels, c) = classify_one(body?, labels?, aliases);
+    Some(ServerJsonb(scores_json(&labels, &c)))
+}
+
+/// The `k` most probable labels with a score of at least `min_score`, most probable first
+/// (ties in the order of `labels`, as zs_classify breaks them). Greedy mode scores only the
+/// labels on its path, so only those can be listed.
+// The named columns must be spelled out in the signature for pgrx to generate the SQL.
+#[allow(clippy::type_complexity)]
+#[pg_extern(stable, parallel_restricted)]
+fn zs_classify_top<'a>(
+    body: Option<DbText<'a>>,
+    labels: Option<Array<'a, DbText<'a>>>,
+    k: default!(Option<i32>, 3),
+    min_score: default!(Option<f32>, 0),
+    aliases: default!(Option<JsonB>, "NULL"),
+) -> TableIterator<'a, (name!(rank, i32), name!(label, ServerText), name!(score, f32))> {
+    let (Some(body), Some(labels), Some(k), Some(min_score)) = (body, labels, k, min_score) else {
+        return TableIterator::new(Vec::new());
+    };
+    let k = usize::try_from(k).map_err(|_| ZsError::NegativeArgument { name: "k", value: k as i64 }).or_report();
+    let (labels, c) = classify_one(body, labels, aliases);
+    let rows: Vec<_> = top_labels(&c, k, min_score as f64)
+        .into_iter()
+        .enumerate()
+        .map(|(rank, l)| (rank as i32 + 1, ServerText::new(&labels[l]), c.probs[l] as f32))
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// The indices of the `k` most probable scored labels with a probability of at least
+/// `min_score`, most probable first; equal probabilities keep the labels' order.
+pub(crate) fn top_labels(c: &Classification, k: usize, min_score: f64) -> Vec<usize> {
+    let mut order: Vec<usize> =
+        (0..c.probs.len()).filter(|&l| !c.probs[l].is_nan() && c.probs[l] >= min_score).collect();
+    // A stable sort: ties stay in label order.
+    order.sort_by(|&a, &b| c.probs[b].total_cmp(&c.probs[a]));
+    order.truncate(k);
+    order
 }
 
 type BatchRow = (i32, Option<ServerText>, Option<f32>, Option<ServerJsonb>);
@@ -139,7 +238,7 @@ type BatchRow = (i32, Option<ServerText>, Option<f32>, Option<ServerJsonb>);
 /// cursor, rows are made as they are read.)
 struct BatchRows<'a> {
     texts: pgrx::datum::ArrayIterator<'a, DbText<'a>>,
-    labels: Vec<String>,
+    forms: LabelForms,
     opts: ScoreOptions,
     chunk: usize,
     ord: i32,
@@ -158,7 +257,7 @@ impl BatchRows<'_> {
         // A chunk of NULLs scores nothing (the labels were checked before the first chunk): in
         // server mode it would be a request, and a wait for a batch, per chunk.
         let scored =
-            if texts.is_empty() { Vec::new() } else { classify_texts(&texts, &self.labels, &self.opts).or_report() };
+            if texts.is_empty() { Vec::new() } else { classify_texts(&texts, &self.forms, &self.opts).or_report() };
         let mut results = scored.into_iter();
         for text in &converted {
             self.ord += 1;
@@ -179,13 +278,37 @@ impl Iterator for BatchRows<'_> {
         Some(match result {
             Some(c) => (
                 ord,
-                Some(ServerText::new(&self.labels[c.best])),
+                Some(ServerText::new(&self.forms.labels[c.best])),
                 Some(c.probs[c.best] as f32),
-                Some(ServerJsonb(scores_json(&self.labels, &c))),
+                Some(ServerJsonb(scores_json(&self.forms.labels, &c))),
             ),
             None => (ord, None, None, None),
         })
     }
+}
+
+type BatchTable<'a> = TableIterator<
+    'a,
+    (name!(ord, i32), name!(label, Option<ServerText>), name!(score, Option<f32>), name!(scores, Option<ServerJsonb>)),
+>;
+
+fn batch<'a>(bodies: Array<'a, DbText<'a>>, labels: Array<'a, DbText<'a>>, aliases: Option<JsonB>) -> BatchTable<'a> {
+    let opts = options().or_report();
+    let labels = label_vec(&labels, opts.max_input_tokens).or_report();
+    let forms = label_forms(labels, aliases, opts.max_input_tokens).or_report();
+    // Labels are checked now, so that a bad label set fails even for an array of NULLs: by the
+    // model of this backend, or by the server (a request with no text) in server mode.
+    classify_texts(&[], &forms, &opts).or_report();
+    // The array is kept in the current memory context, which for a set-returning function's
+    // first call is its multi-call context: it lives until the last row (or an error) and is
+    // dropped with that context, so the iterator can read it chunk by chunk.
+    // SAFETY: the pointer is valid until the multi-call context is deleted, after the last
+    // call of the iterator that borrows it.
+    let bodies: &'a Array<'a, DbText<'a>> =
+        unsafe { &*PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(bodies) };
+    let rows =
+        BatchRows { texts: bodies.iter(), forms, chunk: gucs::batch_size(), opts, ord: 0, ready: VecDeque::new() };
+    TableIterator::new(rows)
 }
 
 /// One row per input text, in input order (`ord` is 1-based); a NULL text gives a row of NULLs.
@@ -199,19 +322,23 @@ fn zs_classify_batch<'a>(
     'a,
     (name!(ord, i32), name!(label, Option<ServerText>), name!(score, Option<f32>), name!(scores, Option<ServerJsonb>)),
 > {
-    let opts = options().or_report();
-    let labels = label_vec(&labels, opts.max_input_tokens).or_report();
-    // Labels are checked now, so that a bad label set fails even for an array of NULLs: by the
-    // model of this backend, or by the server (a request with no text) in server mode.
-    classify_texts(&[], &labels, &opts).or_report();
-    // The array is kept in the current memory context, which for a set-returning function's
-    // first call is its multi-call context: it lives until the last row (or an error) and is
-    // dropped with that context, so the iterator can read it chunk by chunk.
-    // SAFETY: the pointer is valid until the multi-call context is deleted, after the last
-    // call of the iterator that borrows it.
-    let bodies: &'a Array<'a, DbText<'a>> =
-        unsafe { &*PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(bodies) };
-    let rows =
-        BatchRows { texts: bodies.iter(), labels, chunk: gucs::batch_size(), opts, ord: 0, ready: VecDeque::new() };
-    TableIterator::new(rows)
+    batch(bodies, labels, None)
+}
+
+/// `zs_classify_batch` with label aliases (see `zs_classify_aliases`); no rows for a NULL
+/// text or label array, as the STRICT form.
+#[allow(clippy::type_complexity)]
+#[pg_extern(stable, parallel_restricted, name = "zs_classify_batch")]
+fn zs_classify_batch_aliases<'a>(
+    bodies: Option<Array<'a, DbText<'a>>>,
+    labels: Option<Array<'a, DbText<'a>>>,
+    aliases: Option<JsonB>,
+) -> TableIterator<
+    'a,
+    (name!(ord, i32), name!(label, Option<ServerText>), name!(score, Option<f32>), name!(scores, Option<ServerJsonb>)),
+> {
+    match (bodies, labels) {
+        (Some(bodies), Some(labels)) => batch(bodies, labels, aliases),
+        _ => TableIterator::new(Vec::new()),
+    }
 }

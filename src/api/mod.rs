@@ -14,6 +14,7 @@ macro_rules! finfo_v1 {
 }
 
 pub(crate) mod classify;
+mod generate;
 mod info;
 mod label_table;
 mod trigger;

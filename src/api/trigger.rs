@@ -203,8 +203,9 @@ fn zs_label_trigger<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple
                 db_bytes_to_utf8(args[2].to_bytes()).or_report().split(',').map(|l| l.trim().to_string()).collect();
             // SAFETY: a non-null text datum of the new row.
             let text = unsafe { text_prefix(datum, opts.max_input_tokens) }.or_report();
-            let result = classify_texts(&[&text], &labels, &opts).or_report();
-            Some(labels[result[0].best].clone())
+            let forms = zeroshot::LabelForms::new(labels, Vec::new()).or_report();
+            let result = classify_texts(&[&text], &forms, &opts).or_report();
+            Some(forms.labels[result[0].best].clone())
         }
     };
     let label_name = String::from_utf8_lossy(args[1].to_bytes()).into_owned();

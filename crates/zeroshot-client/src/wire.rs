@@ -1,9 +1,10 @@
-//! The JSON of one text's classification in `POST /v1/classify`, written by the server and read
-//! by the database backend: one place for both sides, so they cannot drift apart. It carries
-//! everything `zeroshot::Classification` holds, so that a backend in server mode answers what
-//! it would have in-process (NaN, for labels greedy mode did not score, travels as null).
+//! The JSON of one text's classification in `POST /v1/classify`, and of a request and answer of
+//! `POST /v1/generate`, written by one side and read by the other (the server, the database
+//! backend): one place for both sides, so they cannot drift apart. It carries everything
+//! `zeroshot::Classification` holds, so that a backend in server mode answers what it would
+//! have in-process (NaN, for labels greedy mode did not score, travels as null).
 use serde_json::{json, Map, Value};
-use zeroshot::Classification;
+use zeroshot::{Classification, GenerateOptions, Generation};
 
 fn nullable(x: f64) -> Value {
     if x.is_finite() {
@@ -58,6 +59,53 @@ pub fn classification_from_json(v: &Value, n_labels: usize) -> Result<Classifica
     })
 }
 
+/// `POST /v1/generate`'s body for `prompt` under `opts` (the server applies its own limits).
+pub fn generate_request_json(prompt: &str, opts: &GenerateOptions) -> Value {
+    json!({
+        "prompt": prompt,
+        "n": opts.n,
+        "temperature": opts.sampling.temperature,
+        "top_k": opts.sampling.top_k,
+        "top_p": opts.sampling.top_p,
+        "max_new_tokens": opts.max_new_tokens,
+        "seed": opts.seed,
+        "max_input_tokens": opts.max_input_tokens,
+        "batch_rows": opts.max_rows,
+    })
+}
+
+/// `{"outputs": [text, …], "tokens": [[id, …], …], "input_tokens", "truncated"}`.
+pub fn generation_json(g: &Generation) -> Value {
+    json!({
+        "outputs": g.texts,
+        "tokens": g.tokens,
+        "input_tokens": g.input_tokens,
+        "truncated": g.truncated,
+    })
+}
+
+/// The generation `generation_json` wrote, checked to hold `n` outputs.
+pub fn generation_from_json(v: &Value, n: usize) -> Result<Generation, String> {
+    let texts: Vec<String> = v
+        .get("outputs")
+        .and_then(Value::as_array)
+        .ok_or("no outputs array")?
+        .iter()
+        .map(|t| t.as_str().map(str::to_string).ok_or(format!("outputs: {t}")))
+        .collect::<Result<_, _>>()?;
+    let tokens: Vec<Vec<u32>> =
+        serde_json::from_value(v.get("tokens").cloned().ok_or("no tokens")?).map_err(|e| format!("tokens: {e}"))?;
+    if texts.len() != n || tokens.len() != n {
+        return Err(format!("{} outputs and {} token lists for n = {n}", texts.len(), tokens.len()));
+    }
+    Ok(Generation {
+        texts,
+        tokens,
+        input_tokens: v.get("input_tokens").and_then(Value::as_u64).ok_or("no input_tokens")? as usize,
+        truncated: v.get("truncated").and_then(Value::as_bool).ok_or("no truncated")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +133,21 @@ mod tests {
         assert!(classification_from_json(&bad, 3).is_err());
         bad["probs"] = json!([0.2, 0.3, null]);
         assert!(classification_from_json(&bad, 3).is_err(), "the answer's probability is missing");
+    }
+
+    #[test]
+    fn a_generation_round_trips_and_is_checked_against_n() {
+        let g = Generation {
+            texts: vec!["物流".into(), "".into()],
+            tokens: vec![vec![5, 1], vec![1]],
+            input_tokens: 9,
+            truncated: false,
+        };
+        let v = generation_json(&g);
+        assert_eq!(generation_from_json(&v, 2).unwrap(), g);
+        assert!(generation_from_json(&v, 3).is_err());
+        let mut bad = v.clone();
+        bad["tokens"] = json!([[5, -1], [1]]);
+        assert!(generation_from_json(&bad, 2).is_err());
     }
 }

@@ -1,0 +1,82 @@
+//! zs_generate: free generation for the model's other tasks (README, "Generation").
+//!
+//! VOLATILE: with a temperature above 0 and no seed, each call draws new outputs, so the
+//! planner must call it once per row it is written for and never fold or reuse a call. (A
+//! greedy or seeded call repeats itself, but one function has one volatility.) PARALLEL
+//! RESTRICTED, as the classification functions: a parallel worker would load a model of its own.
+//! Not STRICT, so that a NULL seed means "a new seed"; a NULL prompt gives no rows.
+use pgrx::prelude::*;
+use zeroshot::{GenerateOptions, Generation, Sampling};
+
+use crate::api::classify::{options, text_utf8};
+use crate::backend::with_model;
+use crate::error::{OrReport, ZsError};
+use crate::gucs;
+use crate::text::{DbText, ServerText};
+
+/// An argument as the engine takes it: not NULL, not negative.
+fn count(value: Option<i32>, name: &'static str) -> Result<usize, ZsError> {
+    let value = value.ok_or(ZsError::NullArgument { name })?;
+    usize::try_from(value).map_err(|_| ZsError::NegativeArgument { name, value: value as i64 })
+}
+
+fn generation_options(
+    n: Option<i32>,
+    temperature: Option<f64>,
+    top_k: Option<i32>,
+    top_p: Option<f64>,
+    max_new_tokens: Option<i32>,
+    seed: Option<i64>,
+) -> Result<GenerateOptions, ZsError> {
+    let score = options()?;
+    let max_new_tokens = count(max_new_tokens, "max_new_tokens")?;
+    let limit = gucs::max_new_tokens_limit();
+    if max_new_tokens > limit {
+        return Err(ZsError::SettingOverLimit {
+            setting: "max_new_tokens",
+            value: max_new_tokens as i64,
+            limit_setting: "zs.max_new_tokens_limit",
+            limit: limit as i64,
+        });
+    }
+    Ok(GenerateOptions {
+        n: count(n, "n")?,
+        sampling: Sampling {
+            temperature: temperature.ok_or(ZsError::NullArgument { name: "temperature" })?,
+            top_k: count(top_k, "top_k")?,
+            top_p: top_p.ok_or(ZsError::NullArgument { name: "top_p" })?,
+        },
+        max_new_tokens,
+        // A bigint's bits: every seed, negative ones too, is its own.
+        seed: seed.map(|s| s as u64),
+        max_input_tokens: score.max_input_tokens,
+        max_rows: score.runs.max_rows,
+    })
+}
+
+fn generate(prompt: &str, opts: &GenerateOptions) -> Result<Generation, ZsError> {
+    if let Some(client) = crate::server_mode::client() {
+        return crate::server_mode::generate(&client?, prompt, opts);
+    }
+    with_model(|model| Ok(model.generate(prompt, opts)?))
+}
+
+/// `n` outputs of the model for `prompt` (the prompt as it is: no template), greedy at
+/// temperature 0, sampled with top-k and top-p above it; reproducible with a seed.
+#[pg_extern(volatile, parallel_restricted)]
+fn zs_generate<'a>(
+    prompt: Option<DbText<'a>>,
+    n: default!(Option<i32>, 1),
+    temperature: default!(Option<f64>, 0),
+    top_k: default!(Option<i32>, 0),
+    top_p: default!(Option<f64>, 1),
+    max_new_tokens: default!(Option<i32>, 64),
+    seed: default!(Option<i64>, "NULL"),
+) -> SetOfIterator<'a, ServerText> {
+    let opts = generation_options(n, temperature, top_k, top_p, max_new_tokens, seed).or_report();
+    let Some(prompt) = prompt else { return SetOfIterator::new(Vec::new()) };
+    let score = options().or_report();
+    let prompt = text_utf8(prompt, &score).or_report();
+    let generation = generate(&prompt, &opts).or_report();
+    SetOfIterator::new(generation.texts.into_iter().map(|t| ServerText::new(&t)).collect::<Vec<_>>())
+}
