@@ -245,6 +245,67 @@ STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'zs_label_lock_table_wrapper';
 
+-- New in 0.2.0: the aliases overloads of the classifiers, zs_classify_top and zs_generate.
+CREATE  FUNCTION "zs_classify"(
+	"body" text, /* Option < DbText < '_ > > */
+	"labels" text[], /* :: std :: option :: Option < Array < '_, DbText < '_ > > > */
+	"aliases" jsonb /* Option < JsonB > */
+) RETURNS text /* Option < ServerText > */
+STABLE PARALLEL RESTRICTED 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'zs_classify_aliases_wrapper';
+
+CREATE  FUNCTION "zs_classify_scores"(
+	"body" text, /* Option < DbText < '_ > > */
+	"labels" text[], /* :: std :: option :: Option < Array < '_, DbText < '_ > > > */
+	"aliases" jsonb /* Option < JsonB > */
+) RETURNS jsonb /* Option < ServerJsonb > */
+STABLE PARALLEL RESTRICTED 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'zs_classify_scores_aliases_wrapper';
+
+CREATE  FUNCTION "zs_classify_batch"(
+	"bodies" text[], /* :: std :: option :: Option < Array < '_, DbText < '_ > > > */
+	"labels" text[], /* :: std :: option :: Option < Array < '_, DbText < '_ > > > */
+	"aliases" jsonb /* Option < JsonB > */
+) RETURNS TABLE (
+	"ord" INT,  /* i32 */
+	"label" text,  /* Option < ServerText > */
+	"score" real,  /* Option < f32 > */
+	"scores" jsonb  /* Option < ServerJsonb > */
+)
+STABLE PARALLEL RESTRICTED 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'zs_classify_batch_aliases_wrapper';
+
+CREATE  FUNCTION "zs_classify_top"(
+	"body" text, /* Option < DbText < '_ > > */
+	"labels" text[], /* :: std :: option :: Option < Array < '_, DbText < '_ > > > */
+	"k" INT DEFAULT 3, /* Option < i32 > */
+	"min_score" real DEFAULT 0, /* Option < f32 > */
+	"aliases" jsonb DEFAULT NULL /* Option < JsonB > */
+) RETURNS TABLE (
+	"rank" INT,  /* i32 */
+	"label" text,  /* ServerText */
+	"score" real  /* f32 */
+)
+STABLE PARALLEL RESTRICTED
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'zs_classify_top_wrapper';
+
+CREATE  FUNCTION "zs_generate"(
+	"prompt" text, /* Option < DbText < '_ > > */
+	"n" INT DEFAULT 1, /* Option < i32 > */
+	"temperature" double precision DEFAULT 0, /* Option < f64 > */
+	"top_k" INT DEFAULT 0, /* Option < i32 > */
+	"top_p" double precision DEFAULT 1, /* Option < f64 > */
+	"max_new_tokens" INT DEFAULT 64, /* Option < i32 > */
+	"seed" bigint DEFAULT NULL /* Option < i64 > */
+) RETURNS SETOF text /* ServerText */
+VOLATILE PARALLEL RESTRICTED
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'zs_generate_wrapper';
+
 -- ---- 0.2.0's sql/zs_label_table.sql, with @extschema@ written as zeroshot ---------------------
 -- zs_label_table: labels the rows of a table whose label column is NULL, batch by batch
 -- through zs_classify_batch, committing after each batch; zs_label_runs: one row per run,
