@@ -3,10 +3,6 @@
 use std::ffi::CStr;
 use std::path::PathBuf;
 
-/// The ONNX Runtime version the extension is built and installed with (one place:
-/// ONNXRUNTIME_VERSION at the repository root, which scripts/common.sh reads too).
-const ONNXRUNTIME_VERSION: &str = include_str!("../ONNXRUNTIME_VERSION");
-
 /// A directory Postgres resolves relative to its own binary (share or pkglib).
 fn pg_path(get: unsafe fn(*const std::ffi::c_char, *mut std::ffi::c_char)) -> PathBuf {
     let mut buf = vec![0 as std::ffi::c_char; pgrx::pg_sys::MAXPGPATH as usize];
@@ -22,14 +18,22 @@ pub fn bundled_model_dir() -> PathBuf {
     pg_path(pgrx::pg_sys::get_share_path).join("extension/pg_zeroshot/tiny-mt5")
 }
 
-/// Where scripts/install puts the ONNX Runtime library.
-pub fn bundled_library() -> PathBuf {
-    pg_path(pgrx::pg_sys::get_pkglib_path).join(format!("pg_zeroshot/libonnxruntime.so.{}", ONNXRUNTIME_VERSION.trim()))
+/// The extension's own folder in pkglib, where scripts/install-extension puts the ONNX
+/// Runtime library and the zeroshot program side by side.
+fn install_dir() -> PathBuf {
+    pg_path(pgrx::pg_sys::get_pkglib_path).join("pg_zeroshot")
 }
 
-/// Where scripts/install-extension puts the zeroshot program (the background worker runs it).
+/// Where scripts/install puts the ONNX Runtime library: the engine names the file, so that
+/// the zeroshot program, which looks beside itself, finds the same one.
+pub fn bundled_library() -> PathBuf {
+    zeroshot::runtime::installed_library(&install_dir())
+}
+
+/// Where scripts/install-extension puts the zeroshot program (the background worker runs it;
+/// scripts/install links the one of PostgreSQL 15 into /usr/local/bin).
 pub fn bundled_cli() -> PathBuf {
-    pg_path(pgrx::pg_sys::get_pkglib_path).join("pg_zeroshot/zeroshot")
+    install_dir().join("zeroshot")
 }
 
 /// The data directory (every backend's and worker's working directory).

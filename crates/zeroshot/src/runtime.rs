@@ -38,8 +38,9 @@ fn with_sources(err: &dyn std::error::Error) -> String {
 
 /// Opens the library ourselves first, so that a wrong path gives the loader's own message
 /// and the version is known; a failed attempt leaves nothing behind, so a corrected path
-/// works on the next call.
-fn probe_library(path: &Path) -> Result<String> {
+/// works on the next call. Public for `zeroshot --version`, which reports the version of
+/// the library it would load without creating an environment.
+pub fn probe_library(path: &Path) -> Result<String> {
     if !path.exists() {
         return Err(Error::MissingLibrary(path.to_path_buf()));
     }
@@ -86,4 +87,18 @@ pub fn loaded() -> Option<&'static Runtime> {
 /// The library named by `ORT_DYLIB_PATH`, for command-line use.
 pub fn library_from_env() -> Option<PathBuf> {
     std::env::var_os("ORT_DYLIB_PATH").filter(|s| !s.is_empty()).map(PathBuf::from)
+}
+
+/// The ONNX Runtime version the project installs (ONNXRUNTIME_VERSION at the repository
+/// root, which scripts/common.sh reads too): one place for the extension and the command line.
+pub fn installed_version() -> &'static str {
+    include_str!("../../../ONNXRUNTIME_VERSION").trim()
+}
+
+/// The library that scripts/install-extension puts in `dir`, the extension's own folder
+/// (`$(pg_config --pkglibdir)/pg_zeroshot`), beside the `zeroshot` program it installs there.
+/// The extension looks in that folder by default, and so does the program, from its own
+/// location: both defaults name the same file.
+pub fn installed_library(dir: &Path) -> PathBuf {
+    dir.join(format!("libonnxruntime.so.{}", installed_version()))
 }
