@@ -9,12 +9,15 @@ use clap::Args;
 use serde_json::{json, Value};
 use zeroshot::{ScoreMode, ScoreOptions};
 
+use crate::progress::{Progress, ProgressArgs};
 use crate::ModelArgs;
 
 #[derive(Args)]
 pub struct BenchArgs {
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    progress: ProgressArgs,
     /// The workload: texts and label sets (see bench/workload.json).
     #[arg(long, default_value = "bench/workload.json")]
     workload: PathBuf,
@@ -65,11 +68,18 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let texts: Vec<&String> =
         crate::eval::evenly_spaced(all_texts.len(), args.texts.max(1)).into_iter().map(|i| &all_texts[i]).collect();
     let n = texts.len();
-    let mut model = args.model.load()?;
-    println!("| labels | mode | texts | p50 ms | p95 ms | rows/s |");
-    println!("|---:|---|---:|---:|---:|---:|");
+    let mut model = args.model.load(args.progress.quiet)?;
+    let (label_sets, modes): (Vec<&str>, Vec<&str>) =
+        (args.label_sets.split(',').map(str::trim).collect(), args.modes.split(',').map(str::trim).collect());
+    // Every text scored, warm-up included: the time left counts them all.
+    let warmup = args.warmup.min(n);
+    let per_configuration = (warmup + n) * if args.batch > 0 { 2 } else { 1 };
+    let mut progress =
+        Progress::start(&args.progress, "bench", (label_sets.len() * modes.len() * per_configuration) as u64);
+    progress.println("| labels | mode | texts | p50 ms | p95 ms | rows/s |");
+    progress.println("|---:|---|---:|---:|---:|---:|");
     let mut results = Vec::new();
-    for set in args.label_sets.split(',').map(str::trim) {
+    for &set in &label_sets {
         let labels: Vec<String> = workload["label_sets"][set]
             .as_array()
             .ok_or(format!("no label set {set:?}"))?
@@ -77,11 +87,13 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             .filter_map(|l| l.as_str().map(String::from))
             .collect();
         let prepared = model.labels(&labels, args.model.score_options()?.max_input_tokens)?;
-        for mode_name in args.modes.split(',').map(str::trim) {
+        for &mode_name in &modes {
             let mode: ScoreMode = mode_name.parse()?;
             let opts = ScoreOptions { mode, ..args.model.score_options()? };
-            for text in texts.iter().take(args.warmup) {
+            progress.stage(format!("{} labels, {mode_name}", labels.len()));
+            for text in texts.iter().take(warmup) {
                 model.classify(text, &prepared, &opts)?;
+                progress.advance(1);
             }
             let mut ms = Vec::with_capacity(n);
             model.take_host_bytes();
@@ -91,33 +103,44 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 let t = Instant::now();
                 model.classify(text, &prepared, &opts)?;
                 ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                // Outside the text's latency; its cost in the throughput is a counter's.
+                progress.advance(1);
             }
             let rows_per_s = n as f64 / started.elapsed().as_secs_f64();
             let host_bytes_per_text = model.take_host_bytes() / n as u64;
             let faults_per_text = faults_before.zip(minor_faults()).map(|(a, b)| (b - a) / n as u64);
             let (p50, p95) = (quantile(&mut ms, 0.5), quantile(&mut ms, 0.95));
-            println!("| {} | {mode_name} | {n} | {p50:.1} | {p95:.1} | {rows_per_s:.2} |", labels.len());
+            progress
+                .println(&format!("| {} | {mode_name} | {n} | {p50:.1} | {p95:.1} | {rows_per_s:.2} |", labels.len()));
             results.push(json!({"labels": labels.len(), "mode": mode_name, "texts": n, "p50_ms": p50, "p95_ms": p95, "rows_per_s": rows_per_s,
                                 "decoder_rows_per_text": prepared.trie().decoder_rows(), "host_bytes_per_text": host_bytes_per_text,
                                 "minor_faults_per_text": faults_per_text}));
             if args.batch > 0 {
                 let refs: Vec<&str> = texts.iter().map(|t| t.as_str()).collect();
-                model.classify_many(&refs[..args.warmup.min(n)], &prepared, &opts)?;
+                progress.stage(format!("{} labels, {mode_name}_batch", labels.len()));
+                model.classify_many(&refs[..warmup], &prepared, &opts)?;
+                progress.advance(warmup as u64);
                 model.take_host_bytes();
                 let started = Instant::now();
                 for chunk in refs.chunks(args.batch) {
                     model.classify_many(chunk, &prepared, &opts)?;
+                    progress.advance(chunk.len() as u64);
                 }
                 let rows_per_s = n as f64 / started.elapsed().as_secs_f64();
                 let host_bytes_per_text = model.take_host_bytes() / n as u64;
                 let batch_mode = format!("{mode_name}_batch");
-                println!("| {} | {batch_mode} ({} per call) | {n} | | | {rows_per_s:.2} |", labels.len(), args.batch);
+                progress.println(&format!(
+                    "| {} | {batch_mode} ({} per call) | {n} | | | {rows_per_s:.2} |",
+                    labels.len(),
+                    args.batch
+                ));
                 results.push(json!({"labels": labels.len(), "mode": batch_mode, "texts": n, "batch": args.batch, "rows_per_s": rows_per_s,
                                     "max_rows": opts.runs.max_rows, "batches_texts": model.batches_texts(),
                                     "host_bytes_per_text": host_bytes_per_text}));
             }
         }
     }
+    progress.finish();
     if let Some(path) = &args.json {
         let doc = json!({"model_dir": model.dir.display().to_string(), "model_id": model.model_id(), "provider": model.provider,
                          "score_outputs": model.score_outputs().name(), "threads": args.model.threads,

@@ -8,12 +8,15 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::metrics::{accuracy, macro_f1};
+use crate::progress::{Progress, ProgressArgs};
 use crate::{split_labels, ModelArgs};
 
 #[derive(Args)]
 pub struct EvalArgs {
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    progress: ProgressArgs,
     /// FewCLUE presets, comma-separated: eprstmt, tnews, iflytek, csldcp (or all).
     #[arg(long)]
     task: Option<String>,
@@ -175,25 +178,24 @@ pub fn evaluate(
     model: &mut zeroshot::Model,
     set: &TestSet,
     opts: &zeroshot::ScoreOptions,
+    progress: &mut Progress,
 ) -> Result<EvalResult, BoxError> {
     let prepared = model.labels(&set.labels, opts.max_input_tokens)?;
+    progress.stage(set.name.clone());
     let started = Instant::now();
     let mut predicted = Vec::with_capacity(set.texts.len());
     let mut in_label = 0usize;
     let texts: Vec<&str> = set.texts.iter().map(String::as_str).collect();
-    for c in texts
-        .chunks(EVAL_BATCH)
-        .map(|chunk| model.classify_many(chunk, &prepared, opts))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .flatten()
-    {
-        // The answer is an index into the label set by construction; count it as the
-        // model's release would count a free-text answer: is the text one of the labels?
-        if set.labels.contains(&prepared.labels[c.best]) {
-            in_label += 1;
+    for chunk in texts.chunks(EVAL_BATCH) {
+        for c in model.classify_many(chunk, &prepared, opts)? {
+            // The answer is an index into the label set by construction; count it as the
+            // model's release would count a free-text answer: is the text one of the labels?
+            if set.labels.contains(&prepared.labels[c.best]) {
+                in_label += 1;
+            }
+            predicted.push(c.best);
         }
-        predicted.push(c.best);
+        progress.advance(chunk.len() as u64);
     }
     let seconds = started.elapsed().as_secs_f64();
     Ok(EvalResult {
@@ -238,14 +240,15 @@ pub fn run(args: EvalArgs) -> Result<(), BoxError> {
             sample_evenly(s, limit);
         }
     }
-    let mut model = args.model.load()?;
+    let mut model = args.model.load(args.progress.quiet)?;
     let opts = args.model.score_options()?;
-    println!("| set | rows | labels | accuracy | macro-F1 | in-label | rows/s |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let mut progress = Progress::start(&args.progress, "eval", sets.iter().map(|s| s.texts.len() as u64).sum());
+    progress.println("| set | rows | labels | accuracy | macro-F1 | in-label | rows/s |");
+    progress.println("|---|---:|---:|---:|---:|---:|---:|");
     let mut results = Vec::new();
     for set in &sets {
-        let r = evaluate(&mut model, set, &opts)?;
-        println!(
+        let r = evaluate(&mut model, set, &opts, &mut progress)?;
+        progress.println(&format!(
             "| {} | {} | {} | {:.2}% | {:.2}% | {:.2}% | {:.1} |",
             r.set,
             r.rows,
@@ -254,12 +257,13 @@ pub fn run(args: EvalArgs) -> Result<(), BoxError> {
             100.0 * r.macro_f1,
             100.0 * r.in_label_share,
             r.rows_per_second
-        );
+        ));
         results.push(
             json!({"set": r.set, "rows": r.rows, "labels": r.labels, "accuracy": r.accuracy, "macro_f1": r.macro_f1,
                             "in_label_share": r.in_label_share, "rows_per_second": r.rows_per_second}),
         );
     }
+    progress.finish();
     if let Some(path) = &args.json {
         let doc = json!({"model_dir": model.dir.display().to_string(), "model_id": model.model_id(), "random_weights": model.is_random(),
                          "execution_provider": model.provider, "max_input_tokens": opts.max_input_tokens, "results": results});

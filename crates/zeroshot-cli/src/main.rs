@@ -10,6 +10,7 @@ mod bench;
 mod classify;
 mod eval;
 mod metrics;
+mod progress;
 mod serve;
 
 #[derive(Parser)]
@@ -88,7 +89,9 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    pub fn load(&self) -> zeroshot::Result<Model> {
+    /// Loads the model. Unless `quiet`, warns on stderr when the model has random weights
+    /// (the test model).
+    pub fn load(&self, quiet: bool) -> zeroshot::Result<Model> {
         let device: Device = self.device.parse()?;
         let opts = LoadOptions {
             library: self.onnxruntime_library.clone(),
@@ -103,7 +106,7 @@ impl ModelArgs {
         };
         let mut model = Model::load(&self.model_dir, &opts)?;
         model.keep_arenas(self.keep_arenas);
-        if model.is_random() {
+        if model.is_random() && !quiet {
             eprintln!(
                 "warning: {} has random weights: its labels mean nothing",
                 model.model_id().unwrap_or("this model")

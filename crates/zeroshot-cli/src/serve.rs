@@ -115,7 +115,7 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
 pub fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     // The configuration is checked before the model takes seconds to load.
     let config = config(&args)?;
-    let model = args.model.load()?;
+    let model = args.model.load(false)?;
     eprintln!(
         "zeroshot serve: {} loaded from {} on {} in {} ms",
         model.model_id().unwrap_or("the model"),
