@@ -3,21 +3,32 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use zeroshot::{Device, LoadOptions, Model, ScoreOptions};
 
+mod advice;
 mod bench;
 mod classify;
 mod eval;
 mod metrics;
+mod onnxruntime;
 mod progress;
 mod serve;
 
 #[derive(Parser)]
-#[command(name = "zeroshot", version, about = "Zero-shot classification of Chinese text with an mT5 ONNX model")]
+// `--version` is our own: besides the version it says which ONNX Runtime the commands load.
+#[command(
+    name = "zeroshot",
+    about = "Zero-shot classification of Chinese text with an mT5 ONNX model",
+    disable_version_flag = true,
+    arg_required_else_help = true
+)]
 struct Cli {
+    /// Print the version, and which ONNX Runtime library the commands load (and its version).
+    #[arg(short = 'V', long)]
+    version: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -39,11 +50,13 @@ enum Command {
 #[derive(Args, Clone)]
 pub struct ModelArgs {
     /// Model directory (Optimum layout: encoder/decoder ONNX files, tokenizer.json, config.json).
+    // Optional to clap so that its absence gets a one-line error that says what to give.
     #[arg(long, env = "ZS_MODEL_DIR")]
-    pub model_dir: PathBuf,
-    /// libonnxruntime.so to load.
-    #[arg(long, env = "ORT_DYLIB_PATH")]
-    pub onnxruntime_library: PathBuf,
+    pub model_dir: Option<PathBuf>,
+    /// libonnxruntime.so to load [default: $ORT_DYLIB_PATH, else the one installed beside this program].
+    // ORT_DYLIB_PATH is read by `onnxruntime::choose`, not by clap: errors name what gave the path.
+    #[arg(long)]
+    pub onnxruntime_library: Option<PathBuf>,
     /// auto, cpu or cuda.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -89,12 +102,14 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// Loads the model. Unless `quiet`, warns on stderr when the model has random weights
-    /// (the test model).
-    pub fn load(&self, quiet: bool) -> zeroshot::Result<Model> {
-        let device: Device = self.device.parse()?;
+    /// Loads the model; an error is one line that says what to do. Unless `quiet`, warns on
+    /// stderr when the model has random weights (the test model).
+    pub fn load(&self, quiet: bool) -> Result<Model, String> {
+        let device: Device = self.device.parse().map_err(|e: zeroshot::Error| e.to_string())?;
+        let dir = advice::model_dir(self.model_dir.as_deref())?;
+        let library = onnxruntime::choose(self.onnxruntime_library.as_deref())?.path;
         let opts = LoadOptions {
-            library: self.onnxruntime_library.clone(),
+            library,
             device,
             cuda_device_id: self.cuda_device_id,
             cuda_tf32: self.cuda_tf32,
@@ -104,7 +119,7 @@ impl ModelArgs {
             fused_scores: !self.full_logits,
             share_weights: self.share_weights,
         };
-        let mut model = Model::load(&self.model_dir, &opts)?;
+        let mut model = Model::load(&dir, &opts).map_err(|e| advice::load_error(e, &dir))?;
         model.keep_arenas(self.keep_arenas);
         if model.is_random() && !quiet {
             eprintln!(
@@ -132,7 +147,16 @@ pub fn split_labels(arg: &str) -> Vec<String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    if cli.version {
+        print!("{}", onnxruntime::version_report());
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command else {
+        // Only options and no subcommand (`arg_required_else_help` covers no arguments at all).
+        let _ = Cli::command().print_help();
+        return ExitCode::from(2);
+    };
+    let result = match command {
         Command::Classify(args) => classify::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Bench(args) => bench::run(args),
