@@ -83,6 +83,18 @@ impl Classification {
             .map(|(l, (&p, &lp))| (l.as_str(), p, lp))
     }
 
+    /// The indices of the `k` most probable scored labels with a probability of at least
+    /// `min_score`, most probable first; equal probabilities keep the labels' order (as the
+    /// answer's ties are broken). Labels greedy mode did not score are never listed.
+    pub fn top(&self, k: usize, min_score: f64) -> Vec<usize> {
+        let mut order: Vec<usize> =
+            (0..self.probs.len()).filter(|&l| !self.probs[l].is_nan() && self.probs[l] >= min_score).collect();
+        // A stable sort: ties stay in label order.
+        order.sort_by(|&a, &b| self.probs[b].total_cmp(&self.probs[a]));
+        order.truncate(k);
+        order
+    }
+
     fn exact(logprobs: Vec<f64>, prompt: &PromptIds, temperature: f64) -> Classification {
         let probs = softmax(&logprobs, temperature);
         let best = argmax_first(&logprobs);
@@ -220,6 +232,20 @@ mod tests {
     fn ties_go_to_the_earlier_label() {
         assert_eq!(argmax_first(&[-2.0, -1.0, -1.0]), 1);
         assert_eq!(argmax_first(&[-1.0]), 0);
+    }
+
+    #[test]
+    fn top_is_most_probable_first_with_ties_in_label_order() {
+        let c = Classification {
+            logprobs: vec![0.0; 5],
+            probs: vec![0.2, 0.3, f64::NAN, 0.3, 0.2],
+            best: 1,
+            input_tokens: 1,
+            truncated: false,
+        };
+        assert_eq!(c.top(3, 0.0), [1, 3, 0]);
+        assert_eq!(c.top(9, 0.25), [1, 3]);
+        assert!(c.top(0, 0.0).is_empty());
     }
 
     #[test]
