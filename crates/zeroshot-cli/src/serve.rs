@@ -29,6 +29,14 @@ pub struct ServeArgs {
     /// database's background worker gives the socket the most a session may be allowed.
     #[arg(long)]
     pub socket_max_input_tokens_limit: Option<usize>,
+    /// The most tokens a /v1/generate request may ask for per output (zs.max_new_tokens_limit's
+    /// counterpart).
+    #[arg(long, default_value_t = 256)]
+    pub max_new_tokens_limit: usize,
+    /// Another limit for generations asked on the Unix socket (default: --max-new-tokens-limit),
+    /// as --socket-max-input-tokens-limit.
+    #[arg(long)]
+    pub socket_max_new_tokens_limit: Option<usize>,
     /// How long the oldest request of a batch waits for others with the same labels, in ms.
     #[arg(long, default_value_t = 5)]
     pub max_wait_ms: u64,
@@ -97,6 +105,8 @@ pub fn config(args: &ServeArgs) -> Result<ServeConfig, String> {
         defaults,
         max_input_tokens_limit: args.max_input_tokens_limit,
         socket_max_input_tokens_limit: args.socket_max_input_tokens_limit,
+        max_new_tokens_limit: args.max_new_tokens_limit.max(1),
+        socket_max_new_tokens_limit: args.socket_max_new_tokens_limit.map(|n| n.max(1)),
         max_wait: Duration::from_millis(args.max_wait_ms),
         max_batch_texts: args.max_batch_texts.max(1),
         max_queue_texts: args.max_queue_texts.max(1),

@@ -20,6 +20,13 @@ pub struct ServeConfig {
     /// Another limit for requests on the Unix socket, if given (the background worker's server:
     /// its backends enforce their own session's limit).
     pub socket_max_input_tokens_limit: Option<usize>,
+    /// The most tokens a `/v1/generate` request may ask for per output (as
+    /// zs.max_new_tokens_limit): a generation's time and decoder cache grow with every token.
+    pub max_new_tokens_limit: usize,
+    /// Another limit for generations asked on the Unix socket, if given (as
+    /// `socket_max_input_tokens_limit`: its backends enforce their session's
+    /// zs.max_new_tokens_limit).
+    pub socket_max_new_tokens_limit: Option<usize>,
     /// How long the oldest request of a batch waits for others to join it.
     pub max_wait: Duration,
     /// Most texts in one batch (one `classify_many` call).

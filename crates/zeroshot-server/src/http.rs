@@ -6,6 +6,7 @@
 //! `MAX_CONNECTIONS` connections are served at once. So a slow client holds a cheap task for a
 //! bounded time, never the engine. A request whose client goes away while it waits is marked
 //! cancelled, and the queue drops it unrun.
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,13 +22,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
-use zeroshot::{Classification, ErrorKind};
+use zeroshot::{Classification, ErrorKind, LabelForms};
 
 use crate::api::{self, ApiError};
 use crate::browser_guard;
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
-use crate::queue::{Job, JobError, PushError, Queue};
+use crate::queue::{Classify, Generate, Job, JobError, PushError, Queue, Work};
 use crate::webui;
 
 /// Connections served at once; the next waits to be accepted.
@@ -49,13 +50,14 @@ impl AppState {
         AppState(Arc::new(Inner { queue, metrics, info, config, started: Instant::now() }))
     }
 
-    /// The same queue, engine and counters, with another prompt limit: the Unix socket's
-    /// (`--socket-max-input-tokens-limit`), whose clients are database backends that enforce
-    /// their own session's limit.
-    fn with_token_limit(&self, limit: usize) -> AppState {
+    /// The same queue, engine and counters, with the Unix socket's limits where it has its own
+    /// (`--socket-max-input-tokens-limit`, `--socket-max-new-tokens-limit`): its clients are
+    /// database backends that enforce their own session's limits.
+    fn for_socket(&self) -> AppState {
         let st = &self.0;
         let mut config = st.config.clone();
-        config.max_input_tokens_limit = limit;
+        config.max_input_tokens_limit = config.socket_max_input_tokens_limit.unwrap_or(config.max_input_tokens_limit);
+        config.max_new_tokens_limit = config.socket_max_new_tokens_limit.unwrap_or(config.max_new_tokens_limit);
         AppState(Arc::new(Inner {
             queue: st.queue.clone(),
             metrics: st.metrics.clone(),
@@ -124,59 +126,35 @@ async fn read_json(st: &Inner, headers: &HeaderMap, body: Body) -> Result<Value,
     serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))
 }
 
-/// Queues a request and waits for its answer.
-async fn submit(st: &Inner, request: api::Request) -> Result<(Arc<Vec<String>>, Vec<Classification>), ApiError> {
-    let (reply, answer) = oneshot::channel();
+/// Queues `work` and waits for its answer on `answer` (the receiver of its reply).
+async fn submit<T>(st: &Inner, work: Work, answer: oneshot::Receiver<Result<T, JobError>>) -> Result<T, ApiError> {
     let cancelled = Arc::new(AtomicBool::new(false));
-    let labels = Arc::new(request.labels);
-    let job = Job {
-        texts: request.texts,
-        labels: labels.clone(),
-        opts: request.opts,
-        cancelled: cancelled.clone(),
-        enqueued: Instant::now(),
-        reply,
-    };
-    match st.queue.push(job) {
+    match st.queue.push(Job { work, cancelled: cancelled.clone(), enqueued: Instant::now() }) {
         Ok(()) => {}
-        Err((PushError::Full, _)) => {
+        Err(PushError::Full) => {
             let mut e = ApiError::new(503, "overloaded", "the queue is full; retry later");
             e.retry_after = Some(1);
             return Err(e);
         }
-        Err((PushError::Closed, _)) => return Err(ApiError::new(503, "shutting_down", "the server is shutting down")),
+        Err(PushError::Closed) => return Err(ApiError::new(503, "shutting_down", "the server is shutting down")),
     }
     let mut guard = CancelOnDrop(Some(cancelled));
     let outcome = answer.await;
     guard.0 = None;
     match outcome {
-        Ok(Ok(results)) => Ok((labels, results)),
+        Ok(Ok(answer)) => Ok(answer),
         Ok(Err(e)) => Err(job_error(e)),
         Err(_) => Err(ApiError::new(503, "shutting_down", "the server stopped before answering")),
     }
 }
 
-/// Runs one classifying endpoint: read, check, queue, answer; counted in the metrics.
-async fn classify_endpoint(
-    st: AppState,
-    endpoint: &'static str,
-    headers: HeaderMap,
-    body: Body,
-    parse: fn(&Value, &ServeConfig) -> Result<api::Request, ApiError>,
-    answer: fn(&Value, &[String], &[Classification]) -> Value,
-) -> Response {
-    let st = &st.0;
+/// Answers one request of work for the engine: `work` reads, checks, queues and answers it;
+/// counted in the metrics, its time observed.
+async fn answered(st: &Inner, endpoint: &'static str, work: impl Future<Output = Result<Value, ApiError>>) -> Response {
     let t0 = Instant::now();
     // Counted out when dropped: a request whose client goes away is dropped mid-await.
     let _in_flight = st.metrics.enter();
-    let outcome = async {
-        let body = read_json(st, &headers, body).await?;
-        let request = parse(&body, &st.config)?;
-        let (labels, results) = submit(st, request).await?;
-        Ok::<Value, ApiError>(answer(&st.info, &labels, &results))
-    }
-    .await;
-    let response = match outcome {
+    let response = match work.await {
         Ok(body) => json_response(200, body, None),
         Err(e) => error_response(&e),
     };
@@ -184,15 +162,41 @@ async fn classify_endpoint(
     response
 }
 
+/// How a classifying endpoint answers: the model's description, the labels, the request's
+/// `top`, and one classification per text.
+type ClassifyAnswer = fn(&Value, &[String], Option<usize>, &[Classification]) -> Value;
+
+/// Runs one classifying endpoint: read, check, queue, answer.
+async fn classify_endpoint(
+    st: AppState,
+    endpoint: &'static str,
+    headers: HeaderMap,
+    body: Body,
+    parse: fn(&Value, &ServeConfig) -> Result<api::Request, ApiError>,
+    answer: ClassifyAnswer,
+) -> Response {
+    let st = &st.0;
+    answered(st, endpoint, async {
+        let body = read_json(st, &headers, body).await?;
+        let request = parse(&body, &st.config)?;
+        let forms: Arc<LabelForms> = Arc::new(request.forms);
+        let (reply, results) = oneshot::channel();
+        let work = Work::Classify(Classify { texts: request.texts, forms: forms.clone(), opts: request.opts, reply });
+        let results = submit(st, work, results).await?;
+        Ok(answer(&st.info, &forms.labels, request.top, &results))
+    })
+    .await
+}
+
 async fn augment(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    classify_endpoint(st, "/augment", headers, body, api::augment_request, |_, labels, results| {
+    classify_endpoint(st, "/augment", headers, body, api::augment_request, |_, labels, _, results| {
         api::augment_answer(labels, &results[0])
     })
     .await
 }
 
 async fn augment_batch(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    classify_endpoint(st, "/augment_batch", headers, body, api::augment_batch_request, |_, labels, results| {
+    classify_endpoint(st, "/augment_batch", headers, body, api::augment_batch_request, |_, labels, _, results| {
         api::augment_batch_answer(labels, results)
     })
     .await
@@ -200,6 +204,20 @@ async fn augment_batch(State(st): State<AppState>, headers: HeaderMap, body: Bod
 
 async fn classify(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     classify_endpoint(st, "/v1/classify", headers, body, api::classify_request, api::classify_answer).await
+}
+
+/// `POST /v1/generate`: one prompt, run alone on the engine (the queue batches no generation).
+async fn generate(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let st = &st.0;
+    answered(st, "/v1/generate", async {
+        let body = read_json(st, &headers, body).await?;
+        let request = api::generate_request(&body, &st.config)?;
+        let (reply, generation) = oneshot::channel();
+        let work = Work::Generate(Generate { prompt: request.prompt, opts: request.opts, reply });
+        let generation = submit(st, work, generation).await?;
+        Ok(api::generate_answer(&st.info, &generation))
+    })
+    .await
 }
 
 async fn model(State(st): State<AppState>) -> Response {
@@ -242,6 +260,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/augment", post(augment))
         .route("/augment_batch", post(augment_batch))
         .route("/v1/classify", post(classify))
+        .route("/v1/generate", post(generate))
         .route("/v1/model", get(model))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -390,10 +409,12 @@ pub async fn serve(state: AppState, config: &ServeConfig) -> Result<(), String> 
     if let Some(path) = &config.socket {
         let listener = bind_unix(path)?;
         eprintln!("zeroshot serve: listening on unix:{}", path.display());
-        let socket_router = match config.socket_max_input_tokens_limit {
-            Some(limit) => routes(state.with_token_limit(limit)).merge(pages.clone()),
-            None => router.clone(),
-        };
+        let socket_router =
+            if config.socket_max_input_tokens_limit.is_some() || config.socket_max_new_tokens_limit.is_some() {
+                routes(state.for_socket()).merge(pages.clone())
+            } else {
+                router.clone()
+            };
         loops.push(tokio::spawn(accept_loop(
             Listener::Unix(listener),
             socket_router,

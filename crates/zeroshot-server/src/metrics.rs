@@ -62,6 +62,8 @@ pub struct Metrics {
     errors: Mutex<BTreeMap<&'static str, u64>>,
     texts: AtomicU64,
     batches: AtomicU64,
+    generations: AtomicU64,
+    generated_tokens: AtomicU64,
     in_flight: AtomicI64,
     label_sets_cached: AtomicU64,
     label_cache_bytes: AtomicU64,
@@ -77,6 +79,8 @@ impl Metrics {
             errors: Mutex::new(BTreeMap::new()),
             texts: AtomicU64::new(0),
             batches: AtomicU64::new(0),
+            generations: AtomicU64::new(0),
+            generated_tokens: AtomicU64::new(0),
             in_flight: AtomicI64::new(0),
             label_sets_cached: AtomicU64::new(0),
             label_cache_bytes: AtomicU64::new(0),
@@ -104,6 +108,12 @@ impl Metrics {
     pub fn batch(&self, texts: usize) {
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.batch_texts.observe(texts as f64);
+    }
+
+    /// A generation answered, with the tokens of all its outputs.
+    pub fn generation(&self, tokens: usize) {
+        self.generations.fetch_add(1, Ordering::Relaxed);
+        self.generated_tokens.fetch_add(tokens as u64, Ordering::Relaxed);
     }
 
     pub fn texts(&self, n: usize) {
@@ -147,7 +157,17 @@ impl Metrics {
         }
         let counters = [
             ("zeroshot_texts_total", "Texts scored.", self.texts.load(Ordering::Relaxed)),
-            ("zeroshot_batches_total", "Batches run by the engine.", self.batches.load(Ordering::Relaxed)),
+            (
+                "zeroshot_batches_total",
+                "Classification batches run by the engine.",
+                self.batches.load(Ordering::Relaxed),
+            ),
+            ("zeroshot_generations_total", "Generations answered.", self.generations.load(Ordering::Relaxed)),
+            (
+                "zeroshot_generated_tokens_total",
+                "Tokens generated, all outputs.",
+                self.generated_tokens.load(Ordering::Relaxed),
+            ),
             (
                 "zeroshot_jobs_cancelled_total",
                 "Requests dropped unrun: their client went away.",

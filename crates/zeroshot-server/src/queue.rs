@@ -7,13 +7,17 @@
 //! the batches grow and the wait gathers them. Going oldest-first, no label set waits behind another for more than the batches
 //! ahead of it. The queue is bounded in texts: a request that does not fit is refused at once
 //! (the front answers 503 with Retry-After), never buffered without bound.
+//!
+//! A generation (`POST /v1/generate`) waits in the same line, so that the one model thread
+//! takes every kind of work in arrival order, but is never batched: it runs alone, at once
+//! when its turn comes, and counts as one text against the bound.
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use zeroshot::{Classification, ErrorKind, ScoreOptions};
+use zeroshot::{Classification, ErrorKind, GenerateOptions, Generation, LabelForms, ScoreOptions};
 
 /// Why a job got no classification: an engine error, by kind (the front picks the status).
 #[derive(Debug, Clone)]
@@ -24,28 +28,66 @@ pub struct JobError {
     pub about_labels: bool,
 }
 
-pub type JobResult = Result<Vec<Classification>, JobError>;
-
-/// One request's texts, waiting for the engine.
-pub struct Job {
+/// Texts to classify against one set of labels (with their aliases).
+pub struct Classify {
     pub texts: Vec<String>,
-    pub labels: Arc<Vec<String>>,
+    pub forms: Arc<LabelForms>,
     pub opts: ScoreOptions,
+    pub reply: oneshot::Sender<Result<Vec<Classification>, JobError>>,
+}
+
+/// One prompt to generate from.
+pub struct Generate {
+    pub prompt: String,
+    pub opts: GenerateOptions,
+    pub reply: oneshot::Sender<Result<Generation, JobError>>,
+}
+
+/// What a job asks of the engine; each kind answers on its own channel.
+pub enum Work {
+    Classify(Classify),
+    Generate(Generate),
+}
+
+/// One request, waiting for the engine.
+pub struct Job {
+    pub work: Work,
     /// Set by the front when its client went away: the job is dropped unrun.
     pub cancelled: Arc<AtomicBool>,
     pub enqueued: Instant,
-    pub reply: oneshot::Sender<JobResult>,
 }
 
 impl Job {
-    /// Whether two jobs can share runs: same labels (same order) and same options.
+    /// What the job counts against the queue's bound: its texts, or its one prompt.
+    fn size(&self) -> usize {
+        match &self.work {
+            Work::Classify(c) => c.texts.len(),
+            Work::Generate(_) => 1,
+        }
+    }
+
+    /// Whether two jobs can share runs: classifications with the same labels and aliases (same
+    /// order) and the same options. A generation shares with none.
     fn same_batch(&self, other: &Job) -> bool {
-        let (a, b) = (&self.opts, &other.opts);
-        self.labels == other.labels
+        let (Work::Classify(x), Work::Classify(y)) = (&self.work, &other.work) else { return false };
+        let (a, b) = (&x.opts, &y.opts);
+        x.forms == y.forms
             && a.mode == b.mode
             && a.temperature.to_bits() == b.temperature.to_bits()
             && a.max_input_tokens == b.max_input_tokens
             && a.runs == b.runs
+    }
+
+    /// Answers the job with `error` (a client that went away has dropped its receiver).
+    pub fn fail(self, error: JobError) {
+        match self.work {
+            Work::Classify(c) => {
+                let _ = c.reply.send(Err(error));
+            }
+            Work::Generate(g) => {
+                let _ = g.reply.send(Err(error));
+            }
+        }
     }
 }
 
@@ -87,17 +129,18 @@ impl Queue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `job`, or gives it back with the reason it does not fit.
-    pub fn push(&self, job: Job) -> Result<(), (PushError, Job)> {
+    /// Queues `job`, or says why it does not fit (the job is dropped: its request is answered
+    /// with the reason at once).
+    pub fn push(&self, job: Job) -> Result<(), PushError> {
         let mut st = self.lock();
         if st.closed {
-            return Err((PushError::Closed, job));
+            return Err(PushError::Closed);
         }
         drop_cancelled(&mut st, &self.cancelled);
-        if st.texts + job.texts.len() > self.capacity {
-            return Err((PushError::Full, job));
+        if st.texts + job.size() > self.capacity {
+            return Err(PushError::Full);
         }
-        st.texts += job.texts.len();
+        st.texts += job.size();
         st.jobs.push_back(job);
         self.ready.notify_all();
         Ok(())
@@ -124,11 +167,7 @@ impl Queue {
         let mut st = self.lock();
         st.texts = 0;
         for job in st.jobs.drain(..) {
-            let _ = job.reply.send(Err(JobError {
-                kind: ErrorKind::Interrupted,
-                message: message.to_string(),
-                about_labels: false,
-            }));
+            job.fail(JobError { kind: ErrorKind::Interrupted, message: message.to_string(), about_labels: false });
         }
     }
 
@@ -144,8 +183,10 @@ impl Queue {
                 st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner());
                 continue;
             };
-            let deadline = if st.last_batch_jobs > 1 { oldest.enqueued + max_wait } else { oldest.enqueued };
-            let waiting: usize = st.jobs.iter().filter(|j| j.same_batch(oldest)).map(|j| j.texts.len()).sum();
+            // A generation has no one to wait for.
+            let alone = matches!(oldest.work, Work::Generate(_));
+            let deadline = if st.last_batch_jobs > 1 && !alone { oldest.enqueued + max_wait } else { oldest.enqueued };
+            let waiting: usize = st.jobs.iter().filter(|j| j.same_batch(oldest)).map(Job::size).sum();
             let now = Instant::now();
             if waiting >= max_texts || now >= deadline || st.closed {
                 let batch = take_batch(&mut st, max_texts);
@@ -163,7 +204,7 @@ fn drop_cancelled(st: &mut State, counter: &AtomicU64) {
     st.jobs.retain(|j| {
         let keep = !j.cancelled.load(Ordering::Relaxed);
         if !keep {
-            texts -= j.texts.len();
+            texts -= j.size();
         }
         keep
     });
@@ -175,13 +216,13 @@ fn drop_cancelled(st: &mut State, counter: &AtomicU64) {
 /// (the oldest is taken whatever its size).
 fn take_batch(st: &mut State, max_texts: usize) -> Vec<Job> {
     let first = st.jobs.pop_front().expect("a job is queued");
-    let mut size = first.texts.len();
+    let mut size = first.size();
     let mut batch = vec![first];
     let mut i = 0;
     while i < st.jobs.len() && size < max_texts {
-        if st.jobs[i].same_batch(&batch[0]) && size + st.jobs[i].texts.len() <= max_texts {
+        if st.jobs[i].same_batch(&batch[0]) && size + st.jobs[i].size() <= max_texts {
             let job = st.jobs.remove(i).expect("index in range");
-            size += job.texts.len();
+            size += job.size();
             batch.push(job);
         } else {
             i += 1;
@@ -195,18 +236,29 @@ fn take_batch(st: &mut State, max_texts: usize) -> Vec<Job> {
 mod tests {
     use super::*;
 
-    fn job(labels: &[&str], n: usize) -> (Job, oneshot::Receiver<JobResult>, Arc<AtomicBool>) {
-        let (tx, rx) = oneshot::channel();
+    type Answer = oneshot::Receiver<Result<Vec<Classification>, JobError>>;
+
+    fn job(labels: &[&str], n: usize) -> (Job, Answer, Arc<AtomicBool>) {
+        let (reply, rx) = oneshot::channel();
         let cancelled = Arc::new(AtomicBool::new(false));
-        let job = Job {
+        let labels = labels.iter().map(|s| s.to_string()).collect();
+        let work = Work::Classify(Classify {
             texts: (0..n).map(|i| format!("t{i}")).collect(),
-            labels: Arc::new(labels.iter().map(|s| s.to_string()).collect()),
+            forms: Arc::new(LabelForms::new(labels, Vec::new()).unwrap()),
             opts: ScoreOptions::default(),
-            cancelled: cancelled.clone(),
-            enqueued: Instant::now(),
-            reply: tx,
-        };
-        (job, rx, cancelled)
+            reply,
+        });
+        (Job { work, cancelled: cancelled.clone(), enqueued: Instant::now() }, rx, cancelled)
+    }
+
+    fn generation() -> Job {
+        let (reply, _) = oneshot::channel();
+        let work = Work::Generate(Generate { prompt: "p".into(), opts: GenerateOptions::default(), reply });
+        Job { work, cancelled: Arc::new(AtomicBool::new(false)), enqueued: Instant::now() }
+    }
+
+    fn sizes(batch: &[Job]) -> Vec<usize> {
+        batch.iter().map(Job::size).collect()
     }
 
     #[test]
@@ -217,9 +269,9 @@ mod tests {
         }
         assert_eq!(q.depth(), 10);
         let first = q.next_batch(Duration::ZERO, 64).unwrap();
-        assert_eq!(first.iter().map(|j| j.texts.len()).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(sizes(&first), [2, 3]);
         let second = q.next_batch(Duration::ZERO, 64).unwrap();
-        assert_eq!(second.iter().map(|j| j.texts.len()).collect::<Vec<_>>(), [1, 4]);
+        assert_eq!(sizes(&second), [1, 4]);
         assert_eq!(q.depth(), 0);
     }
 
@@ -233,7 +285,7 @@ mod tests {
         assert_eq!(q.next_batch(Duration::ZERO, 7).unwrap().len(), 1);
         // A job larger than the budget still runs, alone.
         assert!(q.push(job(&["a"], 9).0).is_ok());
-        assert_eq!(q.next_batch(Duration::ZERO, 7).unwrap()[0].texts.len(), 9);
+        assert_eq!(sizes(&q.next_batch(Duration::ZERO, 7).unwrap()), [9]);
     }
 
     #[test]
@@ -241,15 +293,15 @@ mod tests {
         let q = Queue::new(5);
         let (a, _rx, cancel_a) = job(&["a"], 4);
         assert!(q.push(a).is_ok());
-        assert_eq!(q.push(job(&["a"], 2).0).err().map(|e| e.0), Some(PushError::Full));
+        assert_eq!(q.push(job(&["a"], 2).0).err(), Some(PushError::Full));
         // A cancelled job frees its room and is never handed to the engine.
         cancel_a.store(true, Ordering::Relaxed);
         assert!(q.push(job(&["b"], 2).0).is_ok());
         assert_eq!(q.cancelled(), 1);
         let batch = q.next_batch(Duration::ZERO, 64).unwrap();
-        assert_eq!(batch[0].labels[0], "b");
+        assert!(matches!(&batch[0].work, Work::Classify(c) if c.forms.labels[0] == "b"));
         q.close();
-        assert_eq!(q.push(job(&["a"], 1).0).err().map(|e| e.0), Some(PushError::Closed));
+        assert_eq!(q.push(job(&["a"], 1).0).err(), Some(PushError::Closed));
         assert!(q.next_batch(Duration::ZERO, 64).is_none());
     }
 
@@ -277,5 +329,37 @@ mod tests {
         let batch = q.next_batch(Duration::from_secs(5), 2).unwrap();
         later.join().unwrap();
         assert_eq!(batch.len(), 2, "the second job joined the first within max_wait");
+    }
+
+    #[test]
+    fn a_generation_runs_alone_in_its_turn_without_waiting() {
+        let q = Queue::new(100);
+        // Overlapping requests: a classification would now wait for company.
+        assert!(q.push(job(&["a"], 1).0).is_ok() && q.push(job(&["a"], 1).0).is_ok());
+        assert_eq!(q.next_batch(Duration::ZERO, 64).unwrap().len(), 2);
+        assert!(q.push(generation()).is_ok());
+        assert!(q.push(generation()).is_ok());
+        assert!(q.push(job(&["a"], 2).0).is_ok());
+        assert_eq!(q.depth(), 4, "a generation counts as one text");
+        let t0 = Instant::now();
+        let first = q.next_batch(Duration::from_secs(30), 64).unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(10), "taken at once");
+        assert!(first.len() == 1 && matches!(first[0].work, Work::Generate(_)));
+        let second = q.next_batch(Duration::ZERO, 64).unwrap();
+        assert!(second.len() == 1 && matches!(second[0].work, Work::Generate(_)), "never batched with another");
+        assert_eq!(sizes(&q.next_batch(Duration::ZERO, 64).unwrap()), [2]);
+    }
+
+    #[test]
+    fn aliases_keep_label_sets_apart() {
+        let q = Queue::new(100);
+        let (mut aliased, _rx, _) = job(&["a", "b"], 1);
+        if let Work::Classify(c) = &mut aliased.work {
+            c.forms =
+                Arc::new(LabelForms::new(vec!["a".into(), "b".into()], vec![("a".into(), vec!["a2".into()])]).unwrap());
+        }
+        assert!(q.push(job(&["a", "b"], 1).0).is_ok() && q.push(aliased).is_ok());
+        assert_eq!(q.next_batch(Duration::ZERO, 64).unwrap().len(), 1);
+        assert_eq!(q.next_batch(Duration::ZERO, 64).unwrap().len(), 1);
     }
 }
