@@ -1,5 +1,6 @@
-// The WebUI of `zeroshot serve`: calls POST /v1/classify from the browser and shows the
-// answer, and the SQL that asks the database the same. Plain JS, no framework, no build step.
+// The WebUI of `zeroshot serve`: calls POST /v1/classify and POST /v1/generate from the
+// browser and shows the answer, and the SQL that asks the database the same. Plain JS, no
+// framework, no build step.
 //
 // Labels and texts are hostile input, and so is anything the server echoes: every such string
 // goes into the page through textContent or createElement, never as HTML (and the page's
@@ -71,6 +72,41 @@
     return k;
   }
 
+  /**
+   * Aliases, one label per line ("标签: 别名1, 别名2", either colon, either comma), as the
+   * object /v1/classify and zs_classify take; null when the field is empty. The server checks
+   * the labels and forms and names what it refuses.
+   */
+  function readAliases() {
+    const aliases = {};
+    let any = false;
+    for (const line of $("aliases").value.split(/\r\n|\n|\r/)) {
+      if (line.trim() === "") continue;
+      const at = line.search(/[:：]/);
+      if (at < 0) {
+        throw new ShownError("别名每行写作「标签: 别名1, 别名2」。Write each line of aliases as \"label: alias1, alias2\": " + line);
+      }
+      const label = line.slice(0, at).trim();
+      aliases[label] = line.slice(at + 1).split(/[,，]/).map((alias) => alias.trim());
+      any = true;
+    }
+    return any ? aliases : null;
+  }
+
+  /**
+   * A number field: null when empty (the server's default), else a number (a whole number when
+   * `whole`); the range is the server's to check, so that its message is the one shown.
+   */
+  function readNumber(id, name, whole) {
+    const input = $(id);
+    const wrong = new ShownError(name + (whole ? " 须为整数。must be a whole number." : " 不是数字。is not a number."));
+    if (input.validity.badInput) throw wrong;
+    if (input.value.trim() === "") return null;
+    const x = Number(input.value);
+    if (!Number.isFinite(x) || (whole && !Number.isInteger(x))) throw wrong;
+    return x;
+  }
+
   // ---- errors -----------------------------------------------------------------------------------
 
   function showError(message) {
@@ -89,10 +125,8 @@
 
   // ---- the API ----------------------------------------------------------------------------------
 
-  /** POST /v1/classify; the results, one per text, or a ShownError with the server's message. */
-  async function classify(texts, labels, temperature) {
-    const body = { texts, labels };
-    if (temperature !== null) body.temperature = temperature;
+  /** POST `path` with `body`; the answer, or a ShownError with the server's message. */
+  async function post(path, body) {
     const headers = { "Content-Type": "application/json" };
     const token = $("token").value.trim();
     if (token) headers.Authorization = "Bearer " + token;
@@ -100,7 +134,7 @@
     let text;
     try {
       // Relative, so that the page works behind a proxy that serves it under a prefix.
-      response = await fetch("v1/classify", {
+      response = await fetch(path, {
         method: "POST",
         headers,
         body: JSON.stringify(body),
@@ -127,10 +161,32 @@
       if (response.status === 401) message += "（请在上方填写访问令牌。Enter the server's token above.）";
       throw new ShownError(message);
     }
-    if (!answer || !Array.isArray(answer.results) || answer.results.length !== texts.length) {
+    if (!answer) throw new ShownError("服务器的回答无法读取。The server's answer cannot be read.");
+    return answer;
+  }
+
+  /** POST /v1/classify; the results, one per text (each with its `top` labels when asked). */
+  async function classify(texts, labels, temperature, aliases, top) {
+    const body = { texts, labels };
+    if (temperature !== null) body.temperature = temperature;
+    if (aliases !== null) body.aliases = aliases;
+    if (top !== null) body.top = top;
+    const answer = await post("v1/classify", body);
+    if (!Array.isArray(answer.results) || answer.results.length !== texts.length) {
       throw new ShownError("服务器的回答无法读取。The server's answer cannot be read.");
     }
     return answer.results;
+  }
+
+  /** POST /v1/generate; the answer with its `outputs`. */
+  async function generate(prompt, knobs) {
+    const body = { prompt };
+    for (const [name, value] of Object.entries(knobs)) if (value !== null) body[name] = value;
+    const answer = await post("v1/generate", body);
+    if (!Array.isArray(answer.outputs) || answer.outputs.some((o) => typeof o !== "string")) {
+      throw new ShownError("服务器的回答无法读取。The server's answer cannot be read.");
+    }
+    return answer;
   }
 
   // ---- SQL that asks the database the same -----------------------------------------------------
@@ -175,21 +231,41 @@
     return lines;
   }
 
-  function singleSql(text, labels, temperature) {
-    return sqlPreamble(temperature, [text, ...labels])
-      .concat(["SELECT zeroshot.zs_classify_scores(" + sqlLiteral(text) + ", " + sqlArray(labels) + ");"])
-      .join("\n");
+  /** The aliases as a jsonb literal, for the functions' aliases argument. */
+  function sqlAliases(aliases) {
+    return sqlLiteral(JSON.stringify(aliases)) + "::jsonb";
   }
 
-  function batchSql(texts, labels, temperature) {
-    return sqlPreamble(temperature, [...texts, ...labels])
+  /** zs_classify_scores, or zs_classify_top for the top k; with the aliases if any. */
+  function singleSql(text, labels, temperature, aliases, top) {
+    const strings = [text, ...labels, ...(aliases ? [JSON.stringify(aliases)] : [])];
+    const args = sqlLiteral(text) + ", " + sqlArray(labels);
+    const call =
+      top !== null
+        ? "SELECT rank, label, score FROM zeroshot.zs_classify_top(" + args + ", " + String(top) +
+          (aliases ? ", aliases => " + sqlAliases(aliases) : "") + ");"
+        : "SELECT zeroshot.zs_classify_scores(" + args + (aliases ? ", " + sqlAliases(aliases) : "") + ");";
+    return sqlPreamble(temperature, strings).concat([call]).join("\n");
+  }
+
+  function batchSql(texts, labels, temperature, aliases) {
+    const strings = [...texts, ...labels, ...(aliases ? [JSON.stringify(aliases)] : [])];
+    return sqlPreamble(temperature, strings)
       .concat([
         "SELECT ord, label, score",
         "FROM zeroshot.zs_classify_batch(",
         "  " + sqlArray(texts) + ",",
-        "  " + sqlArray(labels) + ");",
+        "  " + sqlArray(labels) + (aliases ? "," : ");"),
+        ...(aliases ? ["  " + sqlAliases(aliases) + ");"] : []),
       ])
       .join("\n");
+  }
+
+  /** zs_generate with the knobs the request named (the others are its defaults too). */
+  function generateSql(prompt, knobs) {
+    const args = [sqlLiteral(prompt)];
+    for (const [name, value] of Object.entries(knobs)) if (value !== null) args.push(name + " => " + String(value));
+    return sqlPreamble(null, [prompt]).concat(["SELECT g FROM zeroshot.zs_generate(" + args.join(", ") + ") g;"]).join("\n");
   }
 
   // ---- rendering ----------------------------------------------------------------------------
@@ -200,17 +276,27 @@
 
   let lastSingle = null;
 
-  /** One bar per label, the top k by probability; the chosen label highlighted. */
-  function renderBars(labels, result, k) {
+  /**
+   * One bar per label, the top k by probability; the chosen label highlighted. The server's
+   * `top` list (asked for `asked` labels) gives the order when it covers k; else the same rule
+   * (most probable first, ties in label order) is applied here, as when k changes afterwards.
+   */
+  function renderBars(labels, result, k, asked) {
     const rows = labels.map((label, i) => {
       const p = Array.isArray(result.probs) ? result.probs[i] : null;
       return { label, i, p: typeof p === "number" ? p : null };
     });
-    // Labels greedy mode did not score (null) go last.
-    rows.sort((a, b) => (b.p === null ? -1 : b.p) - (a.p === null ? -1 : a.p) || a.i - b.i);
+    let shown;
+    if (k !== null && asked === k && Array.isArray(result.top)) {
+      shown = result.top.map((t) => rows[labels.indexOf(t.label)]).filter((row) => row !== undefined);
+    } else {
+      // Labels greedy mode did not score (null) go last.
+      rows.sort((a, b) => (b.p === null ? -1 : b.p) - (a.p === null ? -1 : a.p) || a.i - b.i);
+      shown = k === null ? rows : rows.slice(0, k);
+    }
     const bars = $("bars");
     bars.replaceChildren();
-    for (const row of k === null ? rows : rows.slice(0, k)) {
+    for (const row of shown) {
       const line = el("div", "bar-row");
       line.setAttribute("role", "listitem");
       if (row.i === result.best) {
@@ -230,7 +316,7 @@
 
   function renderSingle() {
     if (!lastSingle) return;
-    const { text, labels, temperature, result } = lastSingle;
+    const { text, labels, temperature, aliases, top, result } = lastSingle;
     const best = $("best");
     best.replaceChildren(
       el("span", "", "最可能的标签 "),
@@ -239,12 +325,12 @@
       el("span", "best-score", " " + percent(result.score)),
     );
     $("truncated").hidden = !result.truncated;
-    renderBars(labels, result, readTopK());
-    $("sql").textContent = singleSql(text, labels, temperature);
+    renderBars(labels, result, readTopK(), top);
+    $("sql").textContent = singleSql(text, labels, temperature, aliases, top);
     $("single-result").hidden = false;
   }
 
-  function renderBatch(texts, labels, temperature, results) {
+  function renderBatch(texts, labels, temperature, aliases, results) {
     const body = $("batch-table").tBodies[0];
     body.replaceChildren();
     results.forEach((result, i) => {
@@ -254,11 +340,20 @@
       tr.append(el("td", "num", String(i + 1)), el("td", "text-cell", texts[i]), el("td", "", String(result.label)), score);
       body.append(tr);
     });
-    $("batch-sql").textContent = batchSql(texts, labels, temperature);
+    $("batch-sql").textContent = batchSql(texts, labels, temperature, aliases);
     $("batch-result").hidden = false;
   }
 
-  // ---- the two flows ----------------------------------------------------------------------------
+  function renderGeneration(prompt, knobs, answer) {
+    const list = $("gen-outputs");
+    list.replaceChildren(...answer.outputs.map((output) => el("li", "output", output)));
+    $("gen-meta").textContent =
+      "提示词元 prompt tokens: " + String(answer.input_tokens) + (answer.truncated ? "（已截断 truncated）" : "");
+    $("gen-sql").textContent = generateSql(prompt, knobs);
+    $("generate-result").hidden = false;
+  }
+
+  // ---- the three flows ----------------------------------------------------------------------------
 
   let singleSeq = 0;
   let batchSeq = 0;
@@ -273,12 +368,13 @@
       if (text.trim() === "") throw new ShownError("请输入文本。Enter a text.");
       const labels = readLabels();
       const temperature = readTemperature();
-      readTopK();
+      const aliases = readAliases();
+      const top = readTopK();
       button.disabled = true;
       $("single-result").setAttribute("aria-busy", "true");
-      const [result] = await classify([text], labels, temperature);
+      const [result] = await classify([text], labels, temperature, aliases, top);
       if (seq !== singleSeq) return;
-      lastSingle = { text, labels, temperature, result };
+      lastSingle = { text, labels, temperature, aliases, top, result };
       renderSingle();
     } catch (e) {
       if (seq !== singleSeq) return;
@@ -303,11 +399,12 @@
       if (texts.length === 0) throw new ShownError("请输入至少一条文本。Enter at least one text, one per line.");
       const labels = readLabels();
       const temperature = readTemperature();
+      const aliases = readAliases();
       button.disabled = true;
       $("batch-result").setAttribute("aria-busy", "true");
-      const results = await classify(texts, labels, temperature);
+      const results = await classify(texts, labels, temperature, aliases, null);
       if (seq !== batchSeq) return;
-      renderBatch(texts, labels, temperature, results);
+      renderBatch(texts, labels, temperature, aliases, results);
     } catch (e) {
       if (seq !== batchSeq) return;
       $("batch-result").hidden = true;
@@ -320,6 +417,42 @@
     }
   }
 
+  let generateSeq = 0;
+
+  async function runGenerate(event) {
+    event.preventDefault();
+    const seq = ++generateSeq;
+    const button = $("generate");
+    clearError();
+    try {
+      const prompt = $("prompt").value;
+      if (prompt.trim() === "") throw new ShownError("请输入提示。Enter a prompt.");
+      // In zs_generate's order and with its argument names, for the SQL shown.
+      const knobs = {
+        n: readNumber("gen-n", "每条生成数 Outputs per text", true),
+        temperature: readNumber("gen-temperature", "温度 Temperature", false),
+        top_k: readNumber("gen-top-k", "Top-K", true),
+        top_p: readNumber("gen-top-p", "Top-P", false),
+        max_new_tokens: readNumber("gen-max-new-tokens", "最多新词元 Max new tokens", true),
+        seed: readNumber("gen-seed", "随机种子 Seed", true),
+      };
+      button.disabled = true;
+      $("generate-result").setAttribute("aria-busy", "true");
+      const answer = await generate(prompt, knobs);
+      if (seq !== generateSeq) return;
+      renderGeneration(prompt, knobs, answer);
+    } catch (e) {
+      if (seq !== generateSeq) return;
+      $("generate-result").hidden = true;
+      showError(e instanceof ShownError ? e.message : "页面出错。The page failed: " + String(e));
+    } finally {
+      if (seq === generateSeq) {
+        button.disabled = false;
+        $("generate-result").removeAttribute("aria-busy");
+      }
+    }
+  }
+
   function start() {
     $("bars").setAttribute("role", "list");
     const token = $("token");
@@ -327,6 +460,7 @@
     token.addEventListener("input", () => saveToken(token.value.trim()));
     $("single-form").addEventListener("submit", runSingle);
     $("batch-form").addEventListener("submit", runBatch);
+    $("generate-form").addEventListener("submit", runGenerate);
     // A new top-k redraws the last answer; no new request.
     $("topk").addEventListener("input", () => {
       try {
