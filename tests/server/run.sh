@@ -2,7 +2,9 @@
 # `zeroshot serve` and the backends that use it (zs.server), on a real temporary cluster with
 # the installed extension and the tiny test model:
 #   the HTTP API through curl (an independent client): the release's /augment and
-#   /augment_batch, /v1/classify, /v1/model, /healthz, /metrics; bad requests (400 with a JSON
+#   /augment_batch, /v1/classify (with label aliases and top labels), /v1/generate (greedy and
+#   seeded calls that repeat themselves, n outputs, equal to zs_generate in-process, a client
+#   that goes away mid-generation frees the engine), /v1/model, /healthz, /metrics; bad requests (400 with a JSON
 #   error), an oversize body (413), a slow client (its connection closed after the header
 #   timeout), a full queue (503 with Retry-After), the socket's mode, the token on TCP (its
 #   scheme in any case), and a TCP address that is not loopback without a token (refused at
@@ -50,7 +52,7 @@ labels='["物流问题","商品质量","售后体验"]'
 
 echo "== the HTTP API"
 printf 'x%.0s' $(seq 1 20) > "$CLUSTER_DIR/token"
-start_server --listen "127.0.0.1:$tcp_port" --token-file "$CLUSTER_DIR/token" --max-queue-texts 64 --header-timeout-s 1
+start_server --listen "127.0.0.1:$tcp_port" --token-file "$CLUSTER_DIR/token" --max-queue-texts 64 --header-timeout-s 1 --max-new-tokens-limit 4096
 out=$(api -X POST localhost/augment -d "{\"text\":\"快递三天了还没到\",\"candidate_labels\":$labels}")
 if printf '%s' "$out" | python3 -c 'import json,sys; a=json.load(sys.stdin); l=["物流问题","商品质量","售后体验"]; assert a["label"] in l and set(a["all_scores"])==set(l) and abs(sum(a["all_scores"].values())-1)<1e-9 and a["score"]==a["all_scores"][a["label"]]'; then r=0; else r=1; fi
 check augment $r "$out"
@@ -149,7 +151,8 @@ if [ "$ok" = 8 ]; then r=0; else r=1; fi; check concurrent_label_sets $r "$ok of
 # A client that goes away while queued: its request is never run. The engine is kept busy by a
 # large request; a second one waits behind it (another label set) and its client hangs up.
 python3 -c 'import json; print(json.dumps({"texts": ["很长的评论" * 200 + str(i) for i in range(60)], "labels": ["标签%d" % i for i in range(250)], "max_input_tokens": 2048}))' > "$CLUSTER_DIR/busy.json"
-api -X POST localhost/v1/classify -d @"$CLUSTER_DIR/busy.json" >/dev/null &
+# (A longer wait than api's 20 s: on a loaded machine the debug build takes about that long.)
+api --max-time 120 -X POST localhost/v1/classify -d @"$CLUSTER_DIR/busy.json" >/dev/null &
 busy=$!
 sleep 0.3
 before=$(api localhost/v1/model | python3 -c 'import json,sys; print(json.load(sys.stdin)["texts_scored"])')
@@ -171,6 +174,59 @@ done
 after=$(api localhost/v1/model | python3 -c 'import json,sys; print(json.load(sys.stdin)["texts_scored"])')
 if [ "${stopped:-0}" -ge 1 ] && [ "$after" = "$before" ]; then r=0; else r=1; fi
 check abandoned_run_stopped $r "runs stopped because every client left: ${stopped:-none}; texts scored meanwhile: $((after - before))"
+# /v1/classify with aliases: a label's log-probability is the log-sum-exp of its forms' (each
+# form scored as a label by the same server), and "top" lists the k most probable labels.
+out=$(api -X POST localhost/v1/classify -d '{"texts":["快递三天了还没到"],"labels":["物流问题","商品质量","售后体验"],"aliases":{"物流问题":["快递慢","没发货"]},"top":2}')
+forms=$(api -X POST localhost/v1/classify -d '{"texts":["快递三天了还没到"],"labels":["物流问题","快递慢","没发货","商品质量","售后体验"]}')
+if python3 - "$out" "$forms" <<'PY'
+import json, math, sys
+got = json.loads(sys.argv[1])["results"][0]
+forms = json.loads(sys.argv[2])["results"][0]["logprobs"]
+want = [math.log(sum(math.exp(x) for x in forms[:3])), forms[3], forms[4]]
+assert all(abs(a - b) < 1e-6 for a, b in zip(got["logprobs"], want)), (got["logprobs"], want)
+labels = ["物流问题", "商品质量", "售后体验"]
+order = sorted(range(3), key=lambda i: -got["probs"][i])[:2]
+assert got["top"] == [{"label": labels[i], "score": got["probs"][i]} for i in order], got["top"]
+assert set(got["scores"]) == set(labels)
+PY
+then r=0; else r=1; fi
+check v1_classify_aliases_and_top $r "$(printf '%s' "$out" | python3 -c 'import json,sys; r=json.load(sys.stdin)["results"][0]; print(r["label"], r["top"])' 2>&1 | head -c 160)"
+bad alias_refused_as_label 400 '"about":"labels"' -X POST localhost/v1/classify -d '{"texts":["x"],"labels":["物流问题","商品质量"],"aliases":{"物流问题":["商品质量"]}}'
+bad alias_of_no_label 400 'aliases' -X POST localhost/v1/classify -d '{"texts":["x"],"labels":["物流问题"],"aliases":{"退货":["退款"]}}'
+bad top_not_a_count 400 'top' -X POST localhost/v1/classify -d '{"texts":["x"],"labels":["a","b"],"top":-1}'
+# /v1/generate: greedy and seeded calls repeat themselves token for token; n outputs.
+gen() { api -X POST localhost/v1/generate -d "$1"; }
+greedy='{"prompt":"抽取关键词：快递三天了还没到","max_new_tokens":12}'
+seeded='{"prompt":"好评，下次还来买","n":3,"temperature":1,"top_k":50,"top_p":0.95,"max_new_tokens":12,"seed":7}'
+if python3 - "$(gen "$greedy")" "$(gen "$greedy")" "$(gen "$seeded")" "$(gen "$seeded")" "$(gen "${seeded%7\}}8}")" <<'PY'
+import json, sys
+g1, g2, s1, s2, s3 = (json.loads(a) for a in sys.argv[1:])
+assert g1["tokens"] == g2["tokens"] and len(g1["outputs"]) == 1 and 1 <= len(g1["tokens"][0]) <= 12, (g1, g2)
+assert g1["input_tokens"] > 0 and g1["truncated"] is False and g1["random_model"]
+assert s1["tokens"] == s2["tokens"] and s1["outputs"] == s2["outputs"], (s1, s2)
+assert len(s1["outputs"]) == 3 and len(s1["tokens"]) == 3 and all(1 <= len(t) <= 12 for t in s1["tokens"])
+assert s3["tokens"] != s1["tokens"], "another seed, other outputs"
+PY
+then r=0; else r=1; fi
+check v1_generate_repeats $r "greedy twice, seed 7 twice (3 outputs), seed 8: $(gen "$greedy" | head -c 100)"
+bad generate_bad_n 400 'whole number from 1 to 64' -X POST localhost/v1/generate -d '{"prompt":"x","n":65}'
+bad generate_over_new_tokens_limit 400 'max-new-tokens-limit' -X POST localhost/v1/generate -d '{"prompt":"x","max_new_tokens":5000}'
+bad generate_bad_seed 400 'seed' -X POST localhost/v1/generate -d '{"prompt":"x","seed":-1}'
+bad generate_bad_top_p 400 'top_p' -X POST localhost/v1/generate -d '{"prompt":"x","top_p":0}'
+# A client that goes away mid-generation (64 sampled outputs of up to 4096 tokens: minutes of
+# work) frees the engine: the generation stops between decoder steps and the next call runs.
+interrupted() { api localhost/metrics | awk '/^zeroshot_errors_total\{kind="interrupted"\}/ {print $2}'; }
+before=$(interrupted)
+api --max-time 0.5 -X POST localhost/v1/generate -d '{"prompt":"为以下的文本生成标题：快递三天了还没到","n":64,"temperature":1,"max_new_tokens":4096}' >/dev/null || true
+t0=$(date +%s%N)
+out=$(gen '{"prompt":"x","max_new_tokens":4}')
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+after=$(interrupted)
+if [ "$ms" -lt 2000 ] && [ "${after:-0}" -gt "${before:-0}" ] && printf '%s' "$out" | grep -q '"outputs"'; then r=0; else r=1; fi
+check generation_cancelled $r "the next call answered ${ms} ms after the client left (bound 2000 ms); runs stopped: ${before:-0} -> ${after:-0}"
+metrics=$(api localhost/metrics)
+if printf '%s' "$metrics" | grep -q 'zeroshot_requests_total{endpoint="/v1/generate",status="200"}' && printf '%s' "$metrics" | grep -q '^zeroshot_generated_tokens_total [1-9]'; then r=0; else r=1; fi
+check generate_metrics $r "$(printf '%s' "$metrics" | grep -E '^zeroshot_(generat|requests_total\{endpoint="/v1/generate")' | tr '\n' ' ')"
 metrics=$(api localhost/metrics)
 if printf '%s' "$metrics" | grep -q '^zeroshot_request_seconds_bucket' && printf '%s' "$metrics" | grep -q 'zeroshot_requests_total{endpoint="/augment",status="200"}'; then r=0; else r=1; fi
 check metrics $r "$(printf '%s' "$metrics" | grep -c '^zeroshot_') series lines"
@@ -185,6 +241,18 @@ psql_ -c "SET client_min_messages = error" -c "CREATE EXTENSION pg_zeroshot" >/d
 cp "$REPO/tests/server/calls.sql" "$CLUSTER_DIR/calls.sql"
 chown postgres "$CLUSTER_DIR/calls.sql" 2>/dev/null || true
 inproc=$(psql_ -f "$CLUSTER_DIR/calls.sql" 2>&1)
+# /v1/generate answers what the engine gives in-process (zs_generate before zs.server is set),
+# greedy and seeded.
+same=0
+for args in "max_new_tokens => 12|{\"max_new_tokens\":12}" \
+  "n => 3, temperature => 1, top_k => 50, top_p => 0.95, max_new_tokens => 12, seed => 7|{\"n\":3,\"temperature\":1,\"top_k\":50,\"top_p\":0.95,\"max_new_tokens\":12,\"seed\":7}"; do
+  sql=${args%%|*}; json=${args#*|}
+  engine=$(psql_ -c "SELECT string_agg(g, '|') FROM zs_generate('抽取关键词：快递三天了还没到', $sql) g")
+  http=$(api -X POST localhost/v1/generate -d "{\"prompt\":\"抽取关键词：快递三天了还没到\",${json#\{}" | python3 -c 'import json,sys; print("|".join(json.load(sys.stdin)["outputs"]))')
+  if [ -n "$engine" ] && [ "$engine" = "$http" ]; then same=$((same + 1)); fi
+done
+if [ "$same" = 2 ]; then r=0; else r=1; fi
+check v1_generate_equals_engine $r "greedy and seeded, zs_generate in-process against POST /v1/generate: $same of 2 equal ($(printf '%s' "$http" | head -c 60))"
 psql_ -c "LOAD 'pg_zeroshot'" -c "ALTER SYSTEM SET zs.server = 'unix:$sock'" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 0.5
 served=$(psql_ -f "$CLUSTER_DIR/calls.sql" 2>&1)

@@ -1,8 +1,10 @@
 // Drives the WebUI of `zeroshot serve` in Debian's Chromium through playwright-core, and
 // checks what it shows against answers of the API asked directly from node (an independent
 // client). Run by tests/webui/run.sh:
-//   node drive.mjs URL                 a server without a token: the page, both flows, errors,
-//                                      hostile labels, a screenshot in $OUT_DIR/webui.png
+//   node drive.mjs URL                 a server without a token: the page, the three flows
+//                                      (one text, with aliases and top-k too; a batch;
+//                                      generation with its knobs), errors, hostile labels, a
+//                                      screenshot in $OUT_DIR/webui.png
 //   node drive.mjs URL --token TOKEN   a server with --token-file: the page loads without the
 //                                      token, the API refuses without it (401 shown), works
 //                                      once it is typed in; it stays in this tab only
@@ -34,19 +36,32 @@ function check(name, ok, detail) {
   console.log(`${ok ? "ok  " : "FAIL"} ${name} (${String(detail).replace(/\s+/g, " ").slice(0, 300)})`);
 }
 
-/** POST /v1/classify from node: status and body. */
-async function api(texts, labels, temperature, withToken = token) {
+/** POST `endpoint` from node: status and body. */
+async function post(endpoint, body, withToken = token) {
   const headers = { "Content-Type": "application/json" };
   if (withToken) headers.Authorization = `Bearer ${withToken}`;
-  const body = { texts, labels };
-  if (temperature !== null && temperature !== undefined) body.temperature = temperature;
-  const response = await fetch(new URL("v1/classify", base), { method: "POST", headers, body: JSON.stringify(body) });
+  const response = await fetch(new URL(endpoint, base), { method: "POST", headers, body: JSON.stringify(body) });
   return { status: response.status, body: await response.json() };
+}
+
+/** POST /v1/classify from node: status and body. */
+async function api(texts, labels, temperature, withToken = token, extra = {}) {
+  const body = { texts, labels, ...extra };
+  if (temperature !== null && temperature !== undefined) body.temperature = temperature;
+  return post("v1/classify", body, withToken);
+}
+
+/** Clicks a flow's button and waits for its answer; the JSON body the page sent to `endpoint`. */
+async function submitSeen(page, button, endpoint) {
+  const sent = page.waitForRequest((r) => r.url().endsWith(endpoint) && r.method() === "POST");
+  await submit(page, button);
+  return JSON.parse((await sent).postData());
 }
 
 const ids = [
   "text", "labels", "temperature", "topk", "classify", "bars", "sql", "batch-texts", "batch-run",
-  "batch-table", "batch-sql", "error", "token",
+  "batch-table", "batch-sql", "error", "token", "aliases", "prompt", "gen-temperature", "gen-top-k", "gen-top-p",
+  "gen-n", "gen-max-new-tokens", "gen-seed", "generate", "gen-outputs", "gen-sql",
 ];
 
 /** What the single flow shows. */
@@ -222,6 +237,52 @@ async function withoutToken(context) {
   sql = await page.textContent("#batch-sql");
   want = "SET zs.temperature = 1;\nSELECT ord, label, score\nFROM zeroshot.zs_classify_batch(\n  ARRAY['快递三天了还没到', '买回来两天就坏了', '客服态度很好，退货很顺利'],\n  ARRAY['物流问题', '商品质量', '售后体验']);";
   check("batch_sql", sql === want, JSON.stringify(sql));
+
+  // Aliases and top-k: both sent to /v1/classify; the bars are the server's top labels.
+  await fillForm(page, { text: lines[0], labels: labels.join(","), temperature: "1", topk: "2" });
+  await page.fill("#aliases", "物流问题：快递慢，没发货\n\n商品质量: 坏了");
+  const aliases = { 物流问题: ["快递慢", "没发货"], 商品质量: ["坏了"] };
+  let sent = await submitSeen(page, "classify", "/v1/classify");
+  direct = await api([lines[0]], labels, 1, token, { aliases, top: 2 });
+  answer = direct.body.results[0];
+  bars = await shownBars(page);
+  const topShown = bars.map((b) => b.label);
+  const topWanted = (answer.top || []).map((t) => t.label);
+  check("aliases_and_top_sent", JSON.stringify(sent.aliases) === JSON.stringify(aliases) && sent.top === 2,
+    `sent: aliases ${JSON.stringify(sent.aliases)}, top ${sent.top}`);
+  check("top_bars_equal_api", direct.status === 200 && topWanted.length === 2 && JSON.stringify(topShown) === JSON.stringify(topWanted)
+    && bars.every((b) => close(b.pct, answer.scores[b.label] * 100, 0.051)),
+    `shown ${bars.map((b) => `${b.label} ${b.pct}%`).join(", ")}; API top ${JSON.stringify(answer.top)}`);
+  sql = await page.textContent("#sql");
+  want = "SELECT rank, label, score FROM zeroshot.zs_classify_top('快递三天了还没到', ARRAY['物流问题', '商品质量', '售后体验'], 2, aliases => '{\"物流问题\":[\"快递慢\",\"没发货\"],\"商品质量\":[\"坏了\"]}'::jsonb);";
+  check("aliases_sql", sql === "SET zs.temperature = 1;\n" + want, JSON.stringify(sql));
+  await page.fill("#aliases", "");
+
+  // Generation: every knob is sent, the outputs are the API's for the same seed, and the SQL.
+  const prompt = "为以下的文本生成标题：\n快递三天了还没到";
+  await page.fill("#prompt", prompt);
+  for (const [id, value] of [["gen-temperature", "1"], ["gen-top-k", "50"], ["gen-top-p", "0.95"], ["gen-n", "3"], ["gen-max-new-tokens", "8"], ["gen-seed", "7"]]) {
+    await page.fill(`#${id}`, value);
+  }
+  sent = await submitSeen(page, "generate", "/v1/generate");
+  const knobs = { n: 3, temperature: 1, top_k: 50, top_p: 0.95, max_new_tokens: 8, seed: 7 };
+  let generated = await post("v1/generate", { prompt, ...knobs });
+  let outputs = await page.$$eval("#gen-outputs li", (li) => li.map((x) => x.textContent));
+  check("generate_knobs_sent", JSON.stringify(sent) === JSON.stringify({ prompt, ...knobs }), JSON.stringify(sent));
+  check("generate_outputs_shown", generated.status === 200 && outputs.length === 3 && JSON.stringify(outputs) === JSON.stringify(generated.body.outputs),
+    `shown ${JSON.stringify(outputs)}; API ${JSON.stringify(generated.body.outputs)}`);
+  sql = await page.textContent("#gen-sql");
+  want = "SELECT g FROM zeroshot.zs_generate(E'为以下的文本生成标题：\\n快递三天了还没到', n => 3, temperature => 1, top_k => 50, top_p => 0.95, max_new_tokens => 8, seed => 7) g;";
+  check("generate_sql", sql === want, JSON.stringify(sql));
+  // Greedy, no seed: one output, the API's.
+  await page.fill("#gen-temperature", "0");
+  await page.fill("#gen-n", "1");
+  await page.fill("#gen-seed", "");
+  sent = await submitSeen(page, "generate", "/v1/generate");
+  generated = await post("v1/generate", { prompt, n: 1, temperature: 0, top_k: 50, top_p: 0.95, max_new_tokens: 8 });
+  outputs = await page.$$eval("#gen-outputs li", (li) => li.map((x) => x.textContent));
+  check("generate_greedy", !("seed" in sent) && outputs.length === 1 && outputs[0] === generated.body.outputs[0],
+    `sent ${JSON.stringify(sent)}; shown ${JSON.stringify(outputs)}; API ${JSON.stringify(generated.body.outputs)}`);
   check("no_console_errors_in_good_flows", cleanLoad(seen).length === 0, JSON.stringify(cleanLoad(seen)));
   await page.screenshot({ path: path.join(outDir, "webui.png"), fullPage: true });
   check("screenshot", statSync(path.join(outDir, "webui.png")).size > 10000, path.join(outDir, "webui.png"));
@@ -240,11 +301,19 @@ async function withoutToken(context) {
     check(name, e.visible && e.role === "alert" && refused.status === 400 && e.text.includes(refused.body.error) && e.text.includes("HTTP 400") && !stale,
       `shown: ${JSON.stringify(e.text)}; API ${refused.status}: ${JSON.stringify(refused.body.error)}; stale result shown: ${stale}`);
   }
+  // The generation flow's errors land in the same element, the stale outputs gone.
+  await page.fill("#gen-n", "65");
+  await submit(page, "generate");
+  let e = await errorShown(page);
+  const genStale = await page.$eval("#generate-result", (r) => !r.hidden);
+  check("generate_error_shown", e.visible && e.text.includes("HTTP 400") && e.text.includes('"n"') && !genStale,
+    `shown: ${JSON.stringify(e.text)}; stale outputs shown: ${genStale}`);
+  await page.fill("#gen-n", "1");
   // The batch flow's errors land in the same element.
   await fillForm(page, { labels: "甲,,乙" });
   await page.fill("#batch-texts", "一\n二");
   await submit(page, "batch-run");
-  let e = await errorShown(page);
+  e = await errorShown(page);
   check("batch_error_shown", e.visible && e.text.includes("visible character"), JSON.stringify(e.text));
   // A network error (the request refused before it reaches the server).
   await page.route("**/v1/classify", (route) => route.abort("connectionrefused"));

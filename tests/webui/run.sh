@@ -6,8 +6,11 @@
 #   in the browser: a clean load (no console error, no failed request); one text with three
 #   labels (three bars, percentages summing to 100 %, the highlighted label the one
 #   POST /v1/classify gives node for the same input), top-k, hostile labels shown literally
-#   with their quotes doubled in the SQL shown, the batch flow against a direct API call, the
-#   server's errors and a network error in the alert element; a screenshot;
+#   with their quotes doubled in the SQL shown, the batch flow against a direct API call,
+#   aliases and top-k sent to /v1/classify (the bars its top labels), the Generate part (every
+#   knob sent to /v1/generate, the outputs those of a direct call with the same seed, greedy
+#   too, the zs_generate SQL), the server's errors and a network error in the alert element; a
+#   screenshot;
 #   with --token-file: the page loads without the token, the API refuses without it (the 401
 #   shown), works once it is typed in, and the token stays in the tab's sessionStorage.
 # Needs /usr/bin/chromium (apt package chromium) and playwright-core, installed from
