@@ -114,6 +114,7 @@ impl Model {
             }
             self_kv = kv;
         }
+        steps.release(self_kv, &root.cross_kv, eos as i64)?;
         tokens.resize(opts.n, tokens[0].clone());
         let texts = tokens.iter().map(|t| self.tokenizer.decode(t)).collect::<Result<Vec<_>>>()?;
         Ok(Generation { texts, tokens, input_tokens: prompt.ids.len(), truncated: prompt.truncated })

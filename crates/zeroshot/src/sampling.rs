@@ -66,8 +66,10 @@ impl Rng {
     }
 }
 
-/// The tokens `sampling` may pick from `logits` and their probabilities (summing to 1), most
-/// probable first (ties: lower token id first). Greedy: the argmax alone.
+/// The tokens `sampling` may pick from `logits` and their probabilities (summing to 1). Where
+/// top-k or top-p cut the list it is sorted, most probable first (ties: lower token id first);
+/// otherwise it is every token in id order (sorting a 250,000-token vocabulary for every
+/// output at every step would cost more than the draw). Greedy: the argmax alone.
 pub fn candidates(logits: &[f32], sampling: &Sampling) -> Vec<(u32, f64)> {
     if sampling.is_greedy() {
         let mut best = 0;
@@ -80,12 +82,15 @@ pub fn candidates(logits: &[f32], sampling: &Sampling) -> Vec<(u32, f64)> {
     }
     let mut order: Vec<u32> = (0..logits.len() as u32).collect();
     let by_logit = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b));
-    if sampling.top_k > 0 && sampling.top_k < order.len() {
+    let top_k = sampling.top_k > 0 && sampling.top_k < order.len();
+    if top_k {
         order.select_nth_unstable_by(sampling.top_k - 1, by_logit);
         order.truncate(sampling.top_k);
     }
-    order.sort_unstable_by(by_logit);
-    let max = logits[order[0] as usize] as f64;
+    if top_k || sampling.top_p < 1.0 {
+        order.sort_unstable_by(by_logit);
+    }
+    let max = order.iter().map(|&t| logits[t as usize]).fold(f32::NEG_INFINITY, f32::max) as f64;
     let weights: Vec<f64> =
         order.iter().map(|&t| ((logits[t as usize] as f64 - max) / sampling.temperature).exp()).collect();
     let total: f64 = weights.iter().sum();

@@ -527,6 +527,30 @@ impl<'a> Steps<'a> {
         self.step(Decoder::WithPast, inputs, tokens.len(), read, Keep::SelfCache, shrink)
     }
 
+    /// Returns the memory of a finished decoding's last cache (`self_kv`) to the system. Each
+    /// session has its own arena and shrinks it only at the end of one of its runs, while the
+    /// outputs of that run are still held: so one row of the cache is gathered (the gather
+    /// graph's arena shrinks), the cache is dropped, and one small decoder step runs on that
+    /// row (the decoder's arena shrinks, the cache's memory now free in it). Without this a
+    /// long generation's caches (gigabytes at mT5-base size) would stay in the arenas after
+    /// the call.
+    pub(crate) fn release(&mut self, self_kv: Vec<DynValue>, cross_kv: &[DynValue], token: i64) -> Result<()> {
+        let one = self.parent_cache(&[0], &self_kv)?;
+        drop(self_kv);
+        let batch = &self.prompts.all;
+        let mut inputs: Inputs = vec![
+            ("input_ids".into(), host_tensor([1, 1], &[token])?),
+            ("encoder_attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
+        ];
+        for (name, row) in self.names.past_self.iter().zip(one) {
+            inputs.push((name.clone().into(), row.into()));
+        }
+        for (name, value) in self.names.past_cross.iter().zip(cross_kv) {
+            inputs.push((name.clone().into(), value.into()));
+        }
+        self.step(Decoder::WithPast, inputs, 1, Read::Tokens(vec![vec![]]), Keep::SelfCache, true).map(drop)
+    }
+
     /// Rows `parent_rows` of every layer's self-attention cache: by the cache gather graph
     /// where the model has one (the cache stays in ONNX Runtime; only the indices cross), else
     /// on the host.

@@ -59,6 +59,8 @@ fn greedy_outputs_are_n_copies_and_stop_at_the_limit() {
     let got = model.generate("好评，下次还来买", &opts).unwrap();
     assert_eq!(got.tokens.len(), 3);
     assert!(got.tokens.iter().all(|t| t == &got.tokens[0] && t.len() <= 5 && !t.is_empty()));
+    // The call's last run returned the arenas' free memory (its caches were dropped before it).
+    assert!(model.last_run_shrank());
 }
 
 fn sampled(model: &mut Model, prompt: &str, sampling: Sampling, n: usize, seed: u64, max_new: usize) -> Vec<Vec<u32>> {
