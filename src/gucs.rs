@@ -71,6 +71,9 @@ const DEFAULT_MAX_NEW_TOKENS_LIMIT: i32 = 256;
 /// vocabulary-wide row of logits (1 MB for mT5), so 1,024 rows are about 1 GB.
 const MAX_BATCH_ROWS: i32 = 1024;
 
+/// The highest zs.max_new_tokens_limit a superuser may set.
+pub const MAX_NEW_TOKENS_CEILING: i32 = 4096;
+
 /// The highest zs.max_input_tokens_limit a superuser may set.
 pub const MAX_INPUT_TOKENS_CEILING: i32 = 65536;
 
@@ -164,7 +167,7 @@ pub fn init() {
         c"Superuser only: a call's memory and time grow with every token it generates.",
         &MAX_NEW_TOKENS_LIMIT,
         1,
-        4096,
+        MAX_NEW_TOKENS_CEILING,
         GucContext::Suset,
         GucFlags::default(),
     );

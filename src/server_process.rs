@@ -86,6 +86,11 @@ impl ServerCommand {
             max_input_tokens_limit.to_string().into(),
             "--socket-max-input-tokens-limit".into(),
             gucs::MAX_INPUT_TOKENS_CEILING.to_string().into(),
+            // The same for zs_generate's tokens (zs.max_new_tokens_limit).
+            "--max-new-tokens-limit".into(),
+            gucs::max_new_tokens_limit().to_string().into(),
+            "--socket-max-new-tokens-limit".into(),
+            gucs::MAX_NEW_TOKENS_CEILING.to_string().into(),
         ];
         if gucs::verify_checksums() {
             args.push("--verify-checksums".into());

@@ -15,6 +15,7 @@ use pgrx::{JsonB, PgMemoryContexts};
 use serde_json::{json, Map, Value};
 use zeroshot::tokenize::TEXT_CHARS_PER_TOKEN;
 use zeroshot::{Classification, LabelForms, RunLimits, ScoreOptions};
+use zeroshot_client::wire::{aliases_from_json, forms_size};
 
 use crate::backend::{count_texts, with_model};
 use crate::error::{OrReport, ZsError};
@@ -65,27 +66,13 @@ pub(crate) fn label_forms(
     aliases: Option<JsonB>,
     max_input_tokens: usize,
 ) -> Result<LabelForms, ZsError> {
-    let Some(JsonB(aliases)) = aliases else { return Ok(LabelForms::new(labels, Vec::new())?) };
-    let bad = |m: String| ZsError::Engine(zeroshot::Error::InvalidOption(format!("aliases: {m}")));
-    let object = aliases.as_object().ok_or_else(|| {
-        bad(format!("expected an object of label: [alias, …], got {aliases}").chars().take(200).collect())
-    })?;
-    let mut forms = labels.len();
-    let mut bytes: usize = labels.iter().map(String::len).sum();
-    let mut pairs = Vec::with_capacity(object.len());
-    for (label, list) in object {
-        let list =
-            list.as_array().ok_or_else(|| bad(format!("the aliases of {label:?} must be an array of strings")))?;
-        let mut names = Vec::with_capacity(list.len());
-        for alias in list {
-            let alias = alias.as_str().ok_or_else(|| bad(format!("an alias of {label:?} is not a string")))?;
-            forms += 1;
-            bytes = bytes.saturating_add(alias.len());
-            names.push(alias.to_string());
-        }
-        check_label_bounds(forms, bytes, max_input_tokens)?;
-        pairs.push((label.clone(), names));
-    }
+    let pairs = match aliases {
+        None => Vec::new(),
+        Some(JsonB(value)) => aliases_from_json(&value)
+            .map_err(|m| ZsError::Engine(zeroshot::Error::InvalidOption(format!("aliases: {m}"))))?,
+    };
+    let (forms, bytes) = forms_size(&labels, &pairs);
+    check_label_bounds(forms, bytes, max_input_tokens)?;
     Ok(LabelForms::new(labels, pairs)?)
 }
 
@@ -209,23 +196,13 @@ fn zs_classify_top<'a>(
     };
     let k = usize::try_from(k).map_err(|_| ZsError::NegativeArgument { name: "k", value: k as i64 }).or_report();
     let (labels, c) = classify_one(body, labels, aliases);
-    let rows: Vec<_> = top_labels(&c, k, min_score as f64)
+    let rows: Vec<_> = c
+        .top(k, min_score as f64)
         .into_iter()
         .enumerate()
         .map(|(rank, l)| (rank as i32 + 1, ServerText::new(&labels[l]), c.probs[l] as f32))
         .collect();
     TableIterator::new(rows)
-}
-
-/// The indices of the `k` most probable scored labels with a probability of at least
-/// `min_score`, most probable first; equal probabilities keep the labels' order.
-pub(crate) fn top_labels(c: &Classification, k: usize, min_score: f64) -> Vec<usize> {
-    let mut order: Vec<usize> =
-        (0..c.probs.len()).filter(|&l| !c.probs[l].is_nan() && c.probs[l] >= min_score).collect();
-    // A stable sort: ties stay in label order.
-    order.sort_by(|&a, &b| c.probs[b].total_cmp(&c.probs[a]));
-    order.truncate(k);
-    order
 }
 
 type BatchRow = (i32, Option<ServerText>, Option<f32>, Option<ServerJsonb>);

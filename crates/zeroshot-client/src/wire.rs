@@ -59,6 +59,31 @@ pub fn classification_from_json(v: &Value, n_labels: usize) -> Result<Classifica
     })
 }
 
+/// The aliases object of zs_classify's `aliases` argument and of `/v1/classify`'s field,
+/// `{"label": ["alias", …], …}`, as (label, aliases) pairs; the error says what is malformed.
+/// (Whether each label is one of the labels, and each form a valid label, `LabelForms` checks.)
+pub fn aliases_from_json(aliases: &Value) -> Result<Vec<(String, Vec<String>)>, String> {
+    let object = aliases.as_object().ok_or("aliases must be an object of label: [alias, …]")?;
+    object
+        .iter()
+        .map(|(label, list)| {
+            let bad = || format!("the aliases of {label:?} must be an array of strings");
+            let forms = list.as_array().ok_or_else(bad)?;
+            let forms =
+                forms.iter().map(|f| f.as_str().map(str::to_string).ok_or_else(bad)).collect::<Result<_, _>>()?;
+            Ok((label.clone(), forms))
+        })
+        .collect()
+}
+
+/// How many forms, and how many bytes, `labels` and their `aliases` make: what must fit in a
+/// prompt, measured as for a label array.
+pub fn forms_size(labels: &[String], aliases: &[(String, Vec<String>)]) -> (usize, usize) {
+    let forms = aliases.iter().flat_map(|(_, f)| f);
+    let bytes = labels.iter().chain(forms.clone()).fold(0usize, |b, f| b.saturating_add(f.len()));
+    (labels.len() + forms.count(), bytes)
+}
+
 /// `POST /v1/generate`'s body for `prompt` under `opts` (the server applies its own limits).
 pub fn generate_request_json(prompt: &str, opts: &GenerateOptions) -> Value {
     json!({

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 use zeroshot::generate::MAX_OUTPUTS;
 use zeroshot::tokenize::TEXT_CHARS_PER_TOKEN;
 use zeroshot::{Classification, GenerateOptions, Generation, LabelForms, Model, Sampling, ScoreMode, ScoreOptions};
+use zeroshot_client::wire::{aliases_from_json, forms_size};
 use zeroshot_client::wire::{classification_json, generation_json};
 
 use crate::config::ServeConfig;
@@ -117,18 +118,8 @@ fn label_forms(body: &Value, max_input_tokens: usize) -> Result<LabelForms, ApiE
     let Some(aliases) = body.get("aliases").filter(|v| !v.is_null()) else {
         return LabelForms::new(labels, Vec::new()).map_err(|e| ApiError::bad_request(e.to_string()));
     };
-    let object = aliases
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request("\"aliases\" must be an object of label: [alias, …]"))?;
-    let mut count = labels.len();
-    let mut bytes: usize = labels.iter().map(String::len).sum();
-    let mut pairs = Vec::with_capacity(object.len());
-    for (label, list) in object {
-        let forms = string_list(list, &format!("aliases.{label}"))?;
-        count += forms.len();
-        bytes = forms.iter().fold(bytes, |b, f| b.saturating_add(f.len()));
-        pairs.push((label.clone(), forms));
-    }
+    let pairs = aliases_from_json(aliases).map_err(|m| ApiError::bad_request(format!("\"aliases\": {m}")))?;
+    let (count, bytes) = forms_size(&labels, &pairs);
     check_label_bounds(count, bytes, max_input_tokens)?;
     LabelForms::new(labels, pairs).map_err(|e| ApiError::bad_request(e.to_string()))
 }
@@ -485,8 +476,8 @@ mod tests {
             .has_aliases());
         for (aliases, top, word) in [
             (json!(["快递慢"]), json!(null), "aliases"),
-            (json!({"物流问题": "快递慢"}), json!(null), "aliases.物流问题"),
-            (json!({"物流问题": [1]}), json!(null), "aliases.物流问题"),
+            (json!({"物流问题": "快递慢"}), json!(null), "aliases of \"物流问题\""),
+            (json!({"物流问题": [1]}), json!(null), "aliases of \"物流问题\""),
             (json!({"退货": ["退款"]}), json!(null), "aliases"),
             (json!(null), json!(-1), "top"),
             (json!(null), json!(1.5), "top"),
