@@ -130,5 +130,28 @@ n=$(grep -Ec '^bench: (5|15) labels, exact(_batch)?: [0-9]+/36 texts \(' "$work/
 if table_only "$work/out" 4 && [ "$n" -ge 1 ] && grep -q '^bench: 36 texts in ' "$work/err"; then r=0; else r=1; fi
 check bench_through_a_pipe $r "$n progress lines; last: $(tail -n 1 "$work/err")"
 
+echo "== generate"
+# Greedy outputs as transformers' generate gives them (tests/fixtures/reference_generate.json,
+# PyTorch), for every prompt of the reference read from standard input, one JSON line each.
+python3 -c 'import json,sys; [print(c["prompt"].replace("\n", " ")) for c in json.load(open(sys.argv[1]))["cases"] if "\n" not in c["prompt"] and "max_input_tokens" not in c]' \
+  "$REPO/tests/fixtures/reference_generate.json" > "$work/prompts"
+user zeroshot generate -q --model-dir "$model" --json --max-new-tokens 24 < "$work/prompts" > "$work/out" 2>"$work/err" || true
+r=$(python3 - "$REPO/tests/fixtures/reference_generate.json" "$work/out" <<'PY'
+import json, sys
+ref = {c["prompt"]: c["greedy"] for c in json.load(open(sys.argv[1]))["cases"]}
+got = [json.loads(line) for line in open(sys.argv[2])]
+bad = [g["prompt"] for g in got if g["tokens"] != [ref[g["prompt"]]]]
+print(0 if got and not bad else 1)
+PY
+)
+check generate_greedy_equals_transformers $r "$(wc -l <"$work/out") prompts; stderr: $(wc -c <"$work/err") bytes"
+a=$(user zeroshot generate -q --model-dir "$model" --n 3 --sample-temperature 1 --top-k 50 --seed 9 --max-new-tokens 8 好评 2>&1 || true)
+b=$(user zeroshot generate -q --model-dir "$model" --n 3 --sample-temperature 1 --top-k 50 --seed 9 --max-new-tokens 8 好评 2>&1 || true)
+if [ "$a" = "$b" ] && [ "$(printf '%s\n' "$a" | wc -l)" = 3 ]; then r=0; else r=1; fi
+check generate_seeded_repeats $r "$(printf '%s' "$a" | tr '\n' '|')"
+out=$(user zeroshot generate -q --model-dir "$model" --n 0 好评 2>&1; echo "exit $?")
+if printf '%s' "$out" | grep -q 'n must be between 1 and' && printf '%s' "$out" | grep -q 'exit 1'; then r=0; else r=1; fi
+check generate_bad_n $r "$(printf '%s' "$out" | tr '\n' '|')"
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

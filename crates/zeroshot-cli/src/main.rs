@@ -1,5 +1,6 @@
 //! `zeroshot`: the engine without Postgres. Try a model (`classify`), measure accuracy on a
-//! labelled test set (`eval`), time it (`bench`), or serve it over HTTP (`serve`).
+//! labelled test set (`eval`), generate free text (`generate`), time it (`bench`), or serve it
+//! over HTTP (`serve`).
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,6 +11,7 @@ mod advice;
 mod bench;
 mod classify;
 mod eval;
+mod generate;
 mod metrics;
 mod onnxruntime;
 mod progress;
@@ -37,6 +39,8 @@ enum Command {
     Classify(classify::ClassifyArgs),
     /// Accuracy, macro-F1, in-label share and rows/s on a JSONL test set.
     Eval(eval::EvalArgs),
+    /// Free outputs for prompts (keywords, titles, summaries, paraphrases), greedy or sampled.
+    Generate(generate::GenerateArgs),
     /// Latency (p50/p95) and throughput on bench/workload.json.
     Bench(bench::BenchArgs),
     /// Serve the model over HTTP: one model for every database backend and HTTP client.
@@ -159,6 +163,7 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Classify(args) => classify::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),
     };
