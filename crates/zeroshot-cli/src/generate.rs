@@ -1,6 +1,6 @@
 //! `zeroshot generate`: the model's free outputs for a prompt (keywords, titles, summaries,
 //! paraphrases: README, "Generation"), with the release's knobs; one line per output, or JSON
-//! with the token ids. What zs_generate and `POST /v1/generate` give for the same options.
+//! with the token ids and the call's time. What zs_generate and `POST /v1/generate` give for the same options.
 use std::io::BufRead;
 
 use clap::Args;
@@ -58,10 +58,13 @@ pub fn run(args: GenerateArgs) -> Result<(), Box<dyn std::error::Error>> {
     let shown = ProgressArgs { quiet: args.progress.quiet || !from_stdin, ..args.progress };
     let mut progress = Progress::start(&shown, "generate", prompts.len() as u64);
     for prompt in &prompts {
+        let started = std::time::Instant::now();
         let g = model.generate(prompt, &opts)?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
         if args.json {
+            // The call's time, without the model's load (bench/generate.py reads it).
             let line = json!({"prompt": prompt, "outputs": g.texts, "tokens": g.tokens,
-                              "input_tokens": g.input_tokens, "truncated": g.truncated});
+                              "input_tokens": g.input_tokens, "truncated": g.truncated, "ms": ms});
             progress.println(&line.to_string());
         } else {
             for text in &g.texts {
