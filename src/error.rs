@@ -24,6 +24,8 @@ pub enum ZsError {
          together with the prompt"
     )]
     LabelArrayTooLarge { labels: usize, bytes: usize, max: usize },
+    #[error("the aliases object ({bytes} bytes stored) is larger than any that fits in the prompt ({max} bytes)")]
+    JsonTooLarge { bytes: usize, max: usize },
     #[error("a text is not valid UTF-8 after conversion from the database encoding")]
     NotUtf8,
     /// zs.max_model_processes processes of the server hold a model already.
@@ -69,7 +71,9 @@ impl ZsError {
             ZsError::NegativeArgument { .. } => return PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             ZsError::SettingOverLimit { .. } => return PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             ZsError::NotUtf8 => return PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
-            ZsError::LabelArrayTooLarge { .. } => return PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            ZsError::LabelArrayTooLarge { .. } | ZsError::JsonTooLarge { .. } => {
+                return PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED
+            }
             ZsError::ModelProcessesFull { .. } => return PgSqlErrorCode::ERRCODE_TOO_MANY_CONNECTIONS,
             ZsError::Slots { .. } => return PgSqlErrorCode::ERRCODE_IO_ERROR,
             ZsError::ServerSetting { .. } => return PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -103,11 +107,7 @@ impl ZsError {
                      can raise zs.max_model_processes if the memory allows.",
                 )
             }
-            ZsError::LabelArrayTooLarge { .. } => {
-                return Some(
-                    LABELS_TOO_LARGE,
-                )
-            }
+            ZsError::LabelArrayTooLarge { .. } | ZsError::JsonTooLarge { .. } => return Some(LABELS_TOO_LARGE),
             ZsError::ServerUnreachable { .. } => {
                 return Some(
                     "Start `zeroshot serve` on the address in zs.server (README, \"One model per server\"); with zs.server_autostart, the background worker is starting it again (the server log says why it stopped).",

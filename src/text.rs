@@ -180,6 +180,64 @@ unsafe impl<'fcx> ArgAbi<'fcx> for DbText<'fcx> {
     }
 }
 
+/// A `jsonb` argument, not yet read. pgrx's `JsonB` prints the value with `jsonb_out` (bytes in
+/// the database encoding), trusts them to be UTF-8 and panics on JSON nested deeper than
+/// serde's limit, and reads any size before the function can refuse it. This keeps the datum
+/// until `to_value`, which measures it first, converts its text as `DbText` does, and reports
+/// a bad value as an error.
+#[derive(Clone, Copy)]
+pub struct DbJsonb {
+    datum: pg_sys::Datum,
+}
+
+impl DbJsonb {
+    /// The value, if its stored size is at most `max_bytes` (else `Err(size)`, before it is
+    /// detoasted); `Ok(Err(message))` when it is not JSON serde can read.
+    pub fn to_value(self, max_bytes: usize) -> Result<Result<serde_json::Value, String>, ZsError> {
+        // SAFETY: a jsonb datum of this call; reads its (possibly toasted) header only.
+        let size = unsafe { pg_sys::toast_raw_datum_size(self.datum) };
+        if size > max_bytes {
+            return Err(ZsError::JsonTooLarge { bytes: size, max: max_bytes });
+        }
+        let (mut output, mut is_varlena) = (pg_sys::InvalidOid, false);
+        // SAFETY: jsonb's output function, called on a jsonb datum; it returns a palloc'd C string
+        // in the database encoding, freed below.
+        let text = unsafe {
+            pg_sys::getTypeOutputInfo(pg_sys::JSONBOID, &mut output, &mut is_varlena);
+            let cstr = pg_sys::OidOutputFunctionCall(output, self.datum);
+            let bytes = std::ffi::CStr::from_ptr(cstr).to_bytes().to_vec();
+            pg_sys::pfree(cstr.cast());
+            bytes
+        };
+        let text = db_bytes_to_utf8(&text)?;
+        Ok(serde_json::from_str(&text).map_err(|e| e.to_string()))
+    }
+}
+
+impl FromDatum for DbJsonb {
+    unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<DbJsonb> {
+        if is_null || datum.is_null() {
+            None
+        } else {
+            Some(DbJsonb { datum })
+        }
+    }
+}
+
+pgrx::impl_sql_translatable!(DbJsonb, "jsonb");
+
+// SAFETY: arguments are unboxed through `FromDatum` above, which keeps the datum as it is.
+unsafe impl<'fcx> ArgAbi<'fcx> for DbJsonb {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        unsafe { arg.unbox_arg_using_from_datum().unwrap_or_else(|| panic!("argument {index} must not be null")) }
+    }
+
+    unsafe fn unbox_nullable_arg(arg: Arg<'_, 'fcx>) -> Nullable<Self> {
+        unsafe { arg.unbox_arg_using_from_datum().into() }
+    }
+}
+
 /// `BoxRet` for a type whose `IntoDatum` makes the whole result (as pgrx does for `String`).
 macro_rules! box_via_into_datum {
     ($ty:ty) => {

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 
 use pgrx::prelude::*;
-use pgrx::{JsonB, PgMemoryContexts};
+use pgrx::PgMemoryContexts;
 use serde_json::{json, Map, Value};
 use zeroshot::tokenize::TEXT_CHARS_PER_TOKEN;
 use zeroshot::{Classification, LabelForms, RunLimits, ScoreOptions};
@@ -20,7 +20,7 @@ use zeroshot_client::wire::{aliases_from_json, forms_size};
 use crate::backend::{count_texts, with_model};
 use crate::error::{OrReport, ZsError};
 use crate::gucs;
-use crate::text::{DbText, ServerJsonb, ServerText};
+use crate::text::{DbJsonb, DbText, ServerJsonb, ServerText};
 
 /// How many array elements are converted between two checks for a cancel.
 const CONVERT_CHUNK: usize = 256;
@@ -50,10 +50,14 @@ pub(crate) fn label_vec<'a, 'b>(
     Ok(out)
 }
 
+/// The most bytes of labels a prompt of `max_input_tokens` can read.
+fn label_bytes_bound(max_input_tokens: usize) -> usize {
+    max_input_tokens.saturating_mul(TEXT_CHARS_PER_TOKEN).saturating_mul(4)
+}
+
 /// More labels (or forms) than prompt tokens, or more bytes than a prompt can read, cannot fit.
 fn check_label_bounds(labels: usize, bytes: usize, max_input_tokens: usize) -> Result<(), ZsError> {
-    let max_bytes = max_input_tokens.saturating_mul(TEXT_CHARS_PER_TOKEN).saturating_mul(4);
-    if labels > max_input_tokens || bytes > max_bytes {
+    if labels > max_input_tokens || bytes > label_bytes_bound(max_input_tokens) {
         return Err(ZsError::LabelArrayTooLarge { labels, bytes, max: max_input_tokens });
     }
     Ok(())
@@ -63,13 +67,18 @@ fn check_label_bounds(labels: usize, bytes: usize, max_input_tokens: usize) -> R
 /// counts against the same bounds as a label array, and a malformed object is 22023.
 pub(crate) fn label_forms(
     labels: Vec<String>,
-    aliases: Option<JsonB>,
+    aliases: Option<DbJsonb>,
     max_input_tokens: usize,
 ) -> Result<LabelForms, ZsError> {
+    let bad = |m: String| ZsError::Engine(zeroshot::Error::InvalidOption(format!("aliases: {m}")));
     let pairs = match aliases {
         None => Vec::new(),
-        Some(JsonB(value)) => aliases_from_json(&value)
-            .map_err(|m| ZsError::Engine(zeroshot::Error::InvalidOption(format!("aliases: {m}"))))?,
+        // Stored jsonb takes at most a few times its strings' bytes: a larger object cannot
+        // hold forms that fit in a prompt, and is refused before it is read.
+        Some(json) => {
+            let max = label_bytes_bound(max_input_tokens).saturating_mul(4).saturating_add(1 << 16);
+            aliases_from_json(&json.to_value(max)?.map_err(bad)?).map_err(bad)?
+        }
     };
     let (forms, bytes) = forms_size(&labels, &pairs);
     check_label_bounds(forms, bytes, max_input_tokens)?;
@@ -130,7 +139,7 @@ pub(crate) fn scores_json(labels: &[String], c: &Classification) -> Value {
 fn classify_one(
     body: DbText<'_>,
     labels: Array<'_, DbText<'_>>,
-    aliases: Option<JsonB>,
+    aliases: Option<DbJsonb>,
 ) -> (Vec<String>, Classification) {
     let opts = options().or_report();
     let labels = label_vec(&labels, opts.max_input_tokens).or_report();
@@ -154,7 +163,7 @@ fn zs_classify(body: DbText<'_>, labels: Array<'_, DbText<'_>>) -> ServerText {
 fn zs_classify_aliases(
     body: Option<DbText<'_>>,
     labels: Option<Array<'_, DbText<'_>>>,
-    aliases: Option<JsonB>,
+    aliases: Option<DbJsonb>,
 ) -> Option<ServerText> {
     let (labels, c) = classify_one(body?, labels?, aliases);
     Some(ServerText::new(&labels[c.best]))
@@ -172,7 +181,7 @@ fn zs_classify_scores(body: DbText<'_>, labels: Array<'_, DbText<'_>>) -> Server
 fn zs_classify_scores_aliases(
     body: Option<DbText<'_>>,
     labels: Option<Array<'_, DbText<'_>>>,
-    aliases: Option<JsonB>,
+    aliases: Option<DbJsonb>,
 ) -> Option<ServerJsonb> {
     let (labels, c) = classify_one(body?, labels?, aliases);
     Some(ServerJsonb(scores_json(&labels, &c)))
@@ -189,12 +198,15 @@ fn zs_classify_top<'a>(
     labels: Option<Array<'a, DbText<'a>>>,
     k: default!(Option<i32>, 3),
     min_score: default!(Option<f32>, 0),
-    aliases: default!(Option<JsonB>, "NULL"),
+    aliases: default!(Option<DbJsonb>, "NULL"),
 ) -> TableIterator<'a, (name!(rank, i32), name!(label, ServerText), name!(score, f32))> {
     let (Some(body), Some(labels), Some(k), Some(min_score)) = (body, labels, k, min_score) else {
         return TableIterator::new(Vec::new());
     };
     let k = usize::try_from(k).map_err(|_| ZsError::NegativeArgument { name: "k", value: k as i64 }).or_report();
+    if min_score.is_nan() {
+        ZsError::Engine(zeroshot::Error::InvalidOption("min_score is NaN".into())).report();
+    }
     let (labels, c) = classify_one(body, labels, aliases);
     let rows: Vec<_> = c
         .top(k, min_score as f64)
@@ -269,7 +281,7 @@ type BatchTable<'a> = TableIterator<
     (name!(ord, i32), name!(label, Option<ServerText>), name!(score, Option<f32>), name!(scores, Option<ServerJsonb>)),
 >;
 
-fn batch<'a>(bodies: Array<'a, DbText<'a>>, labels: Array<'a, DbText<'a>>, aliases: Option<JsonB>) -> BatchTable<'a> {
+fn batch<'a>(bodies: Array<'a, DbText<'a>>, labels: Array<'a, DbText<'a>>, aliases: Option<DbJsonb>) -> BatchTable<'a> {
     let opts = options().or_report();
     let labels = label_vec(&labels, opts.max_input_tokens).or_report();
     let forms = label_forms(labels, aliases, opts.max_input_tokens).or_report();
@@ -309,7 +321,7 @@ fn zs_classify_batch<'a>(
 fn zs_classify_batch_aliases<'a>(
     bodies: Option<Array<'a, DbText<'a>>>,
     labels: Option<Array<'a, DbText<'a>>>,
-    aliases: Option<JsonB>,
+    aliases: Option<DbJsonb>,
 ) -> TableIterator<
     'a,
     (name!(ord, i32), name!(label, Option<ServerText>), name!(score, Option<f32>), name!(scores, Option<ServerJsonb>)),

@@ -12,6 +12,8 @@ SET client_encoding = 'UTF8';
 CREATE EXTENSION pg_zeroshot;
 SELECT zs_classify('café', ARRAY['é','b']) IN ('é','b') AS latin1_label;
 SELECT zs_classify_scores('café', ARRAY['é','b'])->'scores' ? 'é' AS latin1_json_key;
+-- Aliases (jsonb) are converted as texts are: their keys match the converted labels.
+SELECT zs_classify('café', ARRAY['é','b'], aliases => '{"é": ["qualité"]}') IN ('é','b') AS latin1_aliases;
 SELECT ord, label IN ('a','b') AS labelled FROM zs_classify_batch(ARRAY['ok', E'\xff'], ARRAY['a','b']) ORDER BY ord;
 CREATE TABLE avis (id int, body text, label text);
 CREATE TRIGGER t BEFORE INSERT ON avis FOR EACH ROW EXECUTE FUNCTION zs_label_trigger('body', 'label', 'livraison,qualité');
@@ -45,6 +47,12 @@ SET client_encoding = 'UTF8';
 CREATE EXTENSION pg_zeroshot;
 SELECT zs_classify('快递太慢了', ARRAY['物流问题','商品质量']) IN ('物流问题','商品质量') AS euc_cn_label;
 SELECT zs_classify_scores('快递太慢了', ARRAY['物流问题','商品质量'])->>'label' IN ('物流问题','商品质量') AS euc_cn_json;
+SELECT zs_classify('快递太慢了', ARRAY['物流问题','商品质量'], aliases => '{"物流问题": ["快递慢"]}') IN ('物流问题','商品质量') AS euc_cn_aliases;
+SELECT (SELECT array_agg(label ORDER BY rank) FROM zs_classify_top('快递太慢了', ARRAY['物流问题','商品质量'], 2, aliases => '{"商品质量": ["做工"]}')) <@ ARRAY['物流问题','商品质量'] AS euc_cn_top;
+-- Generated text goes back in the database encoding: a character EUC_CN cannot hold is 22P05.
+\set VERBOSITY sqlstate
+SELECT count(*) FROM zs_generate('快递', max_new_tokens => 8);
+\set VERBOSITY default
 -- The same error in EUC_CN, where UTF-8 bytes in a message would fail the conversion to the client.
 SELECT zs_classify('x', ARRAY['物流','物流']);
 
