@@ -62,17 +62,19 @@ pub static SERVER_TOKEN_FILE: GucSetting<Option<std::ffi::CString>> =
 /// "Security and limits").
 const DEFAULT_MAX_INPUT_TOKENS_LIMIT: i32 = 2048;
 
-/// The most tokens a zs_generate output may have unless a superuser raises it: every token
-/// is one decoder step, and each output's self-attention cache grows by one position per
-/// step (72 KB at mT5-base size), so 64 outputs of 256 tokens hold about 1.2 GB at the end.
-const DEFAULT_MAX_NEW_TOKENS_LIMIT: i32 = 256;
+/// The most tokens a zs_generate call may generate in all (n x max_new_tokens) unless a
+/// superuser raises it: every token of an output is a decoder step for its row, and each
+/// output's self-attention cache grows by one position per step (72 KB at mT5-base size,
+/// held twice while a step runs), so 4,096 tokens peak near 0.6 GB, as classification's
+/// largest calls do; and in server mode a generation holds the one engine while it runs.
+const DEFAULT_MAX_NEW_TOKENS_LIMIT: i32 = 4096;
 
 /// Most decoder rows per run a setting may ask for: each row briefly takes a
 /// vocabulary-wide row of logits (1 MB for mT5), so 1,024 rows are about 1 GB.
 const MAX_BATCH_ROWS: i32 = 1024;
 
 /// The highest zs.max_new_tokens_limit a superuser may set.
-pub const MAX_NEW_TOKENS_CEILING: i32 = 4096;
+pub const MAX_NEW_TOKENS_CEILING: i32 = 65536;
 
 /// The highest zs.max_input_tokens_limit a superuser may set.
 pub const MAX_INPUT_TOKENS_CEILING: i32 = 65536;
@@ -163,7 +165,7 @@ pub fn init() {
     );
     GucRegistry::define_int_guc(
         c"zs.max_new_tokens_limit",
-        c"Largest max_new_tokens a zs_generate call may ask for.",
+        c"Most tokens a zs_generate call may generate in all (n x max_new_tokens).",
         c"Superuser only: a call's memory and time grow with every token it generates.",
         &MAX_NEW_TOKENS_LIMIT,
         1,

@@ -30,16 +30,7 @@ fn generation_options(
 ) -> Result<GenerateOptions, ZsError> {
     let score = options()?;
     let max_new_tokens = count(max_new_tokens, "max_new_tokens")?;
-    let limit = gucs::max_new_tokens_limit();
-    if max_new_tokens > limit {
-        return Err(ZsError::SettingOverLimit {
-            setting: "max_new_tokens",
-            value: max_new_tokens as i64,
-            limit_setting: "zs.max_new_tokens_limit",
-            limit: limit as i64,
-        });
-    }
-    Ok(GenerateOptions {
+    let opts = GenerateOptions {
         n: count(n, "n")?,
         sampling: Sampling {
             temperature: temperature.ok_or(ZsError::NullArgument { name: "temperature" })?,
@@ -51,7 +42,19 @@ fn generation_options(
         seed: seed.map(|s| s as u64),
         max_input_tokens: score.max_input_tokens,
         max_rows: score.runs.max_rows,
-    })
+    };
+    // Checked here, before anything is sent in server mode: JSON has no NaN to send.
+    opts.validate()?;
+    let limit = gucs::max_new_tokens_limit();
+    if opts.tokens() > limit {
+        return Err(ZsError::SettingOverLimit {
+            setting: "n x max_new_tokens",
+            value: opts.tokens() as i64,
+            limit_setting: "zs.max_new_tokens_limit",
+            limit: limit as i64,
+        });
+    }
+    Ok(opts)
 }
 
 fn generate(prompt: &str, opts: &GenerateOptions) -> Result<Generation, ZsError> {

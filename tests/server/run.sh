@@ -52,7 +52,7 @@ labels='["物流问题","商品质量","售后体验"]'
 
 echo "== the HTTP API"
 printf 'x%.0s' $(seq 1 20) > "$CLUSTER_DIR/token"
-start_server --listen "127.0.0.1:$tcp_port" --token-file "$CLUSTER_DIR/token" --max-queue-texts 64 --header-timeout-s 1 --max-new-tokens-limit 4096
+start_server --listen "127.0.0.1:$tcp_port" --token-file "$CLUSTER_DIR/token" --max-queue-texts 64 --header-timeout-s 1 --max-new-tokens-limit 262144
 out=$(api -X POST localhost/augment -d "{\"text\":\"快递三天了还没到\",\"candidate_labels\":$labels}")
 if printf '%s' "$out" | python3 -c 'import json,sys; a=json.load(sys.stdin); l=["物流问题","商品质量","售后体验"]; assert a["label"] in l and set(a["all_scores"])==set(l) and abs(sum(a["all_scores"].values())-1)<1e-9 and a["score"]==a["all_scores"][a["label"]]'; then r=0; else r=1; fi
 check augment $r "$out"
@@ -210,7 +210,7 @@ PY
 then r=0; else r=1; fi
 check v1_generate_repeats $r "greedy twice, seed 7 twice (3 outputs), seed 8: $(gen "$greedy" | head -c 100)"
 bad generate_bad_n 400 'whole number from 1 to 64' -X POST localhost/v1/generate -d '{"prompt":"x","n":65}'
-bad generate_over_new_tokens_limit 400 'max-new-tokens-limit' -X POST localhost/v1/generate -d '{"prompt":"x","max_new_tokens":5000}'
+bad generate_over_new_tokens_limit 400 'max-new-tokens-limit' -X POST localhost/v1/generate -d '{"prompt":"x","n":2,"max_new_tokens":131073}'
 bad generate_bad_seed 400 'seed' -X POST localhost/v1/generate -d '{"prompt":"x","seed":-1}'
 bad generate_bad_top_p 400 'top_p' -X POST localhost/v1/generate -d '{"prompt":"x","top_p":0}'
 # A client that goes away mid-generation (64 sampled outputs of up to 4096 tokens: minutes of

@@ -29,9 +29,9 @@ pub struct ServeArgs {
     /// database's background worker gives the socket the most a session may be allowed.
     #[arg(long)]
     pub socket_max_input_tokens_limit: Option<usize>,
-    /// The most tokens a /v1/generate request may ask for per output (zs.max_new_tokens_limit's
-    /// counterpart).
-    #[arg(long, default_value_t = 256)]
+    /// The most tokens a /v1/generate request may generate in all, n x max_new_tokens
+    /// (zs.max_new_tokens_limit's counterpart).
+    #[arg(long, default_value_t = 4096)]
     pub max_new_tokens_limit: usize,
     /// Another limit for generations asked on the Unix socket (default: --max-new-tokens-limit),
     /// as --socket-max-input-tokens-limit.

@@ -255,15 +255,20 @@ pub fn generate_request(body: &Value, config: &ServeConfig) -> Result<GenerateRe
             p => p.unwrap_or(defaults.top_p),
         },
     };
+    // The limit is on every output's tokens together (zs.max_new_tokens_limit's rule); the
+    // default is zs_generate's, lowered to fit it.
     let limit = config.max_new_tokens_limit;
     opts.max_new_tokens = match integer(body, "max_new_tokens", 1, u64::MAX)? {
-        Some(n) if n > limit => {
-            return Err(ApiError::bad_request(format!(
-                "max_new_tokens = {n} is over this server's limit of {limit} (--max-new-tokens-limit)"
-            )))
-        }
-        n => n.unwrap_or(opts.max_new_tokens.min(limit)),
+        Some(n) => n,
+        None => opts.max_new_tokens.min(limit / opts.n).max(1),
     };
+    if opts.tokens() > limit {
+        return Err(ApiError::bad_request(format!(
+            "n x max_new_tokens = {} is over this server's limit of {limit} (--max-new-tokens-limit)",
+            opts.tokens()
+        )));
+    }
+    opts.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
     opts.seed = match body.get("seed") {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_u64().ok_or_else(|| {
@@ -348,7 +353,7 @@ mod tests {
             defaults: ScoreOptions::default(),
             max_input_tokens_limit: 2048,
             socket_max_input_tokens_limit: None,
-            max_new_tokens_limit: 256,
+            max_new_tokens_limit: 4096,
             socket_max_new_tokens_limit: None,
             max_wait: Duration::from_millis(5),
             max_batch_texts: 64,
@@ -421,7 +426,7 @@ mod tests {
             (with("top_p", json!(0)), "top_p"),
             (with("top_p", json!(1.5)), "top_p"),
             (with("max_new_tokens", json!(0)), "max_new_tokens"),
-            (with("max_new_tokens", json!(257)), "--max-new-tokens-limit"),
+            (with("max_new_tokens", json!(4097)), "--max-new-tokens-limit"),
             (with("max_input_tokens", json!(4096)), "--max-input-tokens-limit"),
             (with("batch_rows", json!(0)), "batch_rows"),
             (with("seed", json!(-1)), "seed"),

@@ -20,7 +20,7 @@ pub struct ServeConfig {
     /// Another limit for requests on the Unix socket, if given (the background worker's server:
     /// its backends enforce their own session's limit).
     pub socket_max_input_tokens_limit: Option<usize>,
-    /// The most tokens a `/v1/generate` request may ask for per output (as
+    /// The most tokens a `/v1/generate` request may generate in all, n x max_new_tokens (as
     /// zs.max_new_tokens_limit): a generation's time and decoder cache grow with every token.
     pub max_new_tokens_limit: usize,
     /// Another limit for generations asked on the Unix socket, if given (as

@@ -10,9 +10,7 @@ use crate::model::Model;
 use crate::sampling::{next_token, Rng, Sampling};
 use crate::scorer::{Read, Steps};
 
-/// The most outputs one prompt may ask for: each output is a decoder row whose cache grows
-/// with every token (72 KB a token at mT5-base size), so 64 outputs of 256 tokens are about
-/// 1.2 GB, the most a call takes elsewhere (README, "Security and limits").
+/// The most outputs one prompt may ask for: each output is a decoder row of every step.
 pub const MAX_OUTPUTS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,8 +41,20 @@ impl Default for GenerateOptions {
     }
 }
 
+/// The highest sampling temperature: above it the softmax is uniform to float precision anyway.
+pub const MAX_TEMPERATURE: f64 = 100.0;
+
 impl GenerateOptions {
-    fn check(&self) -> Result<()> {
+    /// Tokens the call may generate in all (`n` x `max_new_tokens`): what
+    /// zs.max_new_tokens_limit and `--max-new-tokens-limit` bound, as a call's memory (each
+    /// output's cache grows by a position per token) and time grow with it.
+    pub fn tokens(&self) -> usize {
+        self.n.saturating_mul(self.max_new_tokens)
+    }
+
+    /// Refuses options no call may have (`Error::InvalidOption`, naming the option); the
+    /// callers check `tokens()` against their own limit.
+    pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidOption(m));
         let s = &self.sampling;
         let most = if self.max_rows > 0 { MAX_OUTPUTS.min(self.max_rows) } else { MAX_OUTPUTS };
@@ -54,8 +64,8 @@ impl GenerateOptions {
                 self.n
             ));
         }
-        if !(s.temperature >= 0.0 && s.temperature.is_finite()) {
-            return bad(format!("temperature must be 0 (greedy) or positive, got {}", s.temperature));
+        if !(0.0..=MAX_TEMPERATURE).contains(&s.temperature) {
+            return bad(format!("temperature must be 0 (greedy) to {MAX_TEMPERATURE}, got {}", s.temperature));
         }
         if !(s.top_p > 0.0 && s.top_p <= 1.0) {
             return bad(format!("top_p must be in (0, 1], got {}", s.top_p));
@@ -81,7 +91,7 @@ pub struct Generation {
 impl Model {
     /// `n` outputs for `prompt` (see the module comment).
     pub fn generate(&mut self, prompt: &str, opts: &GenerateOptions) -> Result<Generation> {
-        opts.check()?;
+        opts.validate()?;
         let prompt = self.tokenizer.text_ids(prompt, opts.max_input_tokens)?;
         let mut rng = opts.seed.map_or_else(Rng::unseeded, Rng::new);
         let run_prompts = RunPrompts::new(&[&prompt.ids], self.config.pad_token_id as i64, false);
@@ -109,6 +119,9 @@ impl Model {
             let parents: Vec<usize> = live.iter().map(|&i| cache_row[i]).collect();
             let (scores, kv) = steps.expand(&fed, &parents, &self_kv, &root.cross_kv, Read::Logits, true)?;
             for (row, &i) in live.iter().enumerate() {
+                // A top-p draw over a flat distribution sorts much of the vocabulary: a cancel is
+                // answered between rows, not only between steps.
+                interrupt::check()?;
                 tokens[i].push(next_token(&scores.logits[row * vocab..(row + 1) * vocab], &opts.sampling, &mut rng));
                 cache_row[i] = row;
             }

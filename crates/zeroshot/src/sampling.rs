@@ -87,29 +87,40 @@ pub fn candidates(logits: &[f32], sampling: &Sampling) -> Vec<(u32, f64)> {
         order.select_nth_unstable_by(sampling.top_k - 1, by_logit);
         order.truncate(sampling.top_k);
     }
-    if top_k || sampling.top_p < 1.0 {
-        order.sort_unstable_by(by_logit);
-    }
     let max = order.iter().map(|&t| logits[t as usize]).fold(f32::NEG_INFINITY, f32::max) as f64;
-    let weights: Vec<f64> =
-        order.iter().map(|&t| ((logits[t as usize] as f64 - max) / sampling.temperature).exp()).collect();
-    let total: f64 = weights.iter().sum();
-    let mut picked: Vec<(u32, f64)> = order.into_iter().zip(weights.into_iter().map(|w| w / total)).collect();
-    if sampling.top_p < 1.0 {
-        // The smallest prefix reaching top_p (at least one token), as transformers keeps it.
-        let mut sum = 0.0;
-        let keep = picked
-            .iter()
-            .position(|&(_, p)| {
-                sum += p;
-                sum >= sampling.top_p
-            })
-            .map_or(picked.len(), |i| i + 1);
-        picked.truncate(keep);
-        let kept: f64 = picked.iter().map(|&(_, p)| p).sum();
-        picked.iter_mut().for_each(|(_, p)| *p /= kept);
+    let weight = |t: u32| ((logits[t as usize] as f64 - max) / sampling.temperature).exp();
+    let total: f64 = order.iter().map(|&t| weight(t)).sum();
+    if sampling.top_p >= 1.0 {
+        if top_k {
+            order.sort_unstable_by(by_logit);
+        }
+        return order.into_iter().map(|t| (t, weight(t) / total)).collect();
     }
-    picked
+    // The nucleus: the smallest most-probable prefix whose probabilities reach top_p (at least
+    // one token), as transformers keeps it. Found by sorting a growing head of the most
+    // probable tokens, not the whole vocabulary: a peaked distribution needs a few dozen.
+    let mut head = 64.min(order.len());
+    loop {
+        if head < order.len() {
+            order.select_nth_unstable_by(head - 1, by_logit);
+        }
+        order[..head].sort_unstable_by(by_logit);
+        let mass: f64 = order[..head].iter().map(|&t| weight(t)).sum::<f64>() / total;
+        if mass >= sampling.top_p || head == order.len() {
+            break;
+        }
+        head = head.saturating_mul(4).min(order.len());
+    }
+    let mut sum = 0.0;
+    let keep = order[..head]
+        .iter()
+        .position(|&t| {
+            sum += weight(t) / total;
+            sum >= sampling.top_p
+        })
+        .map_or(head, |i| i + 1);
+    let kept: f64 = order[..keep].iter().map(|&t| weight(t)).sum();
+    order[..keep].iter().map(|&t| (t, weight(t) / kept)).collect()
 }
 
 /// One token from `logits`: the argmax when greedy, else a draw from `candidates`.
@@ -154,6 +165,27 @@ mod tests {
         let p = candidates(&logits, &Sampling { top_p: 0.9, ..T1 });
         assert_eq!(p.len(), 3);
         assert!((p.iter().map(|c| c.1).sum::<f64>() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_nucleus_of_a_flat_distribution_is_the_full_sorts_prefix() {
+        // 5,000 tokens of nearly equal logits: the nucleus needs most of them, past the head's
+        // first sizes; it must be the prefix a sort of every token gives.
+        let logits: Vec<f32> = (0..5000u32).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
+        let s = Sampling { top_p: 0.9, ..T1 };
+        let mut all: Vec<u32> = (0..5000).collect();
+        all.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
+        let w: Vec<f64> = all.iter().map(|&t| (logits[t as usize] as f64 - 0.999).exp()).collect();
+        let total: f64 = w.iter().sum();
+        let mut sum = 0.0;
+        let keep = w.iter().position(|&x| {
+            sum += x / total;
+            sum >= 0.9
+        });
+        let got = candidates(&logits, &s);
+        assert_eq!(got.len(), keep.unwrap() + 1);
+        assert_eq!(got.iter().map(|c| c.0).collect::<Vec<_>>(), all[..got.len()].to_vec());
+        assert!((got.iter().map(|c| c.1).sum::<f64>() - 1.0).abs() < 1e-9);
     }
 
     #[test]

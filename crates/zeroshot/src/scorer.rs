@@ -507,12 +507,29 @@ impl<'a> Steps<'a> {
         // Shapes are collected only while a test records them, not on every step.
         let mut shapes =
             self.sessions.shape_log.is_some().then(|| vec![("input_ids".to_string(), vec![tokens.len(), 1])]);
-        let parents = self.parent_cache(parent_rows, self_kv)?;
-        for (name, rows) in self.names.past_self.iter().zip(parents) {
-            if let Some(shapes) = shapes.as_mut() {
-                shapes.push((name.clone(), value_shape(&rows)?));
+        // Rows fed in the order they are (every row its own parent: greedy classification, and
+        // generation until an output ends) take the cache as it is: no gather run, and no
+        // second copy of the cache while the step runs.
+        let cached_rows = match self_kv.first() {
+            Some(value) => value_shape(value)?[0],
+            None => 0,
+        };
+        let identity = parent_rows.len() == cached_rows && parent_rows.iter().enumerate().all(|(i, &r)| i == r);
+        if identity {
+            for (name, value) in self.names.past_self.iter().zip(self_kv) {
+                if let Some(shapes) = shapes.as_mut() {
+                    shapes.push((name.clone(), value_shape(value)?));
+                }
+                inputs.push((name.clone().into(), value.into()));
             }
-            inputs.push((name.clone().into(), rows.into()));
+        } else {
+            let parents = self.parent_cache(parent_rows, self_kv)?;
+            for (name, rows) in self.names.past_self.iter().zip(parents) {
+                if let Some(shapes) = shapes.as_mut() {
+                    shapes.push((name.clone(), value_shape(&rows)?));
+                }
+                inputs.push((name.clone().into(), rows.into()));
+            }
         }
         // One row per text, by reference: the decoder broadcasts it over that text's rows.
         for (name, value) in self.names.past_cross.iter().zip(cross_kv) {

@@ -26,20 +26,24 @@ SELECT zs_generate('x', n => NULL);
 SELECT zs_generate('x', top_k => -1);
 SELECT zs_generate('x', temperature => -0.5);
 SELECT zs_generate('x', temperature => 'NaN');
+SELECT zs_generate('x', temperature => 101);
 SELECT zs_generate('x', top_p => 0);
 SELECT zs_generate('x', top_p => 1.5);
 SELECT zs_generate('x', max_new_tokens => 0);
--- max_new_tokens is capped by a superuser's setting, which a plain role cannot raise.
-SELECT zs_generate('x', max_new_tokens => 257);
+-- The tokens of a call in all (n x max_new_tokens) are capped by a superuser's setting, which
+-- a plain role cannot raise.
+SELECT zs_generate('x', max_new_tokens => 4097);
+SELECT zs_generate('x', n => 64, max_new_tokens => 65);
 \set VERBOSITY default
-SELECT zs_generate('x', max_new_tokens => 257);
+SELECT zs_generate('x', n => 64, max_new_tokens => 65);
 CREATE ROLE zs_gen_plain;
 GRANT USAGE ON SCHEMA zeroshot TO zs_gen_plain;
 SET ROLE zs_gen_plain;
 SET zs.max_new_tokens_limit = 1000;
 RESET ROLE;
-SET zs.max_new_tokens_limit = 300;
-SELECT count(*) FROM zs_generate('x', max_new_tokens => 257);
+SET zs.max_new_tokens_limit = 10;
+SELECT count(*) FROM zs_generate('x', n => 2, max_new_tokens => 5);
+SELECT zs_generate('x', n => 3, max_new_tokens => 4);
 RESET zs.max_new_tokens_limit;
 -- n is also bounded by zs.batch_rows.
 SET zs.batch_rows = 2;
@@ -60,6 +64,7 @@ SELECT count(*) FROM zs_classify_top('质量', ARRAY['a','b','c'], 0);
 SELECT count(*) FROM zs_classify_top(NULL, ARRAY['a','b','c']);
 \set VERBOSITY sqlstate
 SELECT * FROM zs_classify_top('质量', ARRAY['a','b','c'], -1);
+SELECT * FROM zs_classify_top('质量', ARRAY['a','b','c'], 1, min_score => 'NaN');
 \set VERBOSITY default
 
 -- Aliases: every form is a candidate; answers and score keys are the canonical labels.
@@ -88,6 +93,9 @@ SELECT zs_classify('x', ARRAY['物流问题','商品质量'], aliases => '{"其�
 SELECT zs_classify('x', ARRAY['物流问题','商品质量'], aliases => '["x"]');
 SELECT zs_classify('x', ARRAY['物流问题','商品质量'], aliases => '{"物流问题": "快递慢"}');
 SELECT zs_classify('x', ARRAY['物流问题','商品质量'], aliases => '{"物流问题": [1]}');
+-- Nested past what a JSON reader takes, or larger than any forms that fit: refused before use.
+SELECT zs_classify('x', ARRAY['物流问题'], aliases => ('{"物流问题":' || repeat('[', 300) || repeat(']', 300) || '}')::jsonb);
+SELECT zs_classify('x', ARRAY['物流问题'], aliases => jsonb_build_object('物流问题', jsonb_build_array(repeat('长', 200000))));
 SELECT zs_classify('x', ARRAY['物流问题','商品质量'], aliases => (SELECT jsonb_build_object('物流问题', jsonb_agg('别名' || g)) FROM generate_series(1, 600) g));
 \set VERBOSITY default
 SELECT zs_classify('x', ARRAY['物流问题','商品质量'], aliases => '{"其他": ["x"]}');
