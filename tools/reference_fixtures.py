@@ -51,18 +51,9 @@ def load():
 
 
 def cut_ids(tok, text, max_tokens):
-    """The longest character prefix of `text` whose ids fit (tools/reference.py's search)."""
-    ids = lambda t: tok(t).input_ids  # noqa: E731
-    if len(ids(text)) <= max_tokens:
-        return ids(text)
-    lo, hi = 0, len(text)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if len(ids(text[:mid])) <= max_tokens:
-            lo = mid
-        else:
-            hi = mid
-    return ids(text[:lo])
+    """The longest character prefix of `text` whose ids fit: tools/reference.py's search, with
+    a template that is the text alone."""
+    return reference.prompt_ids(tok, "{labels}{text}", ",", [], text, max_tokens)[0]
 
 
 @torch.no_grad()
