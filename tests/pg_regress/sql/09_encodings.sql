@@ -49,7 +49,8 @@ SELECT zs_classify('快递太慢了', ARRAY['物流问题','商品质量']) IN (
 SELECT zs_classify_scores('快递太慢了', ARRAY['物流问题','商品质量'])->>'label' IN ('物流问题','商品质量') AS euc_cn_json;
 SELECT zs_classify('快递太慢了', ARRAY['物流问题','商品质量'], aliases => '{"物流问题": ["快递慢"]}') IN ('物流问题','商品质量') AS euc_cn_aliases;
 SELECT (SELECT array_agg(label ORDER BY rank) FROM zs_classify_top('快递太慢了', ARRAY['物流问题','商品质量'], 2, aliases => '{"商品质量": ["做工"]}')) <@ ARRAY['物流问题','商品质量'] AS euc_cn_top;
--- Generated text goes back in the database encoding: a character EUC_CN cannot hold is 22P05.
+-- Generated text goes back in the database encoding (here every character of the output fits;
+-- one EUC_CN cannot hold would be 22P05, as for any conversion).
 \set VERBOSITY sqlstate
 SELECT count(*) FROM zs_generate('快递', max_new_tokens => 8);
 \set VERBOSITY default
