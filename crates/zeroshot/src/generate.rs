@@ -109,25 +109,36 @@ impl Model {
         let mut cache_row = vec![0usize; rows];
         let mut self_kv = root.self_kv;
         let ended = |t: &[u32]| t.len() >= opts.max_new_tokens || t.last() == Some(&eos);
-        loop {
-            let live: Vec<usize> = (0..rows).filter(|&i| !ended(&tokens[i])).collect();
-            if live.is_empty() {
-                break;
-            }
-            interrupt::check()?;
-            let fed: Vec<i64> = live.iter().map(|&i| *tokens[i].last().expect("one token at least") as i64).collect();
-            let parents: Vec<usize> = live.iter().map(|&i| cache_row[i]).collect();
-            let (scores, kv) = steps.expand(&fed, &parents, &self_kv, &root.cross_kv, Read::Logits, true)?;
-            for (row, &i) in live.iter().enumerate() {
-                // A top-p draw over a flat distribution sorts much of the vocabulary: a cancel is
-                // answered between rows, not only between steps.
+        let decoded = (|| -> Result<()> {
+            loop {
+                let live: Vec<usize> = (0..rows).filter(|&i| !ended(&tokens[i])).collect();
+                if live.is_empty() {
+                    return Ok(());
+                }
                 interrupt::check()?;
-                tokens[i].push(next_token(&scores.logits[row * vocab..(row + 1) * vocab], &opts.sampling, &mut rng));
-                cache_row[i] = row;
+                let fed: Vec<i64> =
+                    live.iter().map(|&i| *tokens[i].last().expect("one token at least") as i64).collect();
+                let parents: Vec<usize> = live.iter().map(|&i| cache_row[i]).collect();
+                let (scores, kv) = steps.expand(&fed, &parents, &self_kv, &root.cross_kv, Read::Logits, true)?;
+                for (row, &i) in live.iter().enumerate() {
+                    // A top-p draw over a flat distribution sorts much of the vocabulary: a cancel
+                    // is answered between rows, not only between steps.
+                    interrupt::check()?;
+                    tokens[i].push(next_token(
+                        &scores.logits[row * vocab..(row + 1) * vocab],
+                        &opts.sampling,
+                        &mut rng,
+                    ));
+                    cache_row[i] = row;
+                }
+                self_kv = kv;
             }
-            self_kv = kv;
-        }
-        steps.release(self_kv, &root.cross_kv, eos as i64)?;
+        })();
+        // The cache's memory goes back however decoding ended, a cancel included (two small
+        // runs, which the cancel that ended decoding must not stop too).
+        let released = interrupt::ignoring(|| steps.release(std::mem::take(&mut self_kv), &root.cross_kv, eos as i64));
+        decoded?;
+        released?;
         tokens.resize(opts.n, tokens[0].clone());
         let texts = tokens.iter().map(|t| self.tokenizer.decode(t)).collect::<Result<Vec<_>>>()?;
         Ok(Generation { texts, tokens, input_tokens: prompt.ids.len(), truncated: prompt.truncated })

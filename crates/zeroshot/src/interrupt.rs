@@ -7,6 +7,7 @@
 //! process that terminates the run through its run options when the check fires
 //! (`watched`). A terminated run returns an error, which `watched` turns into
 //! `Error::Interrupted`, so a long run stops within about `POLL` of the request.
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -24,9 +25,27 @@ pub fn set_check(check: impl Fn() -> bool + Send + Sync + 'static) {
     let _ = CHECK.set(Arc::new(check));
 }
 
+/// Set while `ignoring` runs cleanup that must finish even after a cancel: the watcher
+/// thread reads it too, so it is a process-wide flag, not a thread-local one.
+static IGNORING: AtomicBool = AtomicBool::new(false);
+
 /// Whether the caller asked to stop.
 pub fn pending() -> bool {
-    CHECK.get().is_some_and(|check| check())
+    !IGNORING.load(Ordering::Relaxed) && CHECK.get().is_some_and(|check| check())
+}
+
+/// Runs `f` as if no stop were asked: for short cleanup after a cancel (returning memory), so
+/// that the request that ended the work does not also stop its cleanup. The request itself
+/// stays pending for the caller to act on after.
+pub fn ignoring<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            IGNORING.store(self.0, Ordering::Relaxed);
+        }
+    }
+    let _restore = Restore(IGNORING.swap(true, Ordering::Relaxed));
+    f()
 }
 
 /// `Err(Interrupted)` if the caller asked to stop.
