@@ -95,6 +95,20 @@ def alias_case(model, tok, name, text, labels, aliases):
             "form_logprobs": by_form, "logprobs": by_label}
 
 
+OUTPUTS = ["reference_generate.json", "reference_aliases.json"]
+
+
+def record_checksums():
+    """Adds this script's files to tests/fixtures/SHA256SUMS (make_test_model.py writes the
+    rest and rewrites the file: run this after it), so that a test fails if they are edited."""
+    path = os.path.join(FIXTURES, "SHA256SUMS")
+    with open(path, encoding="utf-8") as f:
+        kept = [line for line in f if line.split("  ", 1)[-1].strip() not in OUTPUTS]
+    kept += [f"{make_test_model.sha256(os.path.join(FIXTURES, name))}  {name}\n" for name in OUTPUTS]
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(kept)
+
+
 def main():
     model, tok = load()
     aliases = [alias_case(model, tok, *c) for c in ALIAS_CASES]
@@ -115,6 +129,7 @@ def main():
                    "torch": torch.__version__, "cases": cases}, f, ensure_ascii=False, indent=1)
         f.write("\n")
     print(f"wrote {path}")
+    record_checksums()
 
 
 if __name__ == "__main__":

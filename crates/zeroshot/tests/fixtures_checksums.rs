@@ -1,5 +1,6 @@
-//! The committed fixtures are exactly what tools/make_test_model.py wrote: its SHA256SUMS
-//! must match the files. Regenerate them with the script rather than editing them.
+//! The committed fixtures are exactly what tools/make_test_model.py (and, for the generation
+//! and alias references, tools/reference_fixtures.py) wrote: SHA256SUMS
+//! must match the files. Regenerate them with the scripts rather than editing them.
 mod common;
 
 #[test]
@@ -10,7 +11,10 @@ fn fixtures_match_the_generator_checksums() {
     for line in sums.lines().filter(|l| !l.trim().is_empty()) {
         let (hash, rel) = line.split_once("  ").expect("sha256sum format");
         let actual = zeroshot::manifest::sha256_file(&dir.join(rel)).unwrap();
-        assert_eq!(actual, hash, "{rel} differs from what tools/make_test_model.py recorded");
+        assert_eq!(
+            actual, hash,
+            "{rel} differs from what its generator recorded (tools/make_test_model.py or tools/reference_fixtures.py)"
+        );
         checked += 1;
     }
     assert!(checked >= 7, "SHA256SUMS lists {checked} files");
