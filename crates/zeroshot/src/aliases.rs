@@ -72,6 +72,14 @@ impl LabelForms {
         };
         Classification { logprobs, probs, best, input_tokens: by_form.input_tokens, truncated: by_form.truncated }
     }
+
+    /// `merge` for every text's classification over the forms; as they are without aliases.
+    pub fn merge_all(&self, by_form: Vec<Classification>, opts: &ScoreOptions) -> Vec<Classification> {
+        if !self.has_aliases() {
+            return by_form;
+        }
+        by_form.iter().map(|c| self.merge(c, opts.mode, opts.temperature)).collect()
+    }
 }
 
 impl Model {
@@ -90,16 +98,6 @@ impl Model {
         }
         let by_form = self.classify_many(texts, &prepared, opts)?;
         Ok(forms.merge_all(by_form, opts))
-    }
-}
-
-impl LabelForms {
-    /// `merge` for every text's classification over the forms; as they are without aliases.
-    pub fn merge_all(&self, by_form: Vec<Classification>, opts: &ScoreOptions) -> Vec<Classification> {
-        if !self.has_aliases() {
-            return by_form;
-        }
-        by_form.iter().map(|c| self.merge(c, opts.mode, opts.temperature)).collect()
     }
 }
 

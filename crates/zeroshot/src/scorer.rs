@@ -515,21 +515,12 @@ impl<'a> Steps<'a> {
             None => 0,
         };
         let identity = parent_rows.len() == cached_rows && parent_rows.iter().enumerate().all(|(i, &r)| i == r);
-        if identity {
-            for (name, value) in self.names.past_self.iter().zip(self_kv) {
-                if let Some(shapes) = shapes.as_mut() {
-                    shapes.push((name.clone(), value_shape(value)?));
-                }
-                inputs.push((name.clone().into(), value.into()));
+        let gathered = if identity { None } else { Some(self.parent_cache(parent_rows, self_kv)?) };
+        for (name, value) in self.names.past_self.iter().zip(gathered.as_deref().unwrap_or(self_kv)) {
+            if let Some(shapes) = shapes.as_mut() {
+                shapes.push((name.clone(), value_shape(value)?));
             }
-        } else {
-            let parents = self.parent_cache(parent_rows, self_kv)?;
-            for (name, rows) in self.names.past_self.iter().zip(parents) {
-                if let Some(shapes) = shapes.as_mut() {
-                    shapes.push((name.clone(), value_shape(&rows)?));
-                }
-                inputs.push((name.clone().into(), rows.into()));
-            }
+            inputs.push((name.clone().into(), value.into()));
         }
         // One row per text, by reference: the decoder broadcasts it over that text's rows.
         for (name, value) in self.names.past_cross.iter().zip(cross_kv) {
@@ -554,18 +545,8 @@ impl<'a> Steps<'a> {
     pub(crate) fn release(&mut self, self_kv: Vec<DynValue>, cross_kv: &[DynValue], token: i64) -> Result<()> {
         let one = self.parent_cache(&[0], &self_kv)?;
         drop(self_kv);
-        let batch = &self.prompts.all;
-        let mut inputs: Inputs = vec![
-            ("input_ids".into(), host_tensor([1, 1], &[token])?),
-            ("encoder_attention_mask".into(), host_tensor(batch.shape(), &batch.mask)?),
-        ];
-        for (name, row) in self.names.past_self.iter().zip(one) {
-            inputs.push((name.clone().into(), row.into()));
-        }
-        for (name, value) in self.names.past_cross.iter().zip(cross_kv) {
-            inputs.push((name.clone().into(), value.into()));
-        }
-        self.step(Decoder::WithPast, inputs, 1, Read::Tokens(vec![vec![]]), Keep::SelfCache, true).map(drop)
+        // One row, its own parent: `expand` feeds it as it is.
+        self.expand(&[token], &[0], &one, cross_kv, Read::Tokens(vec![vec![]]), true).map(drop)
     }
 
     /// Rows `parent_rows` of every layer's self-attention cache: by the cache gather graph
