@@ -163,6 +163,11 @@ pub fn raise(code: PgSqlErrorCode, message: String) -> ! {
     unreachable!("an ERROR report does not return")
 }
 
+/// An integer argument as a count: 22023 (naming it) when negative.
+pub fn non_negative(value: i32, name: &'static str) -> Result<usize, ZsError> {
+    usize::try_from(value).map_err(|_| ZsError::NegativeArgument { name, value: value as i64 })
+}
+
 /// Unwraps or raises: the SQL functions' one way out with an error.
 pub trait OrReport<T> {
     fn or_report(self) -> T;

@@ -18,7 +18,7 @@ use zeroshot::{Classification, LabelForms, RunLimits, ScoreOptions};
 use zeroshot_client::wire::{aliases_from_json, forms_size};
 
 use crate::backend::{count_texts, with_model};
-use crate::error::{OrReport, ZsError};
+use crate::error::{non_negative, OrReport, ZsError};
 use crate::gucs;
 use crate::text::{DbJsonb, DbText, ServerJsonb, ServerText};
 
@@ -203,7 +203,7 @@ fn zs_classify_top<'a>(
     let (Some(body), Some(labels), Some(k), Some(min_score)) = (body, labels, k, min_score) else {
         return TableIterator::new(Vec::new());
     };
-    let k = usize::try_from(k).map_err(|_| ZsError::NegativeArgument { name: "k", value: k as i64 }).or_report();
+    let k = non_negative(k, "k").or_report();
     if min_score.is_nan() {
         ZsError::Engine(zeroshot::Error::InvalidOption("min_score is NaN".into())).report();
     }

@@ -6,21 +6,22 @@
 //! RESTRICTED, as the classification functions: a parallel worker would load a model of its own.
 //! Not STRICT, so that a NULL seed means "a new seed"; a NULL prompt gives no rows.
 use pgrx::prelude::*;
-use zeroshot::{GenerateOptions, Generation, Sampling};
+use zeroshot::{GenerateOptions, Generation, Sampling, ScoreOptions};
 
 use crate::api::classify::{options, text_utf8};
 use crate::backend::with_model;
-use crate::error::{OrReport, ZsError};
+use crate::error::{non_negative, OrReport, ZsError};
 use crate::gucs;
 use crate::text::{DbText, ServerText};
 
 /// An argument as the engine takes it: not NULL, not negative.
 fn count(value: Option<i32>, name: &'static str) -> Result<usize, ZsError> {
-    let value = value.ok_or(ZsError::NullArgument { name })?;
-    usize::try_from(value).map_err(|_| ZsError::NegativeArgument { name, value: value as i64 })
+    non_negative(value.ok_or(ZsError::NullArgument { name })?, name)
 }
 
+/// The generation options from the arguments, within the session's settings (`score`).
 fn generation_options(
+    score: &ScoreOptions,
     n: Option<i32>,
     temperature: Option<f64>,
     top_k: Option<i32>,
@@ -28,7 +29,6 @@ fn generation_options(
     max_new_tokens: Option<i32>,
     seed: Option<i64>,
 ) -> Result<GenerateOptions, ZsError> {
-    let score = options()?;
     let max_new_tokens = count(max_new_tokens, "max_new_tokens")?;
     let opts = GenerateOptions {
         n: count(n, "n")?,
@@ -76,9 +76,9 @@ fn zs_generate<'a>(
     max_new_tokens: default!(Option<i32>, 64),
     seed: default!(Option<i64>, "NULL"),
 ) -> SetOfIterator<'a, ServerText> {
-    let opts = generation_options(n, temperature, top_k, top_p, max_new_tokens, seed).or_report();
-    let Some(prompt) = prompt else { return SetOfIterator::new(Vec::new()) };
     let score = options().or_report();
+    let opts = generation_options(&score, n, temperature, top_k, top_p, max_new_tokens, seed).or_report();
+    let Some(prompt) = prompt else { return SetOfIterator::new(Vec::new()) };
     let prompt = text_utf8(prompt, &score).or_report();
     let generation = generate(&prompt, &opts).or_report();
     SetOfIterator::new(generation.texts.into_iter().map(|t| ServerText::new(&t)).collect::<Vec<_>>())
