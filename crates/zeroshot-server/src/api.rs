@@ -3,11 +3,10 @@
 //! checked by the engine, exactly as for the extension (a refused set fails only the requests
 //! that sent it).
 use serde_json::{json, Map, Value};
-use zeroshot::generate::MAX_OUTPUTS;
+use zeroshot::generate::MAX_TEMPERATURE;
 use zeroshot::tokenize::TEXT_CHARS_PER_TOKEN;
 use zeroshot::{Classification, GenerateOptions, Generation, LabelForms, Model, Sampling, ScoreMode, ScoreOptions};
-use zeroshot_client::wire::{aliases_from_json, forms_size};
-use zeroshot_client::wire::{classification_json, generation_json};
+use zeroshot_client::wire::{aliases_from_json, classification_json, forms_size, generation_json};
 
 use crate::config::ServeConfig;
 
@@ -243,17 +242,13 @@ pub fn generate_request(body: &Value, config: &ServeConfig) -> Result<GenerateRe
     };
     opts.max_input_tokens = max_input_tokens(body, config)?.unwrap_or(opts.max_input_tokens);
     opts.max_rows = batch_rows(body)?.unwrap_or(opts.max_rows);
-    // Each output is a decoder row of the same runs: no more than a run may take.
-    let most = if opts.max_rows > 0 { MAX_OUTPUTS.min(opts.max_rows) } else { MAX_OUTPUTS };
-    opts.n = integer(body, "n", 1, most as u64)?.unwrap_or(opts.n);
+    opts.n = integer(body, "n", 1, opts.most_outputs() as u64)?.unwrap_or(opts.n);
     let defaults = opts.sampling;
     opts.sampling = Sampling {
-        temperature: number(body, "temperature", 0.0, 100.0)?.unwrap_or(defaults.temperature),
+        temperature: number(body, "temperature", 0.0, MAX_TEMPERATURE)?.unwrap_or(defaults.temperature),
         top_k: integer(body, "top_k", 0, u32::MAX as u64)?.unwrap_or(defaults.top_k),
-        top_p: match number(body, "top_p", 0.0, 1.0)? {
-            Some(p) if p <= 0.0 => return Err(ApiError::bad_request(format!("\"top_p\" must be in (0, 1], got {p}"))),
-            p => p.unwrap_or(defaults.top_p),
-        },
+        // (0, 1]: a top_p of 0 is refused by `validate` below.
+        top_p: number(body, "top_p", 0.0, 1.0)?.unwrap_or(defaults.top_p),
     };
     // The limit is on every output's tokens together (zs.max_new_tokens_limit's rule); the
     // default is zs_generate's, lowered to fit it.

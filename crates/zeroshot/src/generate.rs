@@ -52,12 +52,22 @@ impl GenerateOptions {
         self.n.saturating_mul(self.max_new_tokens)
     }
 
+    /// The most outputs a call may ask for: each is a decoder row of the same runs, so no more
+    /// than `max_rows` either.
+    pub fn most_outputs(&self) -> usize {
+        if self.max_rows > 0 {
+            MAX_OUTPUTS.min(self.max_rows)
+        } else {
+            MAX_OUTPUTS
+        }
+    }
+
     /// Refuses options no call may have (`Error::InvalidOption`, naming the option); the
     /// callers check `tokens()` against their own limit.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidOption(m));
         let s = &self.sampling;
-        let most = if self.max_rows > 0 { MAX_OUTPUTS.min(self.max_rows) } else { MAX_OUTPUTS };
+        let most = self.most_outputs();
         if self.n == 0 || self.n > most {
             return bad(format!(
                 "n must be between 1 and {most} (at most {MAX_OUTPUTS}, and zs.batch_rows), got {}",
