@@ -91,9 +91,14 @@ def write_reference(model, tok, out_path):
             "max_input_tokens": max_tokens, "input_ids": ids, "kept_chars": len(kept),
             "logprobs": reference.label_logprobs(model, tok, ids, case["labels"]),
         })
-    with open(out_path, "w", encoding="utf-8") as f:
-        json.dump({"generated_by": "tools/make_test_model.py (PyTorch transformers, float64 log-softmax)",
-                   "torch": torch.__version__, "cases": results}, f, ensure_ascii=False, indent=1)
+    write_cases(out_path, "tools/make_test_model.py (PyTorch transformers, float64 log-softmax)", results)
+
+
+def write_cases(path, generated_by, cases):
+    """A reference fixture: what wrote it, with which torch, and its cases."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"generated_by": generated_by, "torch": torch.__version__, "cases": cases}, f,
+                  ensure_ascii=False, indent=1)
         f.write("\n")
 
 

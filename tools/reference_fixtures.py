@@ -113,10 +113,7 @@ def main():
     model, tok = load()
     aliases = [alias_case(model, tok, *c) for c in ALIAS_CASES]
     path = os.path.join(FIXTURES, "reference_aliases.json")
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump({"generated_by": "tools/reference_fixtures.py (PyTorch transformers, float64 log-softmax)",
-                   "torch": torch.__version__, "cases": aliases}, f, ensure_ascii=False, indent=1)
-        f.write("\n")
+    make_test_model.write_cases(path, "tools/reference_fixtures.py (PyTorch transformers, float64 log-softmax)", aliases)
     print(f"wrote {path}")
     cases = [case(model, n, p, tok(p).input_ids) for n, p in PROMPTS]
     for name, prompt, limit in CUT:
@@ -124,10 +121,7 @@ def main():
         c["max_input_tokens"] = limit
         cases.append(c)
     path = os.path.join(FIXTURES, "reference_generate.json")
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump({"generated_by": "tools/reference_fixtures.py (PyTorch transformers generate, greedy)",
-                   "torch": torch.__version__, "cases": cases}, f, ensure_ascii=False, indent=1)
-        f.write("\n")
+    make_test_model.write_cases(path, "tools/reference_fixtures.py (PyTorch transformers generate, greedy)", cases)
     print(f"wrote {path}")
     record_checksums()
 
