@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """The check of an exported model directory against PyTorch (tools/export_model.py runs it
 after every export): label log-probabilities through the ONNX graphs, step by step with the
-cache as the engine runs them, against PyTorch's teacher-forced scores; and the grouped
+cache as the engine runs them and in one pass through the tree graph, against PyTorch's
+teacher-forced scores; and the grouped
 decoder-with-past against Optimum's own graph (check_grouping, for the self-test)."""
 import os
 
 import numpy as np
 import onnxruntime as ort
 import reference
-from graph_edits import GRAPHS, SCORE_INPUT, SCORE_OUTPUT
+from graph_edits import GRAPHS, SCORE_INPUT, SCORE_OUTPUT, TREE_GRAPH
+from tree_graph import label_scores, tree_inputs
 
 CHECK_CASES = [
     ("快递三天了还没到，物流信息一直不更新", ["物流问题", "商品质量", "售后体验", "物流"]),
@@ -94,6 +96,23 @@ class OnnxScorer:
         return total.tolist()
 
 
+    def tree_logprobs(self, tree, prompts, targets):
+        """The same log-probabilities through the tree graph: every trie node of every prompt
+        in one run (prompts padded, as the engine batches them), read from label_logprobs.
+        Returns [text][label]."""
+        texts, width = len(prompts), max(len(p) for p in prompts)
+        ids, mask = np.zeros((texts, width), np.int64), np.zeros((texts, width), np.int64)
+        for t, p in enumerate(prompts):
+            ids[t, :len(p)], mask[t, :len(p)] = p, 1
+        hidden = self.enc.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        nodes, positions, tree_mask, picks, children, index = tree_inputs(self.start, targets)
+        picked = tree.run([SCORE_OUTPUT], {
+            "input_ids": np.repeat(nodes.numpy(), texts, axis=0), "positions": positions.numpy(),
+            "tree_mask": tree_mask.numpy(), "encoder_hidden_states": hidden, "encoder_attention_mask": mask,
+            SCORE_INPUT: np.repeat(picks.numpy(), texts, axis=0)})[0].astype(np.float64)
+        return [label_scores(picked[t], targets, children, index) for t in range(texts)]
+
+
 def softmax(xs):
     xs = np.array(xs)
     e = np.exp(xs - xs.max())
@@ -135,6 +154,18 @@ def check(out, model, tok, precision):
     finite = bool(np.all(np.isfinite(grouped)))
     worst = max(worst, diff if finite else float("inf"))
     lines.append(f"  {precision}: {len(prompts)} texts in one grouped run, max |Δ{what}| against one text per run = {diff:.2e}, finite: {finite}")
+    tree = ort.InferenceSession(os.path.join(out, TREE_GRAPH), providers=["CPUExecutionProvider"])
+    for text, labels in CHECK_CASES:
+        ids, _ = reference.prompt_ids(tok, reference.DEFAULT_TEMPLATE, reference.DEFAULT_SEPARATOR, labels, text, 512)
+        [tree_lp] = scorer.tree_logprobs(tree, [ids], [tok(l).input_ids for l in labels])
+        diff = difference(tree_lp, reference.label_logprobs(model, tok, ids, labels), what)
+        finite = bool(np.all(np.isfinite(tree_lp)))
+        worst = max(worst, diff if finite else float("inf"))
+        lines.append(f"  {precision}: tree graph, {len(labels)} labels in one pass, max |Δ{what}| against PyTorch = {diff:.2e}, finite: {finite}")
+    batched = scorer.tree_logprobs(tree, prompts, targets)
+    diff = max(difference(b, g, what) for b, g in zip(batched, grouped))
+    worst = max(worst, diff if bool(np.all(np.isfinite(batched))) else float("inf"))
+    lines.append(f"  {precision}: tree graph, {len(prompts)} texts in one pass, max |Δ{what}| against the grouped steps = {diff:.2e}")
     ok = worst <= tol
     lines.append(f"  {precision}: {'PASS' if ok else 'FAIL'} (largest |Δ{what}| {worst:.2e}, tolerance {tol:g})")
     return ok, lines

@@ -2,8 +2,10 @@
 """Export an mT5/T5 text2text checkpoint to the model directory pg_zeroshot loads, and check it.
 
 The output is the Optimum layout (encoder_model.onnx, decoder_model.onnx,
-decoder_with_past_model.onnx, tokenizer.json, config.json) plus manifest.json: model id,
-prompt template, label separator, precision, and the SHA-256 of every file.
+decoder_with_past_model.onnx, tokenizer.json, config.json), our graphs (decoder_cross_kv.onnx,
+decoder_cache_gather.onnx, and decoder_tree_model.onnx: every node of a text's label trie in
+one decoder pass, exact mode's decoder) plus manifest.json: model id, prompt template, label
+separator, precision, and the SHA-256 of every file.
 
   SOURCE  a local checkpoint directory (ModelScope or Hugging Face layout), or a model id
           such as iic/nlp_mt5_zero-shot-augment_chinese-base, downloaded with `modelscope`
@@ -19,7 +21,8 @@ quantisation of the MatMul weights, for CPU).
 After exporting it scores labels for a few prompts with the ONNX graphs (ONNX Runtime,
 through all three graphs: encoder, decoder, decoder-with-past) and with PyTorch, then scores
 the prompts again all in one run through the grouped decoder and its label_logprobs output
-(as the engine batches texts) against one prompt per run, prints the largest differences and
+(as the engine batches texts) against one prompt per run, and through the tree graph (every
+label of every prompt in one run) against PyTorch, prints the largest differences and
 exits non-zero if they exceed the tolerance: 1e-4 on log-probabilities
 for fp32 (scaled by |log-probability|/100 beyond 100, as float32 rounding grows with it: random
 weights give log-probabilities near -400), 1e-2 on label probabilities for fp16 and int8.
@@ -46,15 +49,19 @@ from graph_edits import (
     CACHE_GATHER_GRAPH,
     CROSS_KV_GRAPH,
     GRAPHS,
+    TREE_GRAPH,
     add_cross_kv_graph,
     add_label_scores,
+    converted_graphs,
     group_cross_attention,
+    scored_graphs,
     to_fp16,
     to_int8,
     write_cache_gather_graph,
     write_ort_format,
 )
 from transformers import AutoConfig, AutoTokenizer, MT5ForConditionalGeneration, T5ForConditionalGeneration
+from tree_graph import export_tree_graph
 
 MODEL_FILES = GRAPHS + ["tokenizer.json", "config.json"]
 
@@ -124,16 +131,17 @@ def export_loaded(model, tok, out, precision, model_id, random_weights=False, te
         shutil.copy(os.path.join(out, GRAPHS[2]), stock_decoder_copy)
     group_cross_attention(os.path.join(out, GRAPHS[2]))
     write_cache_gather_graph(out, fp16=precision == "fp16")
-    graphs = GRAPHS + [CROSS_KV_GRAPH]
+    export_tree_graph(model, os.path.join(out, TREE_GRAPH))
+    graphs = converted_graphs(out)
     if precision == "fp16":
         for g in graphs:
             to_fp16(os.path.join(out, g))
     elif precision == "int8":
         for g in graphs:
             to_int8(os.path.join(out, g))
-    for g in GRAPHS[1:]:
+    for g in scored_graphs(out):
         add_label_scores(os.path.join(out, g))
-    files = MODEL_FILES + [CROSS_KV_GRAPH, CACHE_GATHER_GRAPH]
+    files = MODEL_FILES + [CROSS_KV_GRAPH, CACHE_GATHER_GRAPH, TREE_GRAPH]
     if ort_format:
         write_ort_format(out)
         files += [g.replace(".onnx", ".ort") for g in graphs]

@@ -15,6 +15,9 @@ GRAPHS = ["encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.o
 
 SCORE_INPUT, SCORE_OUTPUT = "label_token_ids", "label_logprobs"
 CROSS_KV_GRAPH = "decoder_cross_kv.onnx"
+# The label trie's one-pass decoder (tools/tree_graph.py writes it; this module edits it as
+# it edits the others).
+TREE_GRAPH = "decoder_tree_model.onnx"
 
 
 def add_cross_kv_graph(out):
@@ -146,24 +149,42 @@ def group_cross_attention(path):
 
 def add_label_scores(path):
     """Adds to a decoder graph what the scorer needs instead of 250k-wide logits: input
-    `label_token_ids` [batch, 1, K] and output `label_logprobs` [batch, 1, K], the
-    log-softmax of each row's logits at the K tokens asked for. `logits` stays an output and
-    the new input has a default value, so Optimum's runtime, which feeds neither, runs the
-    graph as before. ONNX Runtime only copies out the outputs a run asks for, so only these
-    few numbers leave it. LogSoftmax, not ReduceLogSumExp: ONNX Runtime's LogSoftmax kernel
-    is vectorised and threaded, and was 5x faster on 80 rows of mT5 logits (its
-    ReduceLogSumExp took 31% of a decoder step), and closer to float64."""
+    `label_token_ids` [rows..., K] and output `label_logprobs` [rows..., K], the log-softmax
+    of each row's logits at the K tokens asked for, where rows... are [batch, 1] for the step
+    decoders (one position read per row) and [texts, nodes] for the tree graph. `logits`
+    stays an output and the new input has a default value, so Optimum's runtime, which feeds
+    neither, runs the graph as before. ONNX Runtime only copies out the outputs a run asks
+    for, so only these few numbers leave it. LogSoftmax, not ReduceLogSumExp: ONNX Runtime's
+    LogSoftmax kernel is vectorised and threaded, and was 5x faster on 80 rows of mT5 logits
+    (its ReduceLogSumExp took 31% of a decoder step), and closer to float64."""
     from onnx import TensorProto, helper, numpy_helper
     model = onnx.load(path, load_external_data=False)
     graph = model.graph
     if any(o.name == SCORE_OUTPUT for o in graph.output):
         return
-    graph.input.append(helper.make_tensor_value_info(SCORE_INPUT, TensorProto.INT64, ["batch_size", 1, "label_tokens"]))
+    # The step decoders are read one position per row; the tree graph at every node.
+    [logits] = [o for o in graph.output if o.name == "logits"]
+    dims = [d.dim_param or d.dim_value for d in logits.type.tensor_type.shape.dim]
+    rows = dims[:2] if os.path.basename(path) == TREE_GRAPH else [dims[0], 1]
+    graph.input.append(helper.make_tensor_value_info(SCORE_INPUT, TensorProto.INT64, rows + ["label_tokens"]))
     graph.initializer.append(numpy_helper.from_array(np.zeros((1, 1, 1), np.int64), SCORE_INPUT))
     graph.node.append(helper.make_node("LogSoftmax", ["logits"], ["label_scores/log_softmax"], name="label_scores/LogSoftmax", axis=-1))
     graph.node.append(helper.make_node("GatherElements", ["label_scores/log_softmax", SCORE_INPUT], [SCORE_OUTPUT], name="label_scores/GatherElements", axis=2))
-    graph.output.append(helper.make_tensor_value_info(SCORE_OUTPUT, TensorProto.FLOAT, ["batch_size", 1, "label_tokens"]))
+    graph.output.append(helper.make_tensor_value_info(SCORE_OUTPUT, TensorProto.FLOAT, rows + ["label_tokens"]))
     onnx.save(model, path)
+
+
+def scored_graphs(out):
+    """The graphs of model directory OUT that get add_label_scores: the two step decoders,
+    and the tree graph where there is one."""
+    return GRAPHS[1:] + [g for g in [TREE_GRAPH] if os.path.exists(os.path.join(out, g))]
+
+
+def converted_graphs(out):
+    """The graphs of OUT that carry weights (converted to fp16 or int8, written in ORT format):
+    the three of Optimum's layout, the cross-attention graph, and the tree graph where there
+    is one."""
+    return GRAPHS + [g for g in [CROSS_KV_GRAPH, TREE_GRAPH] if os.path.exists(os.path.join(out, g))]
 
 
 # What stays float32 at a graph's edge in the fp16 export: the scores the engine reads.
@@ -197,12 +218,12 @@ def fp16_copy(src, dst):
     os.makedirs(dst, exist_ok=True)
     for name in ("tokenizer.json", "config.json"):
         shutil.copy(os.path.join(src, name), os.path.join(dst, name))
-    for g in GRAPHS + [CROSS_KV_GRAPH]:
+    for g in converted_graphs(src):
         path = os.path.join(dst, g)
         shutil.copy(os.path.join(src, g), path)
         remove_label_scores(path)
         to_fp16(path)
-        if g in GRAPHS[1:]:
+        if g in scored_graphs(src):
             add_label_scores(path)
     write_cache_gather_graph(dst, fp16=True)
 
@@ -299,13 +320,13 @@ def fold_cast_round_trips(model):
 
 
 def write_ort_format(out):
-    """ORT-format copies (`*.ort`) of the three graphs, for zs.share_weights: ONNX Runtime can
+    """ORT-format copies (`*.ort`) of the graphs with weights (converted_graphs), for zs.share_weights: ONNX Runtime can
     use the weights straight from a memory-mapped .ort file, so backends share them."""
     from pathlib import Path
 
     from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
     with tempfile.TemporaryDirectory() as work:
-        graphs = [g for g in GRAPHS + [CROSS_KV_GRAPH] if os.path.exists(os.path.join(out, g))]
+        graphs = converted_graphs(out)
         for g in graphs:
             os.symlink(os.path.abspath(os.path.join(out, g)), os.path.join(work, g))
         convert_onnx_models_to_ort(Path(work), output_dir=Path(work), optimization_styles=[OptimizationStyle.Fixed])

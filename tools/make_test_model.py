@@ -29,7 +29,7 @@ from transformers import MT5Config, MT5ForConditionalGeneration, T5TokenizerFast
 HERE = os.path.dirname(os.path.abspath(__file__))
 VOCAB = 3500
 SEED = 20261127
-MODEL_FILES = export_model.MODEL_FILES + [export_model.CROSS_KV_GRAPH, export_model.CACHE_GATHER_GRAPH]
+MODEL_FILES = export_model.MODEL_FILES + [export_model.CROSS_KV_GRAPH, export_model.CACHE_GATHER_GRAPH, export_model.TREE_GRAPH]
 
 
 def corpus_lines():

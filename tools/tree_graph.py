@@ -21,9 +21,8 @@ T5LayerFF), called with the position bias made here, so the exported node names 
 graph_edits.to_fp16 keeps in float32 (layer norms, feed-forward outputs, residual additions).
 """
 import torch
+from graph_edits import TREE_GRAPH  # noqa: F401 (the file name, for this module's users)
 from transformers.models.t5.modeling_t5 import T5Attention
-
-TREE_GRAPH = "decoder_tree_model.onnx"
 
 
 class TreeDecoder(torch.nn.Module):

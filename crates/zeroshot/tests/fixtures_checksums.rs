@@ -26,7 +26,8 @@ fn fixtures_stay_small() {
     for entry in walk(&common::fixtures()) {
         total += std::fs::metadata(entry).unwrap().len();
     }
-    assert!(total <= 3_000_000, "tests/fixtures is {total} bytes; the limit is 3 MB");
+    // 4 MB: the tiny model's six graphs (the tree graph, 0.8 MB, is the sixth) and its references.
+    assert!(total <= 4_000_000, "tests/fixtures is {total} bytes; the limit is 4 MB");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
