@@ -105,12 +105,21 @@ class OnnxScorer:
         for t, p in enumerate(prompts):
             ids[t, :len(p)], mask[t, :len(p)] = p, 1
         hidden = self.enc.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-        nodes, positions, tree_mask, picks, children, index = tree_inputs(self.start, targets)
+        nodes, positions, tree_mask, _, children, index = tree_inputs(self.start, targets)
+        vocab = tree.get_outputs()[0].shape[-1]
+        # One flat index per (node, child) pair, node-major, as the engine asks for them.
+        flat = [i * vocab + tok for i, c in enumerate(children) for tok in c]
         picked = tree.run([SCORE_OUTPUT], {
             "input_ids": np.repeat(nodes.numpy(), texts, axis=0), "positions": positions.numpy(),
             "tree_mask": tree_mask.numpy(), "encoder_hidden_states": hidden, "encoder_attention_mask": mask,
-            SCORE_INPUT: np.repeat(picks.numpy(), texts, axis=0)})[0].astype(np.float64)
-        return [label_scores(picked[t], targets, children, index) for t in range(texts)]
+            SCORE_INPUT: np.array([flat] * texts, np.int64)})[0].astype(np.float64)
+        width = max(len(c) for c in children)
+        per_node = np.zeros((texts, len(children), width))
+        at = 0
+        for i, c in enumerate(children):
+            per_node[:, i, :len(c)] = picked[:, at:at + len(c)]
+            at += len(c)
+        return [label_scores(per_node[t], targets, children, index) for t in range(texts)]
 
 
 def softmax(xs):

@@ -148,29 +148,38 @@ def group_cross_attention(path):
 
 
 def add_label_scores(path):
-    """Adds to a decoder graph what the scorer needs instead of 250k-wide logits: input
-    `label_token_ids` [rows..., K] and output `label_logprobs` [rows..., K], the log-softmax
-    of each row's logits at the K tokens asked for, where rows... are [batch, 1] for the step
-    decoders (one position read per row) and [texts, nodes] for the tree graph. `logits`
-    stays an output and the new input has a default value, so Optimum's runtime, which feeds
-    neither, runs the graph as before. ONNX Runtime only copies out the outputs a run asks
-    for, so only these few numbers leave it. LogSoftmax, not ReduceLogSumExp: ONNX Runtime's
-    LogSoftmax kernel is vectorised and threaded, and was 5x faster on 80 rows of mT5 logits
-    (its ReduceLogSumExp took 31% of a decoder step), and closer to float64."""
+    """Adds to a decoder graph what the scorer needs instead of 250k-wide logits: an input
+    `label_token_ids` of the tokens asked for and an output `label_logprobs` of the log-softmax
+    of the logits at them. The step decoders take [batch, 1, K] (K tokens per row, rows with
+    fewer repeat a token nobody reads); the tree graph takes [texts, P], flat indices
+    node × vocab + token into each text's [nodes, vocab] log-probabilities, exactly one per
+    (node, child) pair of the trie (its root has as many children as there are labels, its
+    other nodes one or two: padding every node to the root's width would move tens of times
+    more numbers). `logits` stays an output and the new input has a default value, so
+    Optimum's runtime, which feeds neither, runs the graph as before. ONNX Runtime only
+    copies out the outputs a run asks for, so only these few numbers leave it. LogSoftmax,
+    not ReduceLogSumExp: ONNX Runtime's LogSoftmax kernel is vectorised and threaded, and was
+    5x faster on 80 rows of mT5 logits (its ReduceLogSumExp took 31% of a decoder step), and
+    closer to float64."""
     from onnx import TensorProto, helper, numpy_helper
     model = onnx.load(path, load_external_data=False)
     graph = model.graph
     if any(o.name == SCORE_OUTPUT for o in graph.output):
         return
-    # The step decoders are read one position per row; the tree graph at every node.
     [logits] = [o for o in graph.output if o.name == "logits"]
-    dims = [d.dim_param or d.dim_value for d in logits.type.tensor_type.shape.dim]
-    rows = dims[:2] if os.path.basename(path) == TREE_GRAPH else [dims[0], 1]
-    graph.input.append(helper.make_tensor_value_info(SCORE_INPUT, TensorProto.INT64, rows + ["label_tokens"]))
-    graph.initializer.append(numpy_helper.from_array(np.zeros((1, 1, 1), np.int64), SCORE_INPUT))
+    batch = logits.type.tensor_type.shape.dim[0].dim_param
     graph.node.append(helper.make_node("LogSoftmax", ["logits"], ["label_scores/log_softmax"], name="label_scores/LogSoftmax", axis=-1))
-    graph.node.append(helper.make_node("GatherElements", ["label_scores/log_softmax", SCORE_INPUT], [SCORE_OUTPUT], name="label_scores/GatherElements", axis=2))
-    graph.output.append(helper.make_tensor_value_info(SCORE_OUTPUT, TensorProto.FLOAT, rows + ["label_tokens"]))
+    if os.path.basename(path) == TREE_GRAPH:
+        shape = [batch, "label_picks"]
+        graph.initializer.append(numpy_helper.from_array(np.array([0, -1], np.int64), "label_scores/flat_shape"))
+        graph.node.append(helper.make_node("Reshape", ["label_scores/log_softmax", "label_scores/flat_shape"], ["label_scores/flat"], name="label_scores/Reshape"))
+        graph.node.append(helper.make_node("GatherElements", ["label_scores/flat", SCORE_INPUT], [SCORE_OUTPUT], name="label_scores/GatherElements", axis=1))
+    else:
+        shape = [batch, 1, "label_tokens"]
+        graph.node.append(helper.make_node("GatherElements", ["label_scores/log_softmax", SCORE_INPUT], [SCORE_OUTPUT], name="label_scores/GatherElements", axis=2))
+    graph.input.append(helper.make_tensor_value_info(SCORE_INPUT, TensorProto.INT64, shape))
+    graph.initializer.append(numpy_helper.from_array(np.zeros([1] * len(shape), np.int64), SCORE_INPUT))
+    graph.output.append(helper.make_tensor_value_info(SCORE_OUTPUT, TensorProto.FLOAT, shape))
     onnx.save(model, path)
 
 
@@ -199,12 +208,11 @@ def remove_label_scores(path):
     """Undoes add_label_scores (for fp16_copy: the fp16 conversion comes before it)."""
     model = onnx.load(path, load_external_data=False)
     graph = model.graph
-    added = {"label_scores/LogSoftmax", "label_scores/GatherElements"}
-    kept = [n for n in graph.node if n.name not in added]
+    kept = [n for n in graph.node if not n.name.startswith("label_scores/")]
     del graph.node[:]
     graph.node.extend(kept)
     for part in (graph.input, graph.output, graph.initializer):
-        kept = [x for x in part if x.name not in (SCORE_INPUT, SCORE_OUTPUT)]
+        kept = [x for x in part if x.name not in (SCORE_INPUT, SCORE_OUTPUT) and not x.name.startswith("label_scores/")]
         del part[:]
         part.extend(kept)
     onnx.save(model, path)

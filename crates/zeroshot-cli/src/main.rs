@@ -103,6 +103,10 @@ pub struct ModelArgs {
     /// (a database backend returns it): faster, holds the largest call's working memory.
     #[arg(long)]
     pub keep_arenas: bool,
+    /// Score exact mode level by level through the step decoder even where the model has the
+    /// one-pass tree graph (decoder_tree_model.onnx): for comparison.
+    #[arg(long)]
+    pub no_tree_pass: bool,
 }
 
 impl ModelArgs {
@@ -122,6 +126,7 @@ impl ModelArgs {
             verify_checksums: self.verify_checksums,
             fused_scores: !self.full_logits,
             share_weights: self.share_weights,
+            tree_pass: !self.no_tree_pass,
         };
         let mut model = Model::load(&dir, &opts).map_err(|e| advice::load_error(e, &dir))?;
         model.keep_arenas(self.keep_arenas);

@@ -9,6 +9,8 @@ use crate::model::Model;
 use crate::runs::{plan_runs, RunLimits};
 use crate::scorer::{self, Run};
 use crate::tokenize::PromptIds;
+use crate::tree_parts::deepest_path;
+use crate::tree_pass;
 
 /// How labels are scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,12 +145,15 @@ impl Model {
         Ok(self.classify_many(&[text], labels, opts)?.pop().expect("one text in, one result out"))
     }
 
-    /// Scores every label for each text, in input order. In exact mode, with the grouped
-    /// decoder our export writes, texts share ONNX Runtime runs (`opts.runs`): the encoder over
-    /// length buckets of their prompts, one decoder step per trie depth for all of them. A text's
-    /// scores then differ from `classify`'s alone only by float rounding (padding changes the
-    /// order of some sums). Greedy mode batches texts with any export (one row per text per
-    /// step); exact mode with a plain Optimum export scores one text per run.
+    /// Scores every label for each text, in input order. In exact mode, with the tree graph our
+    /// export writes, texts share ONNX Runtime runs (`opts.runs`): the encoder over length
+    /// buckets of their prompts, then every node of the label trie for all of them in one
+    /// decoder run (tree_pass.rs); without it (or for a label deeper than `opts.runs.max_rows`
+    /// tokens), one decoder step per trie depth, several texts at once with the grouped
+    /// decoder. A text's scores then differ from `classify`'s alone only by float rounding
+    /// (padding changes the order of some sums). Greedy mode batches texts with any export
+    /// (one row per text per step); exact mode with a plain Optimum export scores one text per
+    /// run.
     pub fn classify_many(
         &mut self,
         texts: &[&str],
@@ -166,8 +171,18 @@ impl Model {
         let outputs = self.score_outputs;
         let dims = self.dims();
         let lens: Vec<usize> = prompts.iter().map(|p| p.ids.len()).collect();
+        let max_rows = opts.runs.max_rows;
+        let one_pass = opts.mode == ScoreMode::Exact
+            && self.sessions.tree.is_some()
+            && (max_rows == 0 || deepest_path(&labels.trie) <= max_rows);
+        if !one_pass {
+            self.ensure_steps()?;
+        }
+        let batches_texts = one_pass || self.sessions.steps.as_ref().is_some_and(|s| s.batches_texts);
         let (rows_per_text, limits) = match opts.mode {
-            ScoreMode::Exact if self.sessions.batches_texts => {
+            // Every node with children of the trie, in one run.
+            ScoreMode::Exact if one_pass => (labels.trie.decoder_rows(), opts.runs),
+            ScoreMode::Exact if batches_texts => {
                 (labels.trie.levels().iter().map(Vec::len).max().unwrap_or(1), opts.runs)
             }
             // Limits no second text fits: Optimum's decoder broadcasts only one text's keys/values.
@@ -181,21 +196,23 @@ impl Model {
             let run_prompts = RunPrompts::new(&ids, self.config.pad_token_id as i64, !self.sessions.memory.on_device);
             let scored: Vec<Classification> = match opts.mode {
                 ScoreMode::Exact => {
-                    Run::new(&mut self.sessions, dims, outputs, &run_prompts, &labels.trie, opts.runs.max_rows)
-                        .exact()?
+                    let logprobs = if one_pass {
+                        tree_pass::exact(&mut self.sessions, outputs, dims.vocab, &run_prompts, &labels.trie, max_rows)?
+                    } else {
+                        Run::new(&mut self.sessions, dims, &run_prompts, &labels.trie, max_rows)?.exact()?
+                    };
+                    logprobs
                         .into_iter()
                         .zip(&run)
                         .map(|(logprobs, &i)| Classification::exact(logprobs, &prompts[i], opts.temperature))
                         .collect()
                 }
-                ScoreMode::Greedy => {
-                    Run::new(&mut self.sessions, dims, outputs, &run_prompts, &labels.trie, opts.runs.max_rows)
-                        .greedy()?
-                        .into_iter()
-                        .zip(&run)
-                        .map(|((logprobs, leaf), &i)| Classification::greedy(logprobs, leaf, labels, &prompts[i]))
-                        .collect()
-                }
+                ScoreMode::Greedy => Run::new(&mut self.sessions, dims, &run_prompts, &labels.trie, max_rows)?
+                    .greedy()?
+                    .into_iter()
+                    .zip(&run)
+                    .map(|((logprobs, leaf), &i)| Classification::greedy(logprobs, leaf, labels, &prompts[i]))
+                    .collect(),
             };
             for (&i, c) in run.iter().zip(scored) {
                 results[i] = Some(c);

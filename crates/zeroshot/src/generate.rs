@@ -105,9 +105,10 @@ impl Model {
         let prompt = self.tokenizer.text_ids(prompt, opts.max_input_tokens)?;
         let mut rng = opts.seed.map_or_else(Rng::unseeded, Rng::new);
         let run_prompts = RunPrompts::new(&[&prompt.ids], self.config.pad_token_id as i64, false);
-        let (dims, outputs, eos) = (self.dims(), self.score_outputs, self.config.eos_token_id);
+        let (dims, eos) = (self.dims(), self.config.eos_token_id);
         let start = self.config.decoder_start_token_id as i64;
-        let mut steps = Steps::new(&mut self.sessions, dims, outputs, &run_prompts);
+        self.ensure_steps()?;
+        let mut steps = Steps::new(&mut self.sessions, dims, &run_prompts)?;
         let vocab = dims.vocab;
         // Every step shrinks the arenas: the step that ends the call is known only after it ran.
         let root = steps.start(start, Read::Logits, true)?;

@@ -28,6 +28,15 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const CACHE_GATHER_FILE: &str = "decoder_cache_gather.onnx";
 /// The cache gather graph's row-index input.
 pub(crate) const PARENT_ROWS_INPUT: &str = "parent_rows";
+/// Optional (our export writes it): the label trie's one-pass decoder. Every trie node of
+/// every text of a run is one position, attending to itself and its ancestors (`tree_mask`)
+/// at its depth (`positions`), so exact mode scores all labels in one decoder run
+/// (tools/tree_graph.py). With it the step graphs are opened only when something needs them
+/// (greedy mode, generation, a label deeper than zs.batch_rows): `Model::ensure_steps`.
+pub const TREE_FILE: &str = "decoder_tree_model.onnx";
+/// The tree graph's inputs, in tools/tree_graph.py's order.
+pub(crate) const TREE_INPUTS: [&str; 5] =
+    ["input_ids", "positions", "tree_mask", "encoder_hidden_states", "encoder_attention_mask"];
 /// Metadata key (value "1") that tools/export_model.py sets on a decoder_with_past graph
 /// whose cross-attention groups the batch by text (`group_cross_attention` there).
 pub const GROUPED_KEY: &str = "pg_zeroshot.grouped_cross_attention";
@@ -65,6 +74,28 @@ pub(crate) type ShapeLog = Vec<Vec<(String, Vec<usize>)>>;
 
 pub(crate) struct Sessions {
     pub encoder: Session,
+    /// decoder_tree_model.onnx, where the model directory has it and the options allow it:
+    /// exact mode's decoder.
+    pub tree: Option<Session>,
+    /// The graphs that decode step by step with a cache (`StepGraphs`): opened with the model
+    /// when there is no tree graph, else on first use (`Model::ensure_steps`).
+    pub steps: Option<StepGraphs>,
+    /// Where run outputs are bound: the execution provider's memory for values that go from
+    /// one run to the next, host memory for what the engine reads.
+    pub memory: Placement,
+    /// The element type of the values that go from one run to the next (fp16 in our fp16
+    /// export, float32 otherwise): the encoder output's.
+    pub cache_type: CacheType,
+    /// Bytes that crossed between host memory and ONNX Runtime since the last
+    /// `Model::take_host_bytes`: inputs fed from host buffers, outputs read into host memory.
+    pub host_bytes: u64,
+    /// When set, the shapes of every decoder input, run by run (for tests).
+    pub shape_log: Option<ShapeLog>,
+}
+
+/// The step-by-step decoder graphs: the root step and each trie level (or generated token)
+/// after it, with the self-attention cache passed from step to step.
+pub(crate) struct StepGraphs {
     /// decoder_model.onnx: loaded only where there is no cross-KV graph (or on demand for
     /// the teacher-forced check); it repeats the 250k-wide matrices of decoder_with_past.
     pub decoder: Option<Session>,
@@ -76,17 +107,15 @@ pub(crate) struct Sessions {
     pub batches_texts: bool,
     /// decoder_cache_gather.onnx, where the model directory has it.
     pub cache_gather: Option<Session>,
-    /// Where run outputs are bound: the execution provider's memory for values that go from
-    /// one run to the next, host memory for what the engine reads.
-    pub memory: Placement,
-    /// The element type of the values that go from one run to the next (fp16 in our fp16
-    /// export, float32 otherwise).
-    pub cache_type: CacheType,
-    /// Bytes that crossed between host memory and ONNX Runtime since the last
-    /// `Model::take_host_bytes`: inputs fed from host buffers, outputs read into host memory.
-    pub host_bytes: u64,
-    /// When set, the shapes of every decoder-with-past input, run by run (for tests).
-    pub shape_log: Option<ShapeLog>,
+    /// How the decoder steps read their scores.
+    pub score_outputs: ScoreOutputs,
+}
+
+/// The step graphs, or the error that says they were needed before they were opened.
+pub(crate) fn step_graphs(steps: &mut Option<StepGraphs>) -> Result<&mut StepGraphs> {
+    steps
+        .as_mut()
+        .ok_or_else(|| Error::runtime("run the decoder", "the step graphs are not loaded (Model::ensure_steps)"))
 }
 
 pub(crate) fn require_file(dir: &Path, name: &str) -> Result<PathBuf> {
@@ -133,33 +162,40 @@ pub(crate) fn check_dim(
     Ok(())
 }
 
-/// The element type the graphs of a model exchange their caches in, read from
-/// decoder_with_past's first self-attention cache input; every input and output of `graphs`
-/// (file, session) named in `cache_names` must have the same, so a model directory that mixes
-/// an fp16 graph with fp32 ones fails at load, naming the file and the outlet.
-pub(crate) fn cache_type(
-    dir: &Path,
-    decoder_with_past: &Session,
-    graphs: &[(&str, Option<&Session>)],
-    cache_names: &[String],
-) -> Result<CacheType> {
-    let first = "past_key_values.0.decoder.key";
-    let type_of = |outlet: &ort::value::Outlet| match outlet.dtype() {
+/// The element type of `outlet`, where it is a float32 or float16 tensor.
+fn outlet_cache_type(outlet: &ort::value::Outlet) -> Option<CacheType> {
+    match outlet.dtype() {
         ort::value::ValueType::Tensor { ty, .. } => CacheType::of(*ty),
         _ => None,
-    };
-    let want = decoder_with_past.inputs().iter().find(|o| o.name() == first).and_then(type_of).ok_or_else(|| {
-        Error::invalid_model(dir.join(DECODER_WITH_PAST_FILE), format!("{first} is not a float32 or float16 tensor"))
-    })?;
+    }
+}
+
+/// The element type the graphs of a model exchange their values in: the encoder output's.
+pub(crate) fn encoder_cache_type(dir: &Path, encoder: &Session) -> Result<CacheType> {
+    let name = "last_hidden_state";
+    encoder.outputs().iter().find(|o| o.name() == name).and_then(outlet_cache_type).ok_or_else(|| {
+        Error::invalid_model(dir.join(ENCODER_FILE), format!("{name} is not a float32 or float16 tensor"))
+    })
+}
+
+/// Every input and output of `graphs` (file, session) named in `cache_names` must have the
+/// encoder output's element type `want`, so a model directory that mixes an fp16 graph with
+/// fp32 ones fails at load, naming the file and the outlet.
+pub(crate) fn check_cache_types(
+    dir: &Path,
+    want: CacheType,
+    graphs: &[(&str, Option<&Session>)],
+    cache_names: &[String],
+) -> Result<()> {
     for &(file, session) in graphs {
         let Some(session) = session else { continue };
         let outlets = session.inputs().iter().chain(session.outputs());
         for outlet in outlets.filter(|o| cache_names.iter().any(|n| n == o.name())) {
-            if type_of(outlet) != Some(want) {
+            if outlet_cache_type(outlet) != Some(want) {
                 return Err(Error::invalid_model(
                     dir.join(file),
                     format!(
-                        "{} is {:?} but {first} of {DECODER_WITH_PAST_FILE} is {}: the graphs come from different exports",
+                        "{} is {:?} but last_hidden_state of {ENCODER_FILE} is {}: the graphs come from different exports",
                         outlet.name(),
                         outlet.dtype(),
                         want.name()
@@ -168,7 +204,7 @@ pub(crate) fn cache_type(
             }
         }
     }
-    Ok(want)
+    Ok(())
 }
 
 pub(crate) fn session_names(s: &Session) -> (Vec<String>, Vec<String>) {
@@ -281,6 +317,9 @@ pub(crate) struct Placement {
     /// Whether the last run asked ONNX Runtime to shrink the arenas (tests check that every
     /// call ends with one).
     pub last_run_shrank: bool,
+    /// Runs with bound outputs (every run the scorer makes) since the last
+    /// `Model::take_run_count`.
+    pub runs: u64,
 }
 
 impl Placement {
@@ -301,6 +340,7 @@ impl Placement {
             shrink_arenas,
             keep_arenas: false,
             last_run_shrank: false,
+            runs: 0,
         })
     }
 }
@@ -311,6 +351,7 @@ pub(crate) struct OpenedGraphs {
     pub sessions: Sessions,
     /// The execution provider the sessions run on.
     pub provider: &'static str,
+    /// How exact mode reads its scores (from the tree graph where there is one).
     pub score_outputs: ScoreOutputs,
     /// The mapped ORT-format files the sessions read their weights from (share_weights);
     /// they must outlive the sessions.
@@ -325,37 +366,107 @@ pub(crate) fn require_files(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Opens graph `file` of `dir` (from its mapped .ort copy with share_weights, keeping the
+/// mapping in `maps`: moving an Mmap does not move the mapped bytes the session points into).
+fn open_graph(
+    dir: &Path,
+    file: &str,
+    rt: &Runtime,
+    opts: &LoadOptions,
+    maps: &mut Vec<memmap2::Mmap>,
+) -> Result<(Session, &'static str)> {
+    // A session cannot be stopped while ONNX Runtime creates it (seconds at base size): a
+    // cancel is answered between them.
+    interrupt::check()?;
+    let map = if opts.share_weights { Some(map_ort_file(&dir.join(file))?) } else { None };
+    let session = open_session(rt, &dir.join(file), opts, map.as_deref())?;
+    maps.extend(map);
+    Ok(session)
+}
+
+/// `Fused` where every one of `graphs` has our `label_logprobs` output and `opts` allow it.
+fn score_outputs<'s>(graphs: impl IntoIterator<Item = &'s Session>, opts: &LoadOptions) -> ScoreOutputs {
+    let fused = graphs.into_iter().all(|s| s.outputs().iter().any(|o| o.name() == LOGPROBS_OUTPUT));
+    if fused && opts.fused_scores {
+        ScoreOutputs::Fused
+    } else {
+        ScoreOutputs::FullLogits
+    }
+}
+
 impl Sessions {
-    /// Opens the graphs of `dir` the scorer runs (the cross-KV graph instead of
-    /// decoder_model.onnx where there is one) and checks their names and static dimensions
+    /// Opens the encoder and exact mode's decoder: the tree graph where `dir` has one (and
+    /// `opts.tree_pass`), else the step graphs; checks their names and static dimensions
     /// against `config`.
     pub(crate) fn open(dir: &Path, config: &ModelConfig, rt: &Runtime, opts: &LoadOptions) -> Result<OpenedGraphs> {
-        // With share_weights each graph is read from its mapped .ort copy; the mappings are kept
-        // (moving an Mmap does not move the mapped bytes the session points into).
         let mut maps = Vec::new();
-        let mut open = |file: &str| -> Result<(Session, &'static str)> {
-            // A session cannot be stopped while ONNX Runtime creates it (seconds at base size):
-            // a cancel is answered between them.
-            interrupt::check()?;
-            let map = if opts.share_weights { Some(map_ort_file(&dir.join(file))?) } else { None };
-            let session = open_session(rt, &dir.join(file), opts, map.as_deref())?;
-            maps.extend(map);
-            Ok(session)
-        };
-        let (encoder, provider) = open(ENCODER_FILE)?;
-        let (decoder_with_past, _) = open(DECODER_WITH_PAST_FILE)?;
-        let layers = config.decoder_layers();
+        let (encoder, provider) = open_graph(dir, ENCODER_FILE, rt, opts, &mut maps)?;
         let (ins, outs) = session_names(&encoder);
         check_names(&dir.join(ENCODER_FILE), "input", ins, &["input_ids".into(), "attention_mask".into()])?;
         check_names(&dir.join(ENCODER_FILE), "output", outs, &["last_hidden_state".into()])?;
+        check_dim(&dir.join(ENCODER_FILE), encoder.outputs(), "last_hidden_state", 2, config.d_model, "width")?;
+        let cache_type = encoder_cache_type(dir, &encoder)?;
+        let tree = if opts.tree_pass && dir.join(TREE_FILE).is_file() {
+            let (tree, _) = open_graph(dir, TREE_FILE, rt, opts, &mut maps)?;
+            let (ins, outs) = session_names(&tree);
+            let want: Vec<String> = TREE_INPUTS.iter().map(|n| n.to_string()).collect();
+            check_names(&dir.join(TREE_FILE), "input", ins, &want)?;
+            check_names(&dir.join(TREE_FILE), "output", outs, &["logits".into()])?;
+            check_dim(&dir.join(TREE_FILE), tree.outputs(), "logits", 2, config.vocab_size, "vocabulary size")?;
+            let graphs = [(TREE_FILE, Some(&tree))];
+            check_cache_types(dir, cache_type, &graphs, &["encoder_hidden_states".to_string()])?;
+            Some(tree)
+        } else {
+            None
+        };
+        let steps = match tree {
+            Some(_) => None,
+            None => Some(StepGraphs::open(dir, config, rt, opts, cache_type, &mut maps)?),
+        };
+        let score_outputs = match (&tree, &steps) {
+            (Some(tree), _) => score_outputs([tree], opts),
+            (None, Some(steps)) => steps.score_outputs,
+            (None, None) => unreachable!("the step graphs open where there is no tree graph"),
+        };
+        Ok(OpenedGraphs {
+            sessions: Sessions {
+                encoder,
+                tree,
+                steps,
+                memory: Placement::new(provider, opts.cuda_device_id)?,
+                cache_type,
+                host_bytes: 0,
+                shape_log: None,
+            },
+            provider,
+            score_outputs,
+            mapped: maps,
+        })
+    }
+}
+
+impl StepGraphs {
+    /// Opens the step graphs of `dir` (the cross-KV graph instead of decoder_model.onnx where
+    /// there is one), checks their names and static dimensions against `config` and their
+    /// values' element type against the encoder's (`cache_type`).
+    pub(crate) fn open(
+        dir: &Path,
+        config: &ModelConfig,
+        rt: &Runtime,
+        opts: &LoadOptions,
+        cache_type: CacheType,
+        maps: &mut Vec<memmap2::Mmap>,
+    ) -> Result<StepGraphs> {
+        let (decoder_with_past, _) = open_graph(dir, DECODER_WITH_PAST_FILE, rt, opts, maps)?;
+        let layers = config.decoder_layers();
         let (decoder, cross_kv) = if dir.join(CROSS_KV_FILE).is_file() {
-            let (cross, _) = open(CROSS_KV_FILE)?;
+            let (cross, _) = open_graph(dir, CROSS_KV_FILE, rt, opts, maps)?;
             let (ins, outs) = session_names(&cross);
             check_names(&dir.join(CROSS_KV_FILE), "input", ins, &["encoder_hidden_states".into()])?;
             check_names(&dir.join(CROSS_KV_FILE), "output", outs, &kv_names("present", layers, "encoder"))?;
             (None, Some(cross))
         } else {
-            let (decoder, _) = open(DECODER_FILE)?;
+            let (decoder, _) = open_graph(dir, DECODER_FILE, rt, opts, maps)?;
             check_decoder(dir, &decoder, layers)?;
             (Some(decoder), None)
         };
@@ -368,7 +479,6 @@ impl Sessions {
         want.extend(kv_names("present", layers, "decoder"));
         check_names(&dir.join(DECODER_WITH_PAST_FILE), "output", outs, &want)?;
         let heads = config.num_heads;
-        check_dim(&dir.join(ENCODER_FILE), encoder.outputs(), "last_hidden_state", 2, config.d_model, "width")?;
         for (file, session) in
             decoder.iter().map(|d| (DECODER_FILE, d)).chain([(DECODER_WITH_PAST_FILE, &decoder_with_past)])
         {
@@ -383,9 +493,7 @@ impl Sessions {
             })?
             .custom(GROUPED_KEY)
             .is_some_and(|v| v == "1");
-        let fused =
-            decoder.iter().chain([&decoder_with_past]).all(|s| s.outputs().iter().any(|o| o.name() == LOGPROBS_OUTPUT));
-        let score_outputs = if fused && opts.fused_scores { ScoreOutputs::Fused } else { ScoreOutputs::FullLogits };
+        let score_outputs = score_outputs(decoder.iter().chain([&decoder_with_past]), opts);
         // Never memory-mapped: it has no weights to share.
         let cache_gather = if dir.join(CACHE_GATHER_FILE).is_file() {
             interrupt::check()?;
@@ -400,36 +508,19 @@ impl Sessions {
             None
         };
         // The values that go from one run to the next: the encoder output, both caches.
-        let mut cache_names = vec!["last_hidden_state".to_string(), "encoder_hidden_states".to_string()];
+        let mut cache_names = vec!["encoder_hidden_states".to_string()];
         for prefix in ["past_key_values", "present"] {
             for part in ["decoder", "encoder"] {
                 cache_names.extend(kv_names(prefix, layers, part));
             }
         }
         let graphs = [
-            (ENCODER_FILE, Some(&encoder)),
             (DECODER_WITH_PAST_FILE, Some(&decoder_with_past)),
             (CROSS_KV_FILE, cross_kv.as_ref()),
             (DECODER_FILE, decoder.as_ref()),
             (CACHE_GATHER_FILE, cache_gather.as_ref()),
         ];
-        let cache_type = cache_type(dir, &decoder_with_past, &graphs, &cache_names)?;
-        Ok(OpenedGraphs {
-            sessions: Sessions {
-                encoder,
-                decoder,
-                cross_kv,
-                decoder_with_past,
-                cache_gather,
-                memory: Placement::new(provider, opts.cuda_device_id)?,
-                batches_texts,
-                cache_type,
-                host_bytes: 0,
-                shape_log: None,
-            },
-            provider,
-            score_outputs,
-            mapped: maps,
-        })
+        check_cache_types(dir, cache_type, &graphs, &cache_names)?;
+        Ok(StepGraphs { decoder, cross_kv, decoder_with_past, batches_texts, cache_gather, score_outputs })
     }
 }

@@ -21,6 +21,8 @@ pub mod runtime;
 pub mod sampling;
 mod scorer;
 pub mod tokenize;
+mod tree_parts;
+mod tree_pass;
 pub mod trie;
 
 pub use aliases::LabelForms;

@@ -60,4 +60,8 @@ pub struct LoadOptions {
     /// memory-mapped files, with ONNX Runtime using the mapped bytes as the weights and no
     /// prepacking: every process that maps the same files shares one copy in the page cache.
     pub share_weights: bool,
+    /// Score exact mode's label trie in one decoder run through decoder_tree_model.onnx where
+    /// the model directory has it; false takes the step decoder level by level, as for a
+    /// model without it (for comparison: `zeroshot bench --no-tree-pass`).
+    pub tree_pass: bool,
 }

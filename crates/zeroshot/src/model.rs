@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::graphs::{
-    check_decoder, open_session, require_files, ScoreOutputs, Sessions, CACHE_GATHER_FILE, CONFIG_FILE, CROSS_KV_FILE,
-    DECODER_FILE, DECODER_WITH_PAST_FILE, ENCODER_FILE, MANIFEST_FILE, TOKENIZER_FILE,
+    check_decoder, open_session, require_files, step_graphs, ScoreOutputs, Sessions, StepGraphs, CACHE_GATHER_FILE,
+    CONFIG_FILE, CROSS_KV_FILE, DECODER_FILE, DECODER_WITH_PAST_FILE, ENCODER_FILE, MANIFEST_FILE, TOKENIZER_FILE,
+    TREE_FILE,
 };
 use crate::interrupt;
 use crate::labels::{check_distinct_sequences, validate_labels, LabelRules, PreparedLabels};
@@ -96,34 +97,65 @@ impl Model {
         })
     }
 
+    /// The step graphs (`StepGraphs`), opened now if the model was loaded with the tree graph
+    /// and nothing needed them yet: greedy mode, generation, and exact mode for a label deeper
+    /// than a run's row bound take them. Seconds at base size, and as much memory again as
+    /// the tree graph (their own copy of the decoder's weights), so they are opened only then.
+    pub(crate) fn ensure_steps(&mut self) -> Result<()> {
+        if self.sessions.steps.is_none() {
+            let mut maps = Vec::new();
+            let (dir, config, rt, options) = (&self.dir, &self.config, self.runtime, &self.options);
+            let cache_type = self.sessions.cache_type;
+            // Their thread pools must not take the host's signals either (as in `load`).
+            let steps =
+                interrupt::without_signals(|| StepGraphs::open(dir, config, rt, options, cache_type, &mut maps))?;
+            self._mapped.extend(maps);
+            self.sessions.steps = Some(steps);
+        }
+        Ok(())
+    }
+
     /// decoder_model.onnx, opened now if the fast path did not need it.
     pub(crate) fn ensure_decoder(&mut self) -> Result<()> {
-        if self.sessions.decoder.is_none() {
+        self.ensure_steps()?;
+        if step_graphs(&mut self.sessions.steps)?.decoder.is_none() {
             let (rt, path, options) = (self.runtime, self.dir.join(DECODER_FILE), &self.options);
             // Its thread pool must not take the host's signals either (as in `load`).
             let (decoder, _) = interrupt::without_signals(|| open_session(rt, &path, options, None))?;
             check_decoder(&self.dir, &decoder, self.config.decoder_layers())?;
-            self.sessions.decoder = Some(decoder);
+            step_graphs(&mut self.sessions.steps)?.decoder = Some(decoder);
         }
         Ok(())
     }
 
     /// Test hook, not part of the API.
     #[doc(hidden)]
-    /// Graphs this model runs, by file name (decoder_model.onnx only without a cross-KV graph).
+    /// Graphs this model has open, by file name: the encoder, the tree graph where exact mode
+    /// uses it, and the step graphs once opened (decoder_model.onnx only without a cross-KV
+    /// graph).
     pub fn loaded_graphs(&self) -> Vec<&'static str> {
         let mut g = vec![ENCODER_FILE];
-        if self.sessions.cross_kv.is_some() {
-            g.push(CROSS_KV_FILE);
+        if self.sessions.tree.is_some() {
+            g.push(TREE_FILE);
         }
-        if self.sessions.decoder.is_some() {
-            g.push(DECODER_FILE);
-        }
-        g.push(DECODER_WITH_PAST_FILE);
-        if self.sessions.cache_gather.is_some() {
-            g.push(CACHE_GATHER_FILE);
+        if let Some(steps) = &self.sessions.steps {
+            if steps.cross_kv.is_some() {
+                g.push(CROSS_KV_FILE);
+            }
+            if steps.decoder.is_some() {
+                g.push(DECODER_FILE);
+            }
+            g.push(DECODER_WITH_PAST_FILE);
+            if steps.cache_gather.is_some() {
+                g.push(CACHE_GATHER_FILE);
+            }
         }
         g
+    }
+
+    /// Whether exact mode scores a text's whole label trie in one decoder run (the tree graph).
+    pub fn scores_in_one_pass(&self) -> bool {
+        self.sessions.tree.is_some()
     }
 
     /// The ids the scorer relies on must agree between config.json and tokenizer.json.
@@ -166,6 +198,12 @@ impl Model {
         std::mem::take(&mut self.sessions.host_bytes)
     }
 
+    /// ONNX Runtime runs since the last call (encoder, decoder and graph runs of every kind),
+    /// and a new count from zero.
+    pub fn take_run_count(&mut self) -> u64 {
+        std::mem::take(&mut self.sessions.memory.runs)
+    }
+
     /// Keep ONNX Runtime's arena memory from call to call (`on`), or return its free memory at
     /// the end of every call (the default, what a database backend does unless a superuser
     /// sets `zs.keep_arenas`). Returning it means the next call touches fresh pages again:
@@ -184,9 +222,10 @@ impl Model {
         self.sessions.memory.last_run_shrank
     }
 
-    /// Whether `classify_many` scores several texts per ONNX Runtime run.
+    /// Whether `classify_many` scores several texts per ONNX Runtime run in exact mode: with
+    /// the tree graph, or with the grouped step decoder our export writes.
     pub fn batches_texts(&self) -> bool {
-        self.sessions.batches_texts
+        self.sessions.tree.is_some() || self.sessions.steps.as_ref().is_some_and(|s| s.batches_texts)
     }
 
     pub fn shares_weights(&self) -> bool {
@@ -239,6 +278,7 @@ impl Model {
             "score_outputs": self.score_outputs().name(),
             "shares_weights": self.shares_weights(),
             "batches_texts": self.batches_texts(),
+            "one_pass": self.scores_in_one_pass(),
             "graphs": self.loaded_graphs(),
             "onnxruntime_version": self.runtime.version,
             "onnxruntime_library": self.runtime.library.display().to_string(),

@@ -18,7 +18,7 @@ use ort::value::{DynValue, Tensor};
 
 use crate::batch::{PromptBatch, RunPrompts};
 use crate::error::{Error, Result};
-use crate::graphs::{kv_names, Placement, ScoreOutputs, Sessions, LOGPROBS_OUTPUT, PARENT_ROWS_INPUT};
+use crate::graphs::{kv_names, step_graphs, Placement, ScoreOutputs, Sessions, LOGPROBS_OUTPUT, PARENT_ROWS_INPUT};
 use crate::host_tensors::{element_count, f32_data, gather_rows, pad_and_stack, value_shape};
 use crate::interrupt;
 use crate::trie::{LabelTrie, ROOT};
@@ -51,7 +51,7 @@ pub(crate) struct Dims {
     pub head_dim: usize,
 }
 
-type Inputs<'v> = Vec<(Cow<'static, str>, SessionInputValue<'v>)>;
+pub(crate) type Inputs<'v> = Vec<(Cow<'static, str>, SessionInputValue<'v>)>;
 
 /// Run options for one ONNX Runtime run. The arenas (CPU, and the GPU's on CUDA) are shrunk at
 /// the end of every run:
@@ -83,7 +83,7 @@ fn run<R>(
 
 /// Where a run's output is bound.
 #[derive(Clone, Copy)]
-enum Place {
+pub(crate) enum Place {
     /// The execution provider's memory: for values that go on to another run.
     Device,
     /// Host memory: for what the engine reads.
@@ -94,7 +94,7 @@ enum Place {
 /// a previous run left in device memory), each of `outputs` bound to its place, so values that
 /// go from run to run stay on the device. Only the bound outputs are computed and returned,
 /// in order. Stopped early (`Error::Interrupted`) when the caller cancels.
-fn run_bound(
+pub(crate) fn run_bound(
     session: &mut Session,
     memory: &mut Placement,
     shrink: bool,
@@ -116,6 +116,7 @@ fn run_bound(
     }
     let shrink = shrink && !memory.keep_arenas;
     memory.last_run_shrank = shrink;
+    memory.runs += 1;
     let options = run_options(if shrink { &memory.shrink_arenas } else { "" })?;
     let mut out = interrupt::watched(
         &options,
@@ -133,7 +134,7 @@ fn take(outputs: &mut SessionOutputs<'_>, name: &str, what: &str) -> Result<DynV
 /// binding copies a borrowed tensor through an identity session of its own (and in rc.15
 /// deadlocks doing so), while an owned one is bound as it is. These inputs are ids and
 /// masks: a few kilobytes per run.
-fn host_tensor<T: ort::value::PrimitiveTensorElementType + std::fmt::Debug + Clone + 'static>(
+pub(crate) fn host_tensor<T: ort::value::PrimitiveTensorElementType + std::fmt::Debug + Clone + 'static>(
     shape: [usize; 2],
     data: &[T],
 ) -> Result<SessionInputValue<'static>> {
@@ -141,7 +142,7 @@ fn host_tensor<T: ort::value::PrimitiveTensorElementType + std::fmt::Debug + Clo
 }
 
 /// log Σ exp(row), accumulated in f64.
-fn log_sum_exp(row: &[f32]) -> f64 {
+pub(crate) fn log_sum_exp(row: &[f32]) -> f64 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if !max.is_finite() {
         return max as f64;
@@ -168,7 +169,7 @@ pub(crate) struct RowScores {
 }
 
 /// Adds each child's log-probability to its parent's running sum.
-fn score_children(trie: &LabelTrie, node: usize, child_logprobs: &[f64], cumulative: &mut [f64]) {
+pub(crate) fn score_children(trie: &LabelTrie, node: usize, child_logprobs: &[f64], cumulative: &mut [f64]) {
     let base = cumulative[node];
     for (&child, &logprob) in trie.node(node).children.iter().zip(child_logprobs) {
         cumulative[child] = base + logprob;
@@ -176,7 +177,7 @@ fn score_children(trie: &LabelTrie, node: usize, child_logprobs: &[f64], cumulat
 }
 
 /// Bytes of `n` elements of `T`.
-fn bytes_of<T>(n: usize) -> u64 {
+pub(crate) fn bytes_of<T>(n: usize) -> u64 {
     (n * std::mem::size_of::<T>()) as u64
 }
 
@@ -190,6 +191,24 @@ fn encode(sessions: &mut Sessions, batch: &PromptBatch, place: Place) -> Result<
     let output = [("last_hidden_state", place)];
     let mut out = run_bound(&mut sessions.encoder, &mut sessions.memory, true, "encoder", inputs, &output)?;
     Ok(out.pop().expect("one output bound"))
+}
+
+/// The encoder outputs of a run's buckets as one [texts, prompt, d_model] value, padded along
+/// the prompt axis (on the host, where there are several buckets; one is left where it is).
+fn join_encoded(sessions: &mut Sessions, hidden: Vec<DynValue>, len: usize) -> Result<DynValue> {
+    if hidden.len() > 1 {
+        sessions.host_bytes += 2 * sessions.cache_type.bytes(hidden.iter().map(element_count).sum());
+    }
+    pad_and_stack(hidden, 1, len)
+}
+
+/// The encoder output of a run's prompts, [texts, prompt, d_model]: encoded in their length
+/// buckets and joined on the host where there are several, left in the execution provider's
+/// memory where there is one.
+pub(crate) fn encode_run(sessions: &mut Sessions, prompts: &RunPrompts) -> Result<DynValue> {
+    let place = if prompts.buckets.len() > 1 { Place::Host } else { Place::Device };
+    let hidden = prompts.buckets.iter().map(|b| encode(sessions, b, place)).collect::<Result<Vec<_>>>()?;
+    join_encoded(sessions, hidden, prompts.all.len)
 }
 
 /// Which decoder graph a step runs: decoder_model.onnx for the root of a plain Optimum
@@ -238,15 +257,15 @@ pub(crate) struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
+    /// Fails where the step graphs are not loaded (`Model::ensure_steps`).
     pub(crate) fn new(
         sessions: &'a mut Sessions,
         dims: Dims,
-        outputs: ScoreOutputs,
         prompts: &'a RunPrompts,
         trie: &'a LabelTrie,
         max_rows: usize,
-    ) -> Run<'a> {
-        Run { steps: Steps::new(sessions, dims, outputs, prompts), trie, max_rows }
+    ) -> Result<Run<'a>> {
+        Ok(Run { steps: Steps::new(sessions, dims, prompts)?, trie, max_rows })
     }
 
     /// What a step over trie `nodes` reads: each node's children's tokens.
@@ -321,13 +340,10 @@ impl<'a> Run<'a> {
 }
 
 impl<'a> Steps<'a> {
-    pub(crate) fn new(
-        sessions: &'a mut Sessions,
-        dims: Dims,
-        outputs: ScoreOutputs,
-        prompts: &'a RunPrompts,
-    ) -> Steps<'a> {
-        Steps { sessions, names: KvNames::new(dims.layers), outputs, dims, prompts }
+    /// Fails where the step graphs are not loaded (`Model::ensure_steps`).
+    pub(crate) fn new(sessions: &'a mut Sessions, dims: Dims, prompts: &'a RunPrompts) -> Result<Steps<'a>> {
+        let outputs = step_graphs(&mut sessions.steps)?.score_outputs;
+        Ok(Steps { sessions, names: KvNames::new(dims.layers), outputs, dims, prompts })
     }
 
     /// Runs one decoder step over `rows` rows and returns what `read` asks for and the caches
@@ -351,14 +367,16 @@ impl<'a> Steps<'a> {
                 self.names.present_cross.iter().chain(&self.names.present_self).map(String::as_str).collect()
             }
         };
+        let graphs = step_graphs(&mut self.sessions.steps)?;
+        let has_cache_gather = graphs.cache_gather.is_some();
         let (session, what) = match decoder {
             Decoder::Root => (
-                self.sessions.decoder.as_mut().ok_or_else(|| {
+                graphs.decoder.as_mut().ok_or_else(|| {
                     Error::runtime("run the decoder", "neither decoder_model.onnx nor decoder_cross_kv.onnx is loaded")
                 })?,
                 "decoder",
             ),
-            Decoder::WithPast => (&mut self.sessions.decoder_with_past, "decoder with past"),
+            Decoder::WithPast => (&mut graphs.decoder_with_past, "decoder with past"),
         };
         let score_output = match (&read, outputs) {
             (Read::Tokens(children), ScoreOutputs::Fused) => {
@@ -380,7 +398,7 @@ impl<'a> Steps<'a> {
         };
         // The caches go on to the next run: they stay in the execution provider's memory
         // when the gather graph picks their rows, and come to the host when the engine does.
-        let cache_place = if self.sessions.cache_gather.is_some() { Place::Device } else { Place::Host };
+        let cache_place = if has_cache_gather { Place::Device } else { Place::Host };
         let mut bound = vec![(score_output, Place::Host)];
         bound.extend(keep.iter().map(|&name| (name, cache_place)));
         let mut values = run_bound(session, &mut self.sessions.memory, shrink, what, inputs, &bound)?;
@@ -433,7 +451,7 @@ impl<'a> Steps<'a> {
         let place = if prompts.buckets.len() > 1 { Place::Host } else { Place::Device };
         let hidden = prompts.buckets.iter().map(|b| encode(self.sessions, b, place)).collect::<Result<Vec<_>>>()?;
         let start = vec![start_token; batch.texts];
-        if let Some(cross) = self.sessions.cross_kv.as_mut() {
+        if let Some(cross) = step_graphs(&mut self.sessions.steps)?.cross_kv.as_mut() {
             // Our export's path: the cross-attention graph, then the root step through
             // decoder_with_past with an empty past (decoder_model.onnx is not even loaded).
             let bound: Vec<(&str, Place)> = self.names.present_cross.iter().map(|n| (n.as_str(), place)).collect();
@@ -469,11 +487,7 @@ impl<'a> Steps<'a> {
             let (scores, self_kv) = self.step(Decoder::WithPast, inputs, batch.texts, read, Keep::SelfCache, last)?;
             return Ok(Root { cross_kv, self_kv, scores });
         }
-        // [texts, prompt, d_model]: padded along the prompt axis.
-        if hidden.len() > 1 {
-            self.count(2 * self.sessions.cache_type.bytes(hidden.iter().map(element_count).sum()));
-        }
-        let hidden = pad_and_stack(hidden, 1, batch.len)?;
+        let hidden = join_encoded(self.sessions, hidden, batch.len)?;
         self.count(bytes_of::<i64>(start.len() + batch.mask.len()));
         let inputs: Inputs = vec![
             ("input_ids".into(), host_tensor([batch.texts, 1], &start)?),
@@ -553,7 +567,7 @@ impl<'a> Steps<'a> {
     /// where the model has one (the cache stays in ONNX Runtime; only the indices cross), else
     /// on the host.
     fn parent_cache(&mut self, parent_rows: &[usize], self_kv: &[DynValue]) -> Result<Vec<DynValue>> {
-        let Some(gather) = self.sessions.cache_gather.as_mut() else {
+        let Some(gather) = step_graphs(&mut self.sessions.steps)?.cache_gather.as_mut() else {
             let mut rows = Vec::with_capacity(self_kv.len());
             for value in self_kv {
                 let gathered = gather_rows(value, parent_rows)?;
@@ -591,7 +605,7 @@ impl<'a> Run<'a> {
     pub(crate) fn exact(mut self) -> Result<Vec<Vec<f64>>> {
         let trie = self.trie;
         let texts = self.steps.prompts.all.texts;
-        if texts > 1 && !self.steps.sessions.batches_texts {
+        if texts > 1 && !step_graphs(&mut self.steps.sessions.steps)?.batches_texts {
             return Err(Error::runtime(
                 "run the decoder",
                 "several texts in one run need the grouped decoder_with_past_model.onnx that tools/export_model.py writes",
@@ -687,7 +701,7 @@ impl<'a> Run<'a> {
     }
 }
 
-fn check_vocab(shape: &[usize], vocab: usize) -> Result<()> {
+pub(crate) fn check_vocab(shape: &[usize], vocab: usize) -> Result<()> {
     match shape.last() {
         Some(&v) if v == vocab => Ok(()),
         _ => Err(Error::runtime(
@@ -717,7 +731,7 @@ pub(crate) fn teacher_forced_logprobs(
             ("encoder_attention_mask".into(), host_tensor(prompt.shape(), &prompt.mask)?),
             ("encoder_hidden_states".into(), (&hidden).into()),
         ];
-        let decoder = sessions
+        let decoder = step_graphs(&mut sessions.steps)?
             .decoder
             .as_mut()
             .ok_or_else(|| Error::runtime("run the decoder", "decoder_model.onnx is not loaded"))?;

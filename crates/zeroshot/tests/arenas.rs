@@ -31,21 +31,24 @@ fn calls(model: &mut Model, keep: bool) -> Vec<Vec<u64>> {
     scores
 }
 
+/// With the tree graph (exact mode in one pass; the split and greedy calls open the step
+/// graphs) and without it.
 #[test]
 fn every_call_ends_by_shrinking_the_arenas_unless_told_to_keep_them() {
-    let mut model = common::load();
-    assert!(model.loaded_graphs().contains(&"decoder_cache_gather.onnx"));
-    let returned = calls(&mut model, false);
-    model.keep_arenas(true);
-    let kept = calls(&mut model, true);
-    assert_eq!(returned, kept, "keeping the arenas changed the scores");
+    for mut model in [common::load(), common::load_steps()] {
+        let returned = calls(&mut model, false);
+        assert!(model.loaded_graphs().contains(&"decoder_cache_gather.onnx"));
+        model.keep_arenas(true);
+        let kept = calls(&mut model, true);
+        assert_eq!(returned, kept, "keeping the arenas changed the scores");
+    }
 }
 
 /// The same with the engine's host gather (a model without the cache gather graph).
 #[test]
 fn calls_without_the_gather_graph_shrink_the_arenas_too() {
     let copy = common::model_copy("arenas-no-gather", &["decoder_cache_gather.onnx", "manifest.json"]);
-    let mut model = Model::load(&copy.0, &common::options()).unwrap();
+    let mut model = Model::load(&copy.0, &common::step_options()).unwrap();
     assert!(!model.loaded_graphs().contains(&"decoder_cache_gather.onnx"));
     let returned = calls(&mut model, false);
     model.keep_arenas(true);

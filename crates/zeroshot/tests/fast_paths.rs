@@ -1,4 +1,6 @@
-//! The fast paths give the reference path's scores, with the shapes the README's "How it scores" describes.
+//! The fast paths give the reference path's scores, with the shapes the README's "How it scores"
+//! describes. The tests of the step decoder load the model with `common::step_options()`
+//! (exact mode level by level, as without the tree graph); tests/tree_pass.rs has the tree's.
 mod common;
 
 use zeroshot::{ScoreMode, ScoreOptions};
@@ -13,7 +15,7 @@ fn our_export_has_the_fused_outputs_and_they_are_used() {
 /// a step scores: never copied per label. The self-attention cache has one row per node.
 #[test]
 fn cross_attention_cache_is_never_expanded_per_label() {
-    let mut model = common::load();
+    let mut model = common::load_steps();
     let labels = common::strings(&["物流", "物流问题", "商品质量", "售后体验", "价格争议"]);
     let prepared = model.labels(&labels, 4096).unwrap();
     model.record_input_shapes(true);
@@ -65,7 +67,7 @@ fn greedy_mode_answers_with_a_label_and_scores_its_path() {
 /// cross-attention row per text (never per node) and the nodes of each text, text-major.
 #[test]
 fn texts_share_decoder_steps_without_copying_cross_attention() {
-    let mut model = common::load();
+    let mut model = common::load_steps();
     assert!(model.batches_texts(), "our export writes the grouped decoder");
     let labels = common::strings(&["物流", "物流问题", "商品质量", "售后体验", "价格争议"]);
     let prepared = model.labels(&labels, 4096).unwrap();
@@ -165,7 +167,7 @@ fn an_unmarked_decoder_scores_one_text_per_run() {
     let at = bytes.windows(mark.len()).position(|w| w == mark).expect("our export marks the graph");
     bytes[at + mark.len() - 1] = b'0';
     std::fs::write(&path, bytes).unwrap();
-    let mut model = zeroshot::Model::load(&copy.0, &common::options()).unwrap();
+    let mut model = zeroshot::Model::load(&copy.0, &common::step_options()).unwrap();
     assert!(!model.batches_texts());
     let labels = common::strings(&["物流", "物流问题", "商品质量", "售后体验", "价格争议"]);
     let prepared = model.labels(&labels, 4096).unwrap();
@@ -209,14 +211,14 @@ fn host_bytes_per_text(model: &mut zeroshot::Model) -> (u64, u64) {
 /// the same scoring moves several times more.
 #[test]
 fn the_cache_stays_in_onnx_runtime_with_the_gather_graph() {
-    let mut model = common::load();
+    let mut model = common::load_steps();
     assert!(model.loaded_graphs().contains(&"decoder_cache_gather.onnx"));
     let (single, batched) = host_bytes_per_text(&mut model);
     assert!(single < 64 << 10, "{single} bytes per text, one text per call");
     assert!(batched < 64 << 10, "{batched} bytes per text, texts batched");
 
     let copy = common::model_copy("no-gather", &["decoder_cache_gather.onnx", "manifest.json"]);
-    let mut host_gather = zeroshot::Model::load(&copy.0, &common::options()).unwrap();
+    let mut host_gather = zeroshot::Model::load(&copy.0, &common::step_options()).unwrap();
     assert!(!host_gather.loaded_graphs().contains(&"decoder_cache_gather.onnx"));
     let (host_single, _) = host_bytes_per_text(&mut host_gather);
     assert!(host_single > 2 * single, "host gather {host_single} bytes per text, gather graph {single}");
@@ -229,11 +231,11 @@ fn the_gather_graph_gives_the_host_gathers_scores() {
     let (labels, texts) = common::workload_87(4);
     let text = texts[3].as_str();
     let opts = ScoreOptions { max_input_tokens: 1024, ..ScoreOptions::default() };
-    let mut model = common::load();
+    let mut model = common::load_steps();
     let prepared = model.labels(&labels, 1024).unwrap();
     let with_graph = model.classify(text, &prepared, &opts).unwrap();
     let copy = common::model_copy("no-gather-scores", &["decoder_cache_gather.onnx", "manifest.json"]);
-    let mut host = zeroshot::Model::load(&copy.0, &common::options()).unwrap();
+    let mut host = zeroshot::Model::load(&copy.0, &common::step_options()).unwrap();
     let on_host = host.classify(text, &prepared, &opts).unwrap();
     assert_eq!(with_graph.logprobs, on_host.logprobs);
 }
@@ -244,7 +246,7 @@ fn the_gather_graph_gives_the_host_gathers_scores() {
 #[test]
 fn a_level_wider_than_max_rows_is_split_into_steps_with_the_same_scores() {
     let (labels, texts) = common::workload_87(3);
-    let mut model = common::load();
+    let mut model = common::load_steps();
     let prepared = model.labels(&labels, 1024).unwrap();
     let widest = prepared.trie().levels().iter().map(Vec::len).max().unwrap();
     assert!(widest > 8, "the test needs a wide level ({widest})");

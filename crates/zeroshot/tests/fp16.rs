@@ -18,6 +18,11 @@ fn load_fp16() -> Model {
     Model::load(&common::fp16_model_dir(), &common::options()).expect("the fp16 test model loads")
 }
 
+/// The fp16 model decoding exact mode level by level (`common::step_options`).
+fn load_fp16_steps() -> Model {
+    Model::load(&common::fp16_model_dir(), &common::step_options()).expect("the fp16 test model loads")
+}
+
 fn labels_of(case: &Value) -> Vec<String> {
     case["labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect()
 }
@@ -38,13 +43,21 @@ fn largest_difference(a: &[f64], b: &[f64]) -> f64 {
 fn the_fp16_export_passes_its_caches_in_fp16() {
     let model = load_fp16();
     assert_eq!(model.cache_type(), CacheType::F16);
+    assert_eq!(model.loaded_graphs(), ["encoder_model.onnx", "decoder_tree_model.onnx"]);
     assert_eq!(common::load().cache_type(), CacheType::F32);
-    assert!(model.loaded_graphs().contains(&"decoder_cache_gather.onnx"), "{:?}", model.loaded_graphs());
+    let steps = load_fp16_steps();
+    assert_eq!(steps.cache_type(), CacheType::F16);
+    assert!(steps.loaded_graphs().contains(&"decoder_cache_gather.onnx"), "{:?}", steps.loaded_graphs());
 }
 
 #[test]
 fn fp16_label_probabilities_match_pytorch() {
-    let mut model = load_fp16();
+    for model in [load_fp16(), load_fp16_steps()] {
+        fp16_matches_pytorch(model);
+    }
+}
+
+fn fp16_matches_pytorch(mut model: Model) {
     let (mut worst_prob, mut worst_logprob) = (0f64, 0f64);
     let cases = reference_cases();
     assert!(cases.len() >= 20);
@@ -65,7 +78,11 @@ fn fp16_label_probabilities_match_pytorch() {
         worst_prob = worst_prob.max(prob);
         worst_logprob = worst_logprob.max(largest_difference(&got.logprobs, &want));
     }
-    eprintln!("fp16 parity: {} cases, |Δprob| ≤ {worst_prob:e}, |Δlog-prob| ≤ {worst_logprob:e}", cases.len());
+    eprintln!(
+        "fp16 parity ({:?}): {} cases, |Δprob| ≤ {worst_prob:e}, |Δlog-prob| ≤ {worst_logprob:e}",
+        model.loaded_graphs(),
+        cases.len()
+    );
 }
 
 /// The paths that bring an fp16 cache to the host (several encoder buckets stacked, a wide
@@ -76,7 +93,7 @@ fn fp16_label_probabilities_match_pytorch() {
 fn fp16_caches_take_every_host_path_with_the_same_scores() {
     let (labels, texts) = common::workload_87(6);
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let mut model = load_fp16();
+    let mut model = load_fp16_steps();
     let prepared = model.labels(&labels, 1024).unwrap();
     let whole = ScoreOptions { max_input_tokens: 1024, ..ScoreOptions::default() };
     model.take_host_bytes();
@@ -93,7 +110,7 @@ fn fp16_caches_take_every_host_path_with_the_same_scores() {
         "fp16-no-gather",
         &["decoder_cache_gather.onnx", "manifest.json"],
     );
-    let mut host_gather = Model::load(&copy.0, &common::options()).unwrap();
+    let mut host_gather = Model::load(&copy.0, &common::step_options()).unwrap();
     assert_eq!(host_gather.cache_type(), CacheType::F16);
     for (i, text) in texts.iter().enumerate() {
         let stepped = model.classify(text, &prepared, &split).unwrap();
@@ -108,15 +125,28 @@ fn fp16_caches_take_every_host_path_with_the_same_scores() {
     }
 }
 
-/// A model directory whose graphs disagree on the cache type (an fp32 gather graph beside
-/// fp16 graphs) fails at load, naming the file.
+/// A model directory whose graphs disagree on the element type of the values they pass (an
+/// fp32 graph beside fp16 ones) fails when the graph is opened, naming the file: at load for
+/// the tree graph and for the step graphs without it, at the first call that opens the step
+/// graphs with it.
 #[test]
 fn graphs_of_two_precisions_do_not_load_together() {
-    let copy =
-        common::model_copy_of(&common::fp16_model_dir(), "fp16-mixed", &["decoder_cache_gather.onnx", "manifest.json"]);
-    std::fs::copy(common::model_dir().join("decoder_cache_gather.onnx"), copy.0.join("decoder_cache_gather.onnx"))
-        .unwrap();
-    let err = Model::load(&copy.0, &common::options()).err().expect("mixed precisions must not load");
-    let text = err.to_string();
-    assert!(text.contains("decoder_cache_gather.onnx") && text.contains("float16"), "{text}");
+    for fp32_file in ["decoder_cache_gather.onnx", "decoder_tree_model.onnx"] {
+        let copy = common::model_copy_of(&common::fp16_model_dir(), "fp16-mixed", &[fp32_file, "manifest.json"]);
+        std::fs::copy(common::model_dir().join(fp32_file), copy.0.join(fp32_file)).unwrap();
+        let err = Model::load(&copy.0, &common::step_options())
+            .and_then(|_| Model::load(&copy.0, &common::options()))
+            .err()
+            .expect("mixed precisions must not load");
+        let text = err.to_string();
+        assert!(text.contains(fp32_file) && text.contains("float16"), "{text}");
+        if fp32_file == "decoder_cache_gather.onnx" {
+            // The tree graph loads; greedy mode opens the step graphs, and fails there.
+            let mut model = Model::load(&copy.0, &common::options()).unwrap();
+            let prepared = model.labels(&common::strings(&["正面", "负面"]), 512).unwrap();
+            let greedy = ScoreOptions { mode: zeroshot::ScoreMode::Greedy, ..ScoreOptions::default() };
+            let text = model.classify("很好", &prepared, &greedy).unwrap_err().to_string();
+            assert!(text.contains(fp32_file) && text.contains("float16"), "{text}");
+        }
+    }
 }

@@ -41,27 +41,51 @@ fn label_sets_equal_to_the_tokenizer_are_refused() {
     }
 }
 
-/// Every path our engine can take: the fused output our export adds (the default) or the
-/// full logits a plain Optimum export gives; the root step through our cross-KV graph (the
-/// default) or through decoder_model.onnx, as a plain Optimum export has it. (That our
-/// grouped decoder-with-past computes what Optimum's own does is checked where both graphs
-/// exist: `export_model.py --self-test`; keeping Optimum's graph here too would push
-/// tests/fixtures over its 3 MB.)
+/// Every path our engine can take: the whole label trie in one pass through the tree graph
+/// (the default with our export) or level by level through the step decoder (a model
+/// without the tree graph); the fused output our export adds (the default) or the full
+/// logits a plain Optimum export gives; the step decoder's root step through our cross-KV
+/// graph (the default) or through decoder_model.onnx, as a plain Optimum export has it.
+/// (That our grouped decoder-with-past computes what Optimum's own does is checked where
+/// both graphs exist: `export_model.py --self-test`; keeping Optimum's graph here too would
+/// make tests/fixtures larger still.)
 #[test]
 fn label_logprobs_match_pytorch() {
     let without_cross = common::model_copy("nocross", &["decoder_cross_kv.onnx", "manifest.json"]);
     let ours = common::model_dir();
-    for (dir, fused) in [(&ours, true), (&ours, false), (&without_cross.0, true), (&without_cross.0, false)] {
-        let mut opts = common::options();
-        opts.fused_scores = fused;
+    let mut scores_by_path = Vec::new();
+    for (dir, tree, fused) in [
+        (&ours, true, true),
+        (&ours, true, false),
+        (&ours, false, true),
+        (&ours, false, false),
+        (&without_cross.0, false, true),
+        (&without_cross.0, false, false),
+    ] {
+        let opts = zeroshot::LoadOptions { fused_scores: fused, tree_pass: tree, ..common::options() };
         let mut model = zeroshot::Model::load(dir, &opts).unwrap();
         assert_eq!(model.score_outputs().name(), if fused { "fused" } else { "full_logits" });
+        assert_eq!(model.scores_in_one_pass(), tree);
+        let graphs = model.loaded_graphs();
+        assert_eq!(graphs.contains(&"decoder_tree_model.onnx"), tree, "{graphs:?}");
+        // With the tree graph, exact mode opens no step graph.
+        assert_eq!(graphs.contains(&"decoder_with_past_model.onnx"), !tree, "{graphs:?}");
         let cross = *dir == ours;
-        assert_eq!(model.loaded_graphs().contains(&"decoder_model.onnx"), !cross, "{:?}", model.loaded_graphs());
+        assert_eq!(graphs.contains(&"decoder_model.onnx"), !tree && !cross, "{graphs:?}");
         assert!(model.batches_texts());
-        check_against_pytorch(&mut model);
+        scores_by_path.push(check_against_pytorch(&mut model));
         check_batches_against_pytorch(&mut model);
+        assert_eq!(model.loaded_graphs(), graphs, "exact mode opened more graphs");
     }
+    // Same scores whichever path: within 1e-5 of each other in log-probability.
+    let mut worst = 0f64;
+    for other in &scores_by_path[1..] {
+        for (a, b) in scores_by_path[0].iter().flatten().zip(other.iter().flatten()) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    assert!(worst <= 1e-5, "the paths' scores differ by {worst:e}");
+    eprintln!("every path within {worst:e} of the tree graph's fused scores");
 }
 
 /// `classify_many` over the cases that share a label set: several texts of different
@@ -109,10 +133,13 @@ fn check_batches_against_pytorch(model: &mut zeroshot::Model) {
     );
 }
 
-fn check_against_pytorch(model: &mut zeroshot::Model) {
+/// Every case's log-probabilities (also returned, case by case) within `TOLERANCE` of
+/// PyTorch's.
+fn check_against_pytorch(model: &mut zeroshot::Model) -> Vec<Vec<f64>> {
     let cases = reference();
     assert!(cases.len() >= 20, "the parity suite has {} cases", cases.len());
     let mut worst = 0f64;
+    let mut scores = Vec::new();
     for case in &cases {
         let name = case["name"].as_str().unwrap();
         let labels: Vec<String> =
@@ -136,6 +163,7 @@ fn check_against_pytorch(model: &mut zeroshot::Model) {
             assert!(diff <= TOLERANCE, "{name}: label {:?}: engine {g}, PyTorch {w}, diff {diff:e}", labels[i]);
         }
         assert_eq!(labels[got.best], labels[zeroshot::classify::argmax_first(&want)], "{name}: answer");
+        scores.push(got.logprobs);
     }
     eprintln!(
         "parity ({}, {:?}): {} cases, largest difference {worst:e}",
@@ -143,6 +171,7 @@ fn check_against_pytorch(model: &mut zeroshot::Model) {
         model.loaded_graphs(),
         cases.len()
     );
+    scores
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Properties of the scorer over random label sets: the answer is always one of the
-//! labels, the scores are a distribution, and the trie path (shared prefixes, KV cache,
-//! one batched step per depth) gives what plain per-label teacher forcing gives.
+//! labels, the scores are a distribution, and the trie paths give what plain per-label
+//! teacher forcing gives: the one-pass tree graph (whole, and cut into parts of a few rows),
+//! and the step decoder (shared prefixes, KV cache, one batched step per depth).
 mod common;
 
 use std::cell::RefCell;
@@ -10,7 +11,11 @@ use zeroshot::{Model, ScoreMode, ScoreOptions};
 
 thread_local! {
     static MODEL: RefCell<Model> = RefCell::new(common::load());
+    static STEPS: RefCell<Model> = RefCell::new(common::load_steps());
 }
+
+/// Same scores: the tree graph and the step decoder compute the same sums in other orders.
+const SAME: f64 = 1e-5;
 
 /// Characters the labels are drawn from: few, so that random labels share prefixes.
 const CHARS: &[char] = &['物', '流', '问', '题', '商', '品', '质', '量', '好', '差', 'A', 'b', '😀', '售', '后'];
@@ -29,6 +34,27 @@ fn check(labels: &[String], text: &str) -> Result<(), TestCaseError> {
         let prepared = model.labels(labels, 4096).unwrap();
         let opts = ScoreOptions { max_input_tokens: 4096, ..ScoreOptions::default() };
         let c = model.classify(text, &prepared, &opts).unwrap();
+        prop_assert!(model.scores_in_one_pass());
+        // The tree cut into parts of a few rows (each repeats its ancestors), as zs.batch_rows
+        // cuts a wide trie; and the step decoder, level by level.
+        let rows = prepared.trie().levels().len().max(3);
+        let parts = ScoreOptions { runs: zeroshot::RunLimits { max_rows: rows, ..opts.runs }, ..opts.clone() };
+        let cut = model.classify(text, &prepared, &parts).unwrap();
+        let stepped = STEPS.with(|s| {
+            let mut s = s.borrow_mut();
+            let prepared = s.labels(labels, 4096).unwrap();
+            s.classify(text, &prepared, &opts).unwrap()
+        });
+        for (i, l) in c.logprobs.iter().enumerate() {
+            prop_assert!((l - cut.logprobs[i]).abs() < SAME, "{:?}: whole {} parts {}", labels[i], l, cut.logprobs[i]);
+            prop_assert!(
+                (l - stepped.logprobs[i]).abs() < SAME,
+                "{:?}: tree {} steps {}",
+                labels[i],
+                l,
+                stepped.logprobs[i]
+            );
+        }
         prop_assert!(c.best < labels.len());
         prop_assert_eq!(c.probs.len(), labels.len());
         prop_assert!((c.probs.iter().sum::<f64>() - 1.0).abs() < 1e-9);
@@ -70,6 +96,12 @@ proptest! {
 fn more_than_a_hundred_labels() {
     let labels: Vec<String> = (0..130).map(|i| format!("类别{i}")).collect();
     check(&labels, "这个应用很好用").unwrap();
+}
+
+#[test]
+fn two_hundred_labels() {
+    let labels: Vec<String> = (0..200).map(|i| format!("{}{}", CHARS[i % CHARS.len()], i)).collect();
+    check(&labels, "物流太慢了，商品质量还好").unwrap();
 }
 
 #[test]

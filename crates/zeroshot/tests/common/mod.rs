@@ -30,11 +30,24 @@ pub fn options() -> LoadOptions {
         verify_checksums: true,
         fused_scores: true,
         share_weights: false,
+        tree_pass: true,
     }
 }
 
 pub fn load() -> Model {
     Model::load(&model_dir(), &options()).expect("the test model loads")
+}
+
+/// `options()` with exact mode decoded level by level through the step graphs even where the
+/// model has the tree graph: for the tests of that path (a plain Optimum export takes it, and
+/// so does a label deeper than a run's row bound).
+pub fn step_options() -> LoadOptions {
+    LoadOptions { tree_pass: false, ..options() }
+}
+
+/// The test model with `step_options()`.
+pub fn load_steps() -> Model {
+    Model::load(&model_dir(), &step_options()).expect("the test model loads")
 }
 
 /// A scratch copy of the test model, without the files named in `except`, for tests that
