@@ -16,6 +16,9 @@ level. Cross-attention reads the encoder output directly (no cross-KV graph, no 
   output   logits [texts, nodes, vocab]        (add_label_scores then adds label_token_ids
                                                 [texts, nodes, K] -> label_logprobs)
 
+tools/export_model.py writes it with the other graphs; tools/add_tree_graph.py adds it to a
+model directory exported before it existed.
+
 The layers are the checkpoint's own modules (T5LayerSelfAttention, T5LayerCrossAttention,
 T5LayerFF), called with the position bias made here, so the exported node names are the ones
 graph_edits.to_fp16 keeps in float32 (layer norms, feed-forward outputs, residual additions).
@@ -134,3 +137,4 @@ def label_scores(logprobs, sequences, children, index):
             total += float(logprobs[node, children[node].index(tok)])
         out.append(total)
     return out
+
