@@ -203,7 +203,7 @@ pub fn init() {
     );
     GucRegistry::define_int_guc(
         c"zs.batch_rows",
-        c"Decoder rows (texts times the widest level of the label trie) one ONNX Runtime run may score.",
+        c"Decoder rows (texts times the label trie's nodes in one tree pass, or its widest level) one ONNX Runtime run may score.",
         c"Each row briefly takes a vocabulary-wide row of logits (1 MB for mT5) inside ONNX Runtime; 1 scores one text per run.",
         &BATCH_ROWS,
         1,

@@ -11,7 +11,8 @@
 #   not ONNX Runtime, CUDA asked for where there is none;
 #   progress on stderr, results alone on stdout: plain lines every --progress-interval through
 #   a pipe (eval, bench, classify reading standard input), a bar on a terminal (a pty from
-#   `script`), plain lines on a terminal that cannot redraw (TERM=dumb), nothing with --quiet.
+#   `script`), plain lines on a terminal that cannot redraw (TERM=dumb), nothing with --quiet;
+#   bench --json counts ONNX Runtime runs per text: at most 3 in exact mode with our export.
 # Prints "cli: N passed, M failed".
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/common.sh"
@@ -129,6 +130,23 @@ user zeroshot bench --model-dir "$model" --workload "$REPO/bench/workload.json" 
 n=$(grep -Ec '^bench: (5|15) labels, exact(_batch)?: [0-9]+/36 texts \(' "$work/err" || true)
 if table_only "$work/out" 4 && [ "$n" -ge 1 ] && grep -q '^bench: 36 texts in ' "$work/err"; then r=0; else r=1; fi
 check bench_through_a_pipe $r "$n progress lines; last: $(tail -n 1 "$work/err")"
+# ONNX Runtime runs per text in exact mode (bench --json): the encoder and one tree run with our
+# export, for 5 and for 87 labels (the 87 labels' trie fits one run of zs.batch_rows' 256 rows);
+# level by level (--no-tree-pass) it grows with the trie's depth.
+for tree in "" --no-tree-pass; do
+  user zeroshot bench -q --model-dir "$model" --workload "$REPO/bench/workload.json" --label-sets 5,87 --modes exact \
+    --texts 3 --warmup 0 $tree --json "$work/bench${tree}.json" >/dev/null 2>"$work/err" || true
+done
+r=$(python3 - "$work/bench.json" "$work/bench--no-tree-pass.json" <<'PY'
+import json, sys
+tree, steps = (json.load(open(p)) for p in sys.argv[1:])
+runs = lambda doc: {r["labels"]: r["ort_runs_per_text"] for r in doc["results"]}
+ok = tree["one_pass"] and not steps["one_pass"] and all(v <= 3 for v in runs(tree).values()) \
+    and all(runs(steps)[k] > 3 for k in runs(steps))
+print(f"{0 if ok else 1} tree {runs(tree)}, level by level {runs(steps)}")
+PY
+) || r="1 $(tail -c 300 "$work/err")"
+check bench_counts_ort_runs ${r%% *} "${r#* }"
 
 echo "== generate"
 # Greedy outputs as transformers' generate gives them (tests/fixtures/reference_generate.json,

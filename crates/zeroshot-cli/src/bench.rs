@@ -97,6 +97,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             }
             let mut ms = Vec::with_capacity(n);
             model.take_host_bytes();
+            model.take_run_count();
             let faults_before = minor_faults();
             let started = Instant::now();
             for text in &texts {
@@ -108,12 +109,14 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             }
             let rows_per_s = n as f64 / started.elapsed().as_secs_f64();
             let host_bytes_per_text = model.take_host_bytes() / n as u64;
+            let ort_runs_per_text = model.take_run_count() as f64 / n as f64;
             let faults_per_text = faults_before.zip(minor_faults()).map(|(a, b)| (b - a) / n as u64);
             let (p50, p95) = (quantile(&mut ms, 0.5), quantile(&mut ms, 0.95));
             progress
                 .println(&format!("| {} | {mode_name} | {n} | {p50:.1} | {p95:.1} | {rows_per_s:.2} |", labels.len()));
             results.push(json!({"labels": labels.len(), "mode": mode_name, "texts": n, "p50_ms": p50, "p95_ms": p95, "rows_per_s": rows_per_s,
                                 "decoder_rows_per_text": prepared.trie().decoder_rows(), "host_bytes_per_text": host_bytes_per_text,
+                                "ort_runs_per_text": ort_runs_per_text,
                                 "minor_faults_per_text": faults_per_text}));
             if args.batch > 0 {
                 let refs: Vec<&str> = texts.iter().map(|t| t.as_str()).collect();
@@ -121,6 +124,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 model.classify_many(&refs[..warmup], &prepared, &opts)?;
                 progress.advance(warmup as u64);
                 model.take_host_bytes();
+                model.take_run_count();
                 let started = Instant::now();
                 for chunk in refs.chunks(args.batch) {
                     model.classify_many(chunk, &prepared, &opts)?;
@@ -128,6 +132,7 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 }
                 let rows_per_s = n as f64 / started.elapsed().as_secs_f64();
                 let host_bytes_per_text = model.take_host_bytes() / n as u64;
+                let ort_runs_per_text = model.take_run_count() as f64 / n as f64;
                 let batch_mode = format!("{mode_name}_batch");
                 progress.println(&format!(
                     "| {} | {batch_mode} ({} per call) | {n} | | | {rows_per_s:.2} |",
@@ -136,14 +141,15 @@ pub fn run(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
                 ));
                 results.push(json!({"labels": labels.len(), "mode": batch_mode, "texts": n, "batch": args.batch, "rows_per_s": rows_per_s,
                                     "max_rows": opts.runs.max_rows, "batches_texts": model.batches_texts(),
-                                    "host_bytes_per_text": host_bytes_per_text}));
+                                    "host_bytes_per_text": host_bytes_per_text, "ort_runs_per_text": ort_runs_per_text}));
             }
         }
     }
     progress.finish();
     if let Some(path) = &args.json {
         let doc = json!({"model_dir": model.dir.display().to_string(), "model_id": model.model_id(), "provider": model.provider,
-                         "score_outputs": model.score_outputs().name(), "threads": args.model.threads,
+                         "score_outputs": model.score_outputs().name(), "one_pass": model.scores_in_one_pass(),
+                         "threads": args.model.threads,
                          "graphs": model.loaded_graphs(), "cuda_tf32": args.model.cuda_tf32, "keep_arenas": args.model.keep_arenas,
                          "results": results});
         std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")?;

@@ -105,5 +105,5 @@ FROM zs_classify_batch((SELECT array_agg(body ORDER BY id) FROM tickets), ARRAY[
 JOIN tickets t ON t.id = b.ord
 WHERE t.body IS NOT NULL;
 SELECT zs_model_info()->>'score_mode' AS mode, zs_model_info()->>'score_outputs' AS outputs,
-       zs_model_info()->>'batches_texts' AS batches_texts;
+       zs_model_info()->>'batches_texts' AS batches_texts, zs_model_info()->>'one_pass' AS one_pass;
 RESET zs.score_mode;

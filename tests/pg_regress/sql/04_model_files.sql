@@ -18,8 +18,14 @@ SET zs.model_dir = '/nonexistent/model';
 SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) AS missing_dir;
 SET zs.model_dir = '/tmp/pg_zeroshot_regress/missing_file';
 SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) AS missing_file;
+SET zs.model_dir = '/tmp/pg_zeroshot_regress/corrupt_tree';
+SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) LIKE 'XX000: pg_zeroshot: ONNX Runtime failed to load /tmp/pg_zeroshot_regress/corrupt_tree/decoder_tree_model.onnx: %' AS corrupt_tree;
+-- Exact mode runs the encoder and the tree graph only; the step graphs open for greedy mode.
 SET zs.model_dir = '/tmp/pg_zeroshot_regress/corrupt_onnx';
+SELECT zs_classify('文本', ARRAY['正面','负面']) IN ('正面','负面') AS exact_without_step_graphs;
+SET zs.score_mode = 'greedy';
 SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) LIKE 'XX000: pg_zeroshot: ONNX Runtime failed to load /tmp/pg_zeroshot_regress/corrupt_onnx/decoder_with_past_model.onnx: %' AS corrupt_onnx;
+RESET zs.score_mode;
 SET zs.model_dir = '/tmp/pg_zeroshot_regress/bad_config';
 SELECT zs_try($$SELECT zs_classify('文本', ARRAY['正面','负面'])$$) AS absurd_config;
 SET zs.model_dir = '/tmp/pg_zeroshot_regress/bad_manifest';
