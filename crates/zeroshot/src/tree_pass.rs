@@ -144,6 +144,12 @@ fn run_part(
         ScoreOutputs::FullLogits => {
             let (shape, logits) = f32_data(&value, "logits")?;
             check_vocab(&shape, vocab)?;
+            if logits.len() != texts * n * vocab {
+                return Err(Error::runtime(
+                    "run the tree decoder",
+                    format!("logits have shape {shape:?}, {texts} texts of {n} nodes were asked for"),
+                ));
+            }
             rows.enumerate()
                 .map(|(r, c)| {
                     let row = &logits[r * vocab..(r + 1) * vocab];
