@@ -9,7 +9,7 @@ use crate::model::Model;
 use crate::runs::{plan_runs, RunLimits};
 use crate::scorer::{self, Run};
 use crate::tokenize::PromptIds;
-use crate::tree_parts::deepest_path;
+use crate::tree_parts::fits_tree;
 use crate::tree_pass;
 
 /// How labels are scored.
@@ -148,8 +148,8 @@ impl Model {
     /// Scores every label for each text, in input order. In exact mode, with the tree graph our
     /// export writes, texts share ONNX Runtime runs (`opts.runs`): the encoder over length
     /// buckets of their prompts, then every node of the label trie for all of them in one
-    /// decoder run (tree_pass.rs); without it (or for a label deeper than `opts.runs.max_rows`
-    /// tokens), one decoder step per trie depth, several texts at once with the grouped
+    /// decoder run (tree_pass.rs); without it (or for a trie that does not fit `opts.runs.max_rows`
+    /// rows in a few parts: `fits_tree`), one decoder step per trie depth, several texts at once with the grouped
     /// decoder. A text's scores then differ from `classify`'s alone only by float rounding
     /// (padding changes the order of some sums). Greedy mode batches texts with any export
     /// (one row per text per step); exact mode with a plain Optimum export scores one text per
@@ -172,9 +172,8 @@ impl Model {
         let dims = self.dims();
         let lens: Vec<usize> = prompts.iter().map(|p| p.ids.len()).collect();
         let max_rows = opts.runs.max_rows;
-        let one_pass = opts.mode == ScoreMode::Exact
-            && self.sessions.tree.is_some()
-            && (max_rows == 0 || deepest_path(&labels.trie) <= max_rows);
+        let one_pass =
+            opts.mode == ScoreMode::Exact && self.sessions.tree.is_some() && fits_tree(&labels.trie, max_rows);
         if !one_pass {
             self.ensure_steps()?;
         }

@@ -207,6 +207,34 @@ pub(crate) fn check_cache_types(
     Ok(())
 }
 
+/// `check_dim`, and the dimension must be static too.
+fn check_static_dim(
+    path: &Path,
+    outlets: &[ort::value::Outlet],
+    name: &str,
+    axis: usize,
+    want: usize,
+    what: &str,
+) -> Result<()> {
+    check_dim(path, outlets, name, axis, want, what)?;
+    let dims = outlets.iter().find(|o| o.name() == name).and_then(|o| match o.dtype() {
+        ort::value::ValueType::Tensor { shape, .. } => Some(shape.iter().copied().collect::<Vec<i64>>()),
+        _ => None,
+    });
+    match dims {
+        Some(d) if d.get(axis).is_some_and(|&v| v >= 0) => Ok(()),
+        _ => Err(Error::invalid_model(path, format!("{name} must have a static {what} of {want} (dimension {axis})"))),
+    }
+}
+
+/// The rank of output `name` of `session`, where it has one.
+fn output_rank(session: &Session, name: &str) -> Option<usize> {
+    session.outputs().iter().find(|o| o.name() == name).and_then(|o| match o.dtype() {
+        ort::value::ValueType::Tensor { shape, .. } => Some(shape.len()),
+        _ => None,
+    })
+}
+
 pub(crate) fn session_names(s: &Session) -> (Vec<String>, Vec<String>) {
     (
         s.inputs().iter().map(|o| o.name().to_string()).collect(),
@@ -412,7 +440,9 @@ impl Sessions {
             let want: Vec<String> = TREE_INPUTS.iter().map(|n| n.to_string()).collect();
             check_names(&dir.join(TREE_FILE), "input", ins, &want)?;
             check_names(&dir.join(TREE_FILE), "output", outs, &["logits".into()])?;
-            check_dim(&dir.join(TREE_FILE), tree.outputs(), "logits", 2, config.vocab_size, "vocabulary size")?;
+            // Static and equal: the fused output's flat indices (node × vocabulary + token) are
+            // computed with config.json's vocabulary size.
+            check_static_dim(&dir.join(TREE_FILE), tree.outputs(), "logits", 2, config.vocab_size, "vocabulary size")?;
             let graphs = [(TREE_FILE, Some(&tree))];
             check_cache_types(dir, cache_type, &graphs, &["encoder_hidden_states".to_string()])?;
             Some(tree)
@@ -424,6 +454,9 @@ impl Sessions {
             None => Some(StepGraphs::open(dir, config, rt, opts, cache_type, &mut maps)?),
         };
         let score_outputs = match (&tree, &steps) {
+            // Our tree graph's fused output is flat, [texts, picks] (ONNX Runtime does not list
+            // the input, which has a default value).
+            (Some(tree), _) if output_rank(tree, LOGPROBS_OUTPUT) != Some(2) => ScoreOutputs::FullLogits,
             (Some(tree), _) => score_outputs([tree], opts),
             (None, Some(steps)) => steps.score_outputs,
             (None, None) => unreachable!("the step graphs open where there is no tree graph"),

@@ -54,6 +54,23 @@ pub(crate) fn deepest_path(trie: &LabelTrie) -> usize {
     trie.levels().len()
 }
 
+/// Whether the tree graph is the way to score `trie` under a bound of `max_rows` rows per run
+/// (0: none). Its deepest path must fit a run. Where the trie must be cut, each part is a run
+/// that reads the decoder's weights and recomputes the cross-attention over the prompt, and
+/// repeats the ancestors of its nodes: level by level is then cheaper once there are more parts
+/// than trie levels (its runs), or the parts repeat as many rows as the trie has.
+pub(crate) fn fits_tree(trie: &LabelTrie, max_rows: usize) -> bool {
+    if max_rows == 0 || trie.decoder_rows() <= max_rows {
+        return true;
+    }
+    if deepest_path(trie) > max_rows {
+        return false;
+    }
+    let parts = tree_parts(trie, max_rows);
+    let rows: usize = parts.iter().map(|p| p.nodes.len()).sum();
+    parts.len() <= trie.levels().len() && rows < 2 * trie.decoder_rows()
+}
+
 /// The trie's nodes with children, in parts of at most `max_nodes` nodes (0: no bound), each
 /// closed under ancestors; every node with children is in at least one part. Nodes are taken
 /// depth first, so a part holds whole subtrees where it can and repeats only the path down
@@ -161,6 +178,17 @@ mod tests {
             assert!(total <= t.decoder_rows() + parts.len() * deepest_path(&t), "{max}: {total}");
         }
         assert_eq!(tree_parts(&t, 256).len(), 1);
+    }
+
+    #[test]
+    fn the_tree_is_used_where_it_fits_in_few_parts() {
+        let labels: Vec<Vec<u32>> = (0..200).map(|i| vec![10 + i / 10, 1000 + i]).collect();
+        let refs: Vec<&[u32]> = labels.iter().map(Vec::as_slice).collect();
+        let t = trie(&refs); // 221 nodes with children, 3 levels
+        assert!(fits_tree(&t, 0) && fits_tree(&t, 221) && fits_tree(&t, 1024));
+        assert!(fits_tree(&t, 111), "two parts of one level each");
+        assert!(!fits_tree(&t, 50), "five parts, more than the trie's three levels");
+        assert!(!fits_tree(&t, 2), "deeper than the bound");
     }
 
     #[test]

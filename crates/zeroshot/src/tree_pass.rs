@@ -47,6 +47,11 @@ pub(crate) fn exact(
     }
     let mut results = Vec::with_capacity(texts);
     for per_text in &child_logprobs {
+        // Every node with children was in a part (tree_parts' promise): a label whose path
+        // missed one would otherwise pass for a certain one.
+        if trie.levels().iter().flatten().any(|&n| per_text[n].is_none()) {
+            return Err(Error::runtime("run the tree decoder", "a node of the label trie was in no run"));
+        }
         let mut cumulative = vec![0f64; trie.nodes().len()];
         // A parent's id is smaller than its children's (trie.rs adds nodes as it reaches them),
         // so ascending ids sum each path from the root down.

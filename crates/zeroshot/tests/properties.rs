@@ -35,9 +35,10 @@ fn check(labels: &[String], text: &str) -> Result<(), TestCaseError> {
         let opts = ScoreOptions { max_input_tokens: 4096, ..ScoreOptions::default() };
         let c = model.classify(text, &prepared, &opts).unwrap();
         prop_assert!(model.scores_in_one_pass());
-        // The tree cut into parts of a few rows (each repeats its ancestors), as zs.batch_rows
-        // cuts a wide trie; and the step decoder, level by level.
-        let rows = prepared.trie().levels().len().max(3);
+        // The tree cut in two or three parts (each repeats its ancestors), as zs.batch_rows cuts
+        // a wide trie (or, where that takes more parts than levels, the step decoder); and the
+        // step decoder, level by level.
+        let rows = prepared.trie().levels().len().max(prepared.trie().decoder_rows().div_ceil(2));
         let parts = ScoreOptions { runs: zeroshot::RunLimits { max_rows: rows, ..opts.runs }, ..opts.clone() };
         let cut = model.classify(text, &prepared, &parts).unwrap();
         let stepped = STEPS.with(|s| {

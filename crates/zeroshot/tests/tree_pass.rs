@@ -57,7 +57,10 @@ fn runs_keep_the_row_bound_with_the_same_scores() {
         ..ScoreOptions::default()
     };
     let reference = model.classify_many(&texts, &prepared, &whole).unwrap();
-    for max_rows in [deepest, deepest + 5, nodes / 2, nodes, 2 * nodes + 1, 4 * nodes] {
+    assert!(deepest < nodes / 2);
+    // From two or three parts a text to several texts a run (smaller bounds take the step
+    // decoder: tree_parts::fits_tree, and a_label_deeper_than_the_bound_takes_the_step_decoder).
+    for max_rows in [nodes / 2, nodes / 2 + 7, nodes, 2 * nodes + 1, 4 * nodes] {
         let opts = ScoreOptions { runs: RunLimits { max_rows, ..RunLimits::default() }, ..whole.clone() };
         model.record_input_shapes(true);
         let got = model.classify_many(&texts, &prepared, &opts).unwrap();
@@ -88,7 +91,8 @@ fn runs_keep_the_row_bound_with_the_same_scores() {
 }
 
 /// A label deeper than the row bound does not fit a tree run (a run holds every ancestor of
-/// its nodes): exact mode takes the step decoder for it, opened then, with the same scores.
+/// its nodes), nor does a trie that would be cut into more parts than it has levels: exact mode
+/// takes the step decoder for it, opened then, with the same scores.
 #[test]
 fn a_label_deeper_than_the_bound_takes_the_step_decoder() {
     let mut model = common::load();
