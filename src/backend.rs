@@ -91,7 +91,7 @@ fn current_key() -> LoadKey {
             verify_checksums: gucs::verify_checksums(),
             fused_scores: true,
             share_weights: gucs::share_weights(),
-            tree_pass: true,
+            tree_pass: gucs::one_pass(),
         },
     }
 }

@@ -44,6 +44,7 @@ pub static SCORE_MODE: GucSetting<ScoreModeSetting> = GucSetting::<ScoreModeSett
 pub static BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(16);
 pub static BATCH_ROWS: GucSetting<i32> = GucSetting::<i32>::new(zeroshot::RunLimits::DEFAULT_MAX_ROWS as i32);
 pub static SHARE_WEIGHTS: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static ONE_PASS: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static VERIFY_CHECKSUMS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static KEEP_ARENAS: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static MAX_MODEL_PROCESSES: GucSetting<i32> = GucSetting::<i32>::new(-1);
@@ -216,6 +217,14 @@ pub fn init() {
         c"Load the model's memory-mapped ORT-format files, so that all backends share one copy of the weights.",
         c"Needs the *.ort files that tools/export_model.py --ort-format writes. CPU only; see BENCHMARKS.md for its cost.",
         &SHARE_WEIGHTS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"zs.one_pass",
+        c"Score exact mode's label trie in one decoder run where the model has decoder_tree_model.onnx.",
+        c"Off: level by level through the step graphs, which greedy mode and generation open anyway; a backend then holds one copy of the decoder instead of two.",
+        &ONE_PASS,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -396,6 +405,10 @@ pub fn batch_rows() -> usize {
 
 pub fn share_weights() -> bool {
     SHARE_WEIGHTS.get()
+}
+
+pub fn one_pass() -> bool {
+    ONE_PASS.get()
 }
 
 pub fn verify_checksums() -> bool {

@@ -95,11 +95,21 @@ fn limit_for(model_bytes: u64) -> (u64, bool) {
     }
 }
 
-/// The size of the model's files: what one process's copy of the weights takes, or more
-/// (a decoder's weights are in two of the files, and loaded once).
+/// The size of the model's files a process may load: what one process's copy of the weights
+/// takes at most (the tree graph and the step graphs, which greedy mode and generation open
+/// beside it), or more (ORT-format copies). decoder_model.onnx is left out where the
+/// cross-attention graph is there: the engine never loads it then.
 fn model_bytes(model_dir: &Path) -> u64 {
+    use zeroshot::graphs::{CROSS_KV_FILE, DECODER_FILE};
     let Ok(entries) = std::fs::read_dir(model_dir) else { return 0 };
-    entries.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()
+    let skip_decoder = model_dir.join(CROSS_KV_FILE).is_file();
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| !(skip_decoder && e.file_name() == DECODER_FILE))
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// The machine's memory, or the memory limit of the server's cgroup when it is lower (a

@@ -30,7 +30,14 @@ SELECT info->>'model_id' AS model_id,
        info->>'model_dir' LIKE '%/extension/pg_zeroshot/tiny-mt5' AS bundled_dir
 FROM zs_model_info() AS info;
 
--- The bundled model runs the cache gather graph: the decoder cache stays in ONNX Runtime.
+-- The bundled model scores exact mode in one decoder run (the tree graph); the step graphs open
+-- when greedy mode first needs them, with the cache gather graph (the decoder cache stays in
+-- ONNX Runtime).
+SELECT zs_model_info()->'graphs' ? 'decoder_tree_model.onnx' AS tree_graph,
+       zs_model_info()->'graphs' ? 'decoder_with_past_model.onnx' AS step_graphs_before_greedy;
+SET zs.score_mode = 'greedy';
+SELECT zs_classify('文本', ARRAY['正面','负面']) IN ('正面','负面') AS greedy;
+RESET zs.score_mode;
 SELECT zs_model_info()->'graphs' ? 'decoder_cache_gather.onnx' AS cache_gather_graph;
 
 -- Every SQL function says STABLE/VOLATILE and PARALLEL SAFE/RESTRICTED on purpose.

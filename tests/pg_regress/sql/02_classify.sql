@@ -107,3 +107,15 @@ WHERE t.body IS NOT NULL;
 SELECT zs_model_info()->>'score_mode' AS mode, zs_model_info()->>'score_outputs' AS outputs,
        zs_model_info()->>'batches_texts' AS batches_texts, zs_model_info()->>'one_pass' AS one_pass;
 RESET zs.score_mode;
+-- zs.one_pass = off scores exact mode level by level (in-process: it reloads the model; in server
+-- mode it is the server's --no-tree-pass, so there it stays on): the same scores within 1e-5.
+CREATE TEMP TABLE one_pass_scores AS
+SELECT id, zs_classify_scores(body, ARRAY['物流','物流问题','商品质量','售后体验']) AS s FROM tickets WHERE body IS NOT NULL;
+SET zs.one_pass = off;
+SELECT (zs_model_info()->>'one_pass')::bool = (zs_model_info()->>'mode' = 'server') AS one_pass_follows_setting,
+       bool_and(n.s->>'label' = o.s->>'label') AS same_answers,
+       max(abs((n.s->'scores'->>k)::float8 - (o.s->'scores'->>k)::float8)) < 1e-5 AS same_scores
+FROM one_pass_scores o
+JOIN LATERAL (SELECT zs_classify_scores(t.body, ARRAY['物流','物流问题','商品质量','售后体验']) AS s FROM tickets t WHERE t.id = o.id) n ON true
+CROSS JOIN LATERAL jsonb_object_keys(o.s->'scores') AS k;
+RESET zs.one_pass;
