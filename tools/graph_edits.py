@@ -327,20 +327,22 @@ def fold_cast_round_trips(model):
     return before - len(kept)
 
 
-def write_ort_format(out):
-    """ORT-format copies (`*.ort`) of the graphs with weights (converted_graphs), for zs.share_weights: ONNX Runtime can
-    use the weights straight from a memory-mapped .ort file, so backends share them."""
+def write_ort_format(out, graphs=None):
+    """ORT-format copies (`*.ort`) of `graphs` (default: the graphs with weights,
+    converted_graphs), for zs.share_weights: ONNX Runtime can use the weights straight from a
+    memory-mapped .ort file, so backends share them. Written in a folder inside OUT and renamed
+    into place, so a process that has an older copy mapped keeps reading the old file."""
     from pathlib import Path
 
     from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
-    with tempfile.TemporaryDirectory() as work:
-        graphs = converted_graphs(out)
+    graphs = graphs or converted_graphs(out)
+    with tempfile.TemporaryDirectory(dir=out) as work:
         for g in graphs:
             os.symlink(os.path.abspath(os.path.join(out, g)), os.path.join(work, g))
         convert_onnx_models_to_ort(Path(work), output_dir=Path(work), optimization_styles=[OptimizationStyle.Fixed])
         for g in graphs:
             name = g.replace(".onnx", ".ort")
-            shutil.move(os.path.join(work, name), os.path.join(out, name))
+            os.replace(os.path.join(work, name), os.path.join(out, name))
 
 
 def to_int8(path):

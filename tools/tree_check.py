@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""Checks the label trie's one-pass decoder graph (tools/tree_graph.py) before the engine uses
-it: for the parity cases of the tiny test model, every label's log-probability from
+"""Checks the label trie's one-pass decoder graph (tools/tree_graph.py), the graph exact mode
+runs: for the parity cases of the tiny test model, every label's log-probability from
 
   reference   tools/reference.py: each label teacher-forced through PyTorch on its own
   tree/torch  the TreeDecoder module: every trie node in one pass (PyTorch)
   tree/onnx   the same, exported to ONNX and run by ONNX Runtime
 
-and the largest differences; with --time CHECKPOINT ONNX_DIR, also how long one tree pass over
-a text's trie takes in ONNX Runtime at that checkpoint's size (with 5, 15 and 87 labels of
-bench/workload.json), to compare with `zeroshot bench`'s exact mode on ONNX_DIR (today's
-level-by-level decoder).
+and the largest differences; with --time CHECKPOINT, also how long one tree pass over a text's
+trie takes in ONNX Runtime at that checkpoint's size (with 5, 15 and 87 labels of
+bench/workload.json), decoder only and full logits. The engine's own figures, encoder and
+fused output included, against level by level and NLI: bench/one_pass.sh.
 
 usage: python tools/tree_check.py [--time CHECKPOINT]   (env: tools/requirements.txt)
 """

@@ -13,8 +13,9 @@ level. Cross-attention reads the encoder output directly (no cross-KV graph, no 
            positions [nodes] int64             each node's depth
            tree_mask [nodes, nodes] bool       tree_mask[q, k]: k is q or an ancestor of q
            encoder_hidden_states [texts, prompt, d_model], encoder_attention_mask [texts, prompt]
-  output   logits [texts, nodes, vocab]        (add_label_scores then adds label_token_ids
-                                                [texts, nodes, K] -> label_logprobs)
+  output   logits [texts, nodes, vocab]        (graph_edits.add_label_scores then adds input
+                                                label_token_ids [texts, P], flat indices
+                                                node * vocab + token, -> label_logprobs [texts, P])
 
 tools/export_model.py writes it with the other graphs; tools/add_tree_graph.py adds it to a
 model directory exported before it existed.
@@ -111,7 +112,9 @@ def trie_nodes(start, sequences):
 
 
 def tree_inputs(start, sequences):
-    """input_ids [1, N], positions [N], tree_mask [N, N] and label_token_ids [1, N, K]."""
+    """input_ids [1, N], positions [N], tree_mask [N, N], each node's children's tokens as
+    picks [1, N, K] (padded with 0; for reading full logits: tools/tree_check.py), the children
+    lists and the node index (export_check.py makes the fused output's flat indices from them)."""
     tokens, depth, parent, children, index = trie_nodes(start, sequences)
     n = len(tokens)
     mask = torch.zeros(n, n, dtype=torch.bool)
