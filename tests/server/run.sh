@@ -76,6 +76,14 @@ check v1_classify_equals_cli $r "$(printf '%s' "$out" | cut -c1-100)"
 out=$(api localhost/v1/model)
 if printf '%s' "$out" | python3 -c 'import json,sys; m=json.load(sys.stdin); assert m["model_id"] and m["texts_scored"]>=4 and m["server"]["max_input_tokens_limit"]==2048'; then r=0; else r=1; fi
 check v1_model $r "$(printf '%s' "$out" | cut -c1-80)"
+# Exact mode runs the tree graph; the step graphs open on the first greedy request, and
+# /v1/model says so (its graphs are the engine's now, not those of its start).
+graphs() { api localhost/v1/model | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["one_pass"], "decoder_with_past_model.onnx" in m["graphs"])'; }
+before=$(graphs)
+api -X POST localhost/v1/classify -d "{\"texts\":[\"快递太慢\"],\"labels\":$labels,\"score_mode\":\"greedy\"}" >/dev/null
+after=$(graphs)
+if [ "$before" = "True False" ] && [ "$after" = "True True" ]; then r=0; else r=1; fi
+check v1_model_graphs_follow_the_engine $r "before greedy: $before; after: $after"
 out=$(api localhost/healthz); if [ "$out" = '{"status":"ok"}' ]; then r=0; else r=1; fi; check healthz $r "$out"
 # Bad requests: a status and a JSON error naming what is wrong, each.
 bad() { # NAME WANT_STATUS WANT_IN_BODY ARGS...

@@ -33,6 +33,7 @@ pub fn spawn(
             *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = batch.iter().map(|j| j.cancelled.clone()).collect();
             run_batch(&mut model, batch, &metrics, max_texts);
             metrics.label_cache(model.label_cache_usage());
+            metrics.set_graphs(model.loaded_graphs());
             RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
     })

@@ -229,6 +229,7 @@ async fn model(State(st): State<AppState>) -> Response {
     let (sets, bytes) = st.metrics.label_cache_usage();
     info["label_sets_cached"] = json!(sets);
     info["label_cache_bytes"] = json!(bytes);
+    info["graphs"] = json!(st.metrics.graphs());
     info["intra_op_threads"] = json!(st.config.intra_op_threads);
     info["uptime_s"] = json!(st.started.elapsed().as_secs_f64());
     st.metrics.request("/v1/model", 200);

@@ -38,6 +38,7 @@ pub fn run(mut model: Model, config: ServeConfig) -> Result<(), String> {
     let info = api::model_info(&model, &config);
     let queue = Arc::new(queue::Queue::new(config.max_queue_texts));
     let metrics = Arc::new(metrics::Metrics::new(queue.clone()));
+    metrics.set_graphs(model.loaded_graphs());
     let engine = engine::spawn(model, queue.clone(), metrics.clone(), config.max_wait, config.max_batch_texts)
         .map_err(|e| format!("cannot start the engine thread: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

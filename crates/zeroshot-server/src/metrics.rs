@@ -67,6 +67,9 @@ pub struct Metrics {
     in_flight: AtomicI64,
     label_sets_cached: AtomicU64,
     label_cache_bytes: AtomicU64,
+    /// The model files the engine has open (Model::loaded_graphs): the step graphs open on
+    /// first need, so this changes after the first greedy or generation request.
+    graphs: Mutex<Vec<&'static str>>,
     batch_texts: Histogram,
     latency: Histogram,
 }
@@ -84,6 +87,7 @@ impl Metrics {
             in_flight: AtomicI64::new(0),
             label_sets_cached: AtomicU64::new(0),
             label_cache_bytes: AtomicU64::new(0),
+            graphs: Mutex::new(Vec::new()),
             batch_texts: Histogram::new(&[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
             latency: Histogram::new(&[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
         }
@@ -124,6 +128,15 @@ impl Metrics {
     pub fn label_cache(&self, (sets, bytes): (usize, usize)) {
         self.label_sets_cached.store(sets as u64, Ordering::Relaxed);
         self.label_cache_bytes.store(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The model files the engine has open, after its last batch.
+    pub fn set_graphs(&self, graphs: Vec<&'static str>) {
+        *self.graphs.lock().unwrap_or_else(|e| e.into_inner()) = graphs;
+    }
+
+    pub fn graphs(&self) -> Vec<&'static str> {
+        self.graphs.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn label_cache_usage(&self) -> (u64, u64) {

@@ -128,8 +128,6 @@ impl Model {
         Ok(())
     }
 
-    /// Test hook, not part of the API.
-    #[doc(hidden)]
     /// Graphs this model has open, by file name: the encoder, the tree graph where exact mode
     /// uses it, and the step graphs once opened (decoder_model.onnx only without a cross-KV
     /// graph).
