@@ -14,7 +14,7 @@
 # Measurements (run2): CUDA against CPU scores with zs.cuda_tf32 off (within 1e-3) and on;
 # fp16 against fp32 answers (>= 99% agree) and inf/NaN; `zeroshot bench` on CUDA, fp32 and
 # fp16 (87 labels exact single text over 60 texts, exact batch of 60, greedy, 5 labels;
-# host_bytes_per_text); the transformers baselines on the same GPU (24 texts); GPU memory
+# host_bytes_per_text), and fp32 exact mode level by level (--no-tree-pass, 5 and 87 labels); the transformers baselines on the same GPU (24 texts); GPU memory
 # sampled every 100 ms (idle, one call, each benchmark); server mode (zeroshot serve on the
 # card, 16 and 1 concurrent clients at 87 labels, bench/load.py). Everything lands in $OUT, and
 # bench/gpu_results.py assembles bench/results/gpu-<card>.json, which BENCHMARKS.md quotes.
@@ -76,6 +76,10 @@ PY
     gpu_memory_stop
     cat "$out/engine-$p.out"
   done
+  # Exact mode level by level (issue 22: the tree pass against what it replaced), same model.
+  step engine-fp32-steps 150 "$zs" bench --model-dir "$m-fp32" --device "$dev" --texts "$et" --warmup 3 --max-input-tokens 1024 \
+    --modes exact --label-sets 5,87 --batch 0 --no-tree-pass --json "$out/engine-fp32-steps.json"
+  cat "$out/engine-fp32-steps.out"
   step baselines 240 python3 bench/baselines.py "$m-checkpoint" --device "$dev" --texts "$bt" --nli-texts "$bt" --json "$out/baselines.json"
   cat "$out/baselines.out"
   # Server mode (issue 17): one `zeroshot serve` on the device, 16 clients (and 1) sending one

@@ -38,7 +38,7 @@ def main():
     ap.add_argument("--results-dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     args = ap.parse_args()
     card = read(os.path.join(args.out, "card.txt"), "unknown card")
-    engines = {p: read(os.path.join(args.out, f"engine-{p}.json")) for p in ("fp32", "fp16")}
+    engines = {p: read(os.path.join(args.out, f"engine-{p}.json")) for p in ("fp32", "fp16", "fp32-steps")}
     summary = {
         "exact_p50_ms_87": figure(engines["fp32"], 87, "exact", "p50_ms"),
         "exact_batch_rows_per_s_87": figure(engines["fp32"], 87, "exact_batch", "rows_per_s"),
@@ -46,6 +46,11 @@ def main():
         "exact_p50_ms_5": figure(engines["fp32"], 5, "exact", "p50_ms"),
         "fp16_exact_p50_ms_87": figure(engines["fp16"], 87, "exact", "p50_ms"),
         "host_bytes_per_text_87": figure(engines["fp32"], 87, "exact", "host_bytes_per_text"),
+        # Issue 22: one tree pass (the rows above) against level by level, same model.
+        "ort_runs_per_text_87": figure(engines["fp32"], 87, "exact", "ort_runs_per_text"),
+        "level_by_level_exact_p50_ms_87": figure(engines["fp32-steps"], 87, "exact", "p50_ms"),
+        "level_by_level_exact_p50_ms_5": figure(engines["fp32-steps"], 5, "exact", "p50_ms"),
+        "level_by_level_ort_runs_per_text_87": figure(engines["fp32-steps"], 87, "exact", "ort_runs_per_text"),
     }
     checks = {}
     for name in ("compare-tf32-off", "compare-tf32-on", "compare-fp16"):

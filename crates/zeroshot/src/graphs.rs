@@ -147,19 +147,24 @@ pub(crate) fn check_dim(
     want: usize,
     what: &str,
 ) -> Result<()> {
-    let Some(outlet) = outlets.iter().find(|o| o.name() == name) else { return Ok(()) };
-    if let ort::value::ValueType::Tensor { shape, .. } = outlet.dtype() {
-        let dims: Vec<i64> = shape.iter().copied().collect();
-        if let Some(&d) = dims.get(axis) {
-            if d >= 0 && d as usize != want {
-                return Err(Error::invalid_model(
-                    path,
-                    format!("{name} has {what} {d} (dimension {axis} of {dims:?}) but config.json says {want}"),
-                ));
-            }
+    let Some(dims) = outlet_dims(outlets, name) else { return Ok(()) };
+    if let Some(&d) = dims.get(axis) {
+        if d >= 0 && d as usize != want {
+            return Err(Error::invalid_model(
+                path,
+                format!("{name} has {what} {d} (dimension {axis} of {dims:?}) but config.json says {want}"),
+            ));
         }
     }
     Ok(())
+}
+
+/// The dimensions of tensor outlet `name` (-1 where dynamic), where there is one.
+fn outlet_dims(outlets: &[ort::value::Outlet], name: &str) -> Option<Vec<i64>> {
+    outlets.iter().find(|o| o.name() == name).and_then(|o| match o.dtype() {
+        ort::value::ValueType::Tensor { shape, .. } => Some(shape.iter().copied().collect()),
+        _ => None,
+    })
 }
 
 /// The element type of `outlet`, where it is a float32 or float16 tensor.
@@ -205,34 +210,6 @@ pub(crate) fn check_cache_types(
         }
     }
     Ok(())
-}
-
-/// `check_dim`, and the dimension must be static too.
-fn check_static_dim(
-    path: &Path,
-    outlets: &[ort::value::Outlet],
-    name: &str,
-    axis: usize,
-    want: usize,
-    what: &str,
-) -> Result<()> {
-    check_dim(path, outlets, name, axis, want, what)?;
-    let dims = outlets.iter().find(|o| o.name() == name).and_then(|o| match o.dtype() {
-        ort::value::ValueType::Tensor { shape, .. } => Some(shape.iter().copied().collect::<Vec<i64>>()),
-        _ => None,
-    });
-    match dims {
-        Some(d) if d.get(axis).is_some_and(|&v| v >= 0) => Ok(()),
-        _ => Err(Error::invalid_model(path, format!("{name} must have a static {what} of {want} (dimension {axis})"))),
-    }
-}
-
-/// The rank of output `name` of `session`, where it has one.
-fn output_rank(session: &Session, name: &str) -> Option<usize> {
-    session.outputs().iter().find(|o| o.name() == name).and_then(|o| match o.dtype() {
-        ort::value::ValueType::Tensor { shape, .. } => Some(shape.len()),
-        _ => None,
-    })
 }
 
 pub(crate) fn session_names(s: &Session) -> (Vec<String>, Vec<String>) {
@@ -442,7 +419,16 @@ impl Sessions {
             check_names(&dir.join(TREE_FILE), "output", outs, &["logits".into()])?;
             // Static and equal: the fused output's flat indices (node × vocabulary + token) are
             // computed with config.json's vocabulary size.
-            check_static_dim(&dir.join(TREE_FILE), tree.outputs(), "logits", 2, config.vocab_size, "vocabulary size")?;
+            let vocab = outlet_dims(tree.outputs(), "logits").and_then(|d| d.get(2).copied());
+            if vocab != Some(config.vocab_size as i64) {
+                return Err(Error::invalid_model(
+                    dir.join(TREE_FILE),
+                    format!(
+                        "logits must have a static vocabulary size of {} (config.json), not {vocab:?}",
+                        config.vocab_size
+                    ),
+                ));
+            }
             let graphs = [(TREE_FILE, Some(&tree))];
             check_cache_types(dir, cache_type, &graphs, &["encoder_hidden_states".to_string()])?;
             Some(tree)
@@ -456,7 +442,9 @@ impl Sessions {
         let score_outputs = match (&tree, &steps) {
             // Our tree graph's fused output is flat, [texts, picks] (ONNX Runtime does not list
             // the input, which has a default value).
-            (Some(tree), _) if output_rank(tree, LOGPROBS_OUTPUT) != Some(2) => ScoreOutputs::FullLogits,
+            (Some(tree), _) if outlet_dims(tree.outputs(), LOGPROBS_OUTPUT).map(|d| d.len()) != Some(2) => {
+                ScoreOutputs::FullLogits
+            }
             (Some(tree), _) => score_outputs([tree], opts),
             (None, Some(steps)) => steps.score_outputs,
             (None, None) => unreachable!("the step graphs open where there is no tree graph"),
