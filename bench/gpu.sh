@@ -38,12 +38,13 @@ gpu_memory() { # gpu_memory NAME: samples the card's used memory (MiB) every 100
 gpu_memory_stop() { [ -n "${sampler:-}" ] && kill "$sampler" 2>/dev/null; sampler=; }
 
 exports() { # exports PYTHON BASE [--small]: BASE-fp32 and BASE-fp16 from one checkpoint, at once
-  # (on the device's 16 cores the two exports overlap: 139 s and about 200 s alone on an H100's host).
+  # (on the device's 16 cores the two exports overlap: 139 s and about 200 s alone on an H100's host,
+  # before the tree graph joined them: about a minute more each at base size on 2 cores).
   local py=$1 m=$2; shift 2
   step checkpoint 120 "$py" bench/make_base_model.py $m-fp32 --checkpoint-only "$@" || return 1
   ln -sfn $m-fp32-checkpoint $m-fp16-checkpoint; ln -sfn $m-fp32-checkpoint $m-checkpoint
-  step export-fp32 300 "$py" bench/make_base_model.py $m-fp32 --no-check "$@" & local a=$!
-  step export-fp16 400 "$py" bench/make_base_model.py $m-fp16 --precision fp16 --no-check "$@" & local b=$!
+  step export-fp32 400 "$py" bench/make_base_model.py $m-fp32 --no-check "$@" & local a=$!
+  step export-fp16 500 "$py" bench/make_base_model.py $m-fp16 --precision fp16 --no-check "$@" & local b=$!
   wait $a; local ra=$?; wait $b; local rb=$?
   [ $ra = 0 ] && [ $rb = 0 ]
 }
