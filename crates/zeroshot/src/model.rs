@@ -26,6 +26,13 @@ use crate::trie::LabelTrie;
 const LABEL_CACHE_SIZE: usize = 64;
 const LABEL_CACHE_BYTES: usize = 8 << 20;
 
+/// How often a call waiting for the step graphs to open looks for a cancel.
+const STEPS_POLL: Duration = Duration::from_millis(10);
+
+/// The step graphs being opened in a thread of their own (`Model::ensure_steps`), with the
+/// mapped files they read.
+type StepsOpening = std::thread::JoinHandle<Result<(StepGraphs, Vec<memmap2::Mmap>)>>;
+
 pub struct Model {
     pub dir: PathBuf,
     pub config: ModelConfig,
@@ -39,9 +46,21 @@ pub struct Model {
     pub(crate) sessions: Sessions,
     pub(crate) score_outputs: ScoreOutputs,
     label_cache: VecDeque<Arc<PreparedLabels>>,
+    /// The step graphs' opening, where a cancel left it under way (`ensure_steps`).
+    steps_opening: Option<StepsOpening>,
     /// The mapped ORT-format files the sessions read their weights from (share_weights).
     /// Declared after `sessions`, so it is dropped after them.
     _mapped: Vec<memmap2::Mmap>,
+}
+
+impl Drop for Model {
+    /// An opening of the step graphs that a cancel left under way ends before the model goes:
+    /// no thread of ours may outlive it (or the process it runs in).
+    fn drop(&mut self) {
+        if let Some(opening) = self.steps_opening.take() {
+            let _ = opening.join();
+        }
+    }
 }
 
 impl Model {
@@ -93,26 +112,63 @@ impl Model {
             sessions: graphs.sessions,
             score_outputs: graphs.score_outputs,
             label_cache: VecDeque::with_capacity(LABEL_CACHE_SIZE),
+            steps_opening: None,
             _mapped: graphs.mapped,
         })
     }
 
     /// The step graphs (`StepGraphs`), opened now if the model was loaded with the tree graph
-    /// and nothing needed them yet: greedy mode, generation, and exact mode for a label deeper
-    /// than a run's row bound take them. Seconds at base size, and as much memory again as
+    /// and nothing needed them yet: greedy mode, generation, and exact mode for a trie too large
+    /// for a run's row bound (`tree_parts::fits_tree`) take them. Seconds at base size, and as much memory again as
     /// the tree graph (their own copy of the decoder's weights), so they are opened only then.
+    ///
+    /// They are opened in a thread of their own while the call waits, so that a cancel ends the
+    /// call within `STEPS_POLL` (ONNX Runtime cannot be stopped while it creates a session): the
+    /// opening goes on, and the next call that needs them takes it over.
     pub(crate) fn ensure_steps(&mut self) -> Result<()> {
-        if self.sessions.steps.is_none() {
-            let mut maps = Vec::new();
-            let (dir, config, rt, options) = (&self.dir, &self.config, self.runtime, &self.options);
-            let cache_type = self.sessions.cache_type;
-            // Their thread pools must not take the host's signals either (as in `load`).
-            let steps =
-                interrupt::without_signals(|| StepGraphs::open(dir, config, rt, options, cache_type, &mut maps))?;
-            self._mapped.extend(maps);
-            self.sessions.steps = Some(steps);
+        while self.sessions.steps.is_none() {
+            let opening = match self.steps_opening.take() {
+                Some(opening) => opening,
+                None => self.start_opening_steps()?,
+            };
+            if !opening.is_finished() {
+                self.steps_opening = Some(opening);
+                interrupt::check()?;
+                std::thread::sleep(STEPS_POLL);
+                continue;
+            }
+            match opening.join().map_err(|_| Error::runtime("open the step graphs", "the thread panicked"))? {
+                Ok((steps, maps)) => {
+                    self._mapped.extend(maps);
+                    self.sessions.steps = Some(steps);
+                }
+                // A cancel that reached the opening itself: the next round opens them again,
+                // unless the cancel is still pending.
+                Err(Error::Interrupted) => interrupt::check()?,
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
+    }
+
+    /// Opens the step graphs now rather than at the first call that needs them (`ensure_steps`):
+    /// for a process that wants greedy mode's or generation's first call as fast as the next.
+    pub fn open_step_graphs(&mut self) -> Result<()> {
+        self.ensure_steps()
+    }
+
+    /// Starts opening the step graphs in a thread of their own.
+    fn start_opening_steps(&self) -> Result<StepsOpening> {
+        let (dir, config, rt, options) = (self.dir.clone(), self.config.clone(), self.runtime, self.options.clone());
+        let cache_type = self.sessions.cache_type;
+        // Signals stay with the host's own thread, as for ONNX Runtime's threads (`load`).
+        interrupt::without_signals(|| {
+            std::thread::Builder::new().name("zeroshot-steps".into()).spawn(move || {
+                let mut maps = Vec::new();
+                StepGraphs::open(&dir, &config, rt, &options, cache_type, &mut maps).map(|steps| (steps, maps))
+            })
+        })
+        .map_err(|e| Error::runtime("start a thread to open the step graphs", e))
     }
 
     /// decoder_model.onnx, opened now if the fast path did not need it.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use zeroshot::{Error, ScoreOptions};
+use zeroshot::{Error, ScoreMode, ScoreOptions};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -51,4 +51,20 @@ fn a_pending_interrupt_stops_scoring_and_the_model_serves_again_after() {
     let again = model.classify("快递太慢了", &prepared, &opts).unwrap();
     let fresh = common::load().classify("快递太慢了", &prepared, &opts).unwrap();
     assert_eq!(again.logprobs, fresh.logprobs);
+
+    // Opening the step graphs (the first greedy call on a model with the tree graph; seconds at
+    // base size, in a thread of their own) is answered at once too, and the next call opens them.
+    let mut tree = common::load();
+    let with_past = "decoder_with_past_model.onnx";
+    let two = tree.labels(&common::strings(&["物流", "质量"]), 512).unwrap();
+    let greedy = ScoreOptions { mode: ScoreMode::Greedy, ..ScoreOptions::default() };
+    STOP.store(true, Ordering::SeqCst);
+    assert!(matches!(tree.classify("快递太慢了", &two, &greedy), Err(Error::Interrupted)));
+    assert!(matches!(tree.open_step_graphs(), Err(Error::Interrupted)));
+    assert!(!tree.loaded_graphs().contains(&with_past));
+    STOP.store(false, Ordering::SeqCst);
+    let g = tree.classify("快递太慢了", &two, &greedy).unwrap();
+    assert!(tree.loaded_graphs().contains(&with_past), "{:?}", tree.loaded_graphs());
+    let exact = tree.classify("快递太慢了", &two, &ScoreOptions::default()).unwrap();
+    assert!((g.logprobs[g.best] - exact.logprobs[g.best]).abs() < 1e-4);
 }
