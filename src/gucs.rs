@@ -71,7 +71,8 @@ const DEFAULT_MAX_INPUT_TOKENS_LIMIT: i32 = 2048;
 const DEFAULT_MAX_NEW_TOKENS_LIMIT: i32 = 4096;
 
 /// Most decoder rows per run a setting may ask for: each row briefly takes a
-/// vocabulary-wide row of logits (1 MB for mT5), so 1,024 rows are about 1 GB.
+/// vocabulary-wide row of logits and of their log-softmax (2 MB for mT5), so 1,024 rows are
+/// about 2 GB.
 const MAX_BATCH_ROWS: i32 = 1024;
 
 /// The highest zs.max_new_tokens_limit a superuser may set.
@@ -205,7 +206,7 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"zs.batch_rows",
         c"Decoder rows (texts times the label trie's nodes in one tree pass, or its widest level) one ONNX Runtime run may score.",
-        c"Each row briefly takes a vocabulary-wide row of logits (1 MB for mT5) inside ONNX Runtime; 1 scores one text per run.",
+        c"Each row briefly takes a vocabulary-wide row of logits and of their log-softmax (2 MB for mT5) inside ONNX Runtime; 1 scores one text per run.",
         &BATCH_ROWS,
         1,
         MAX_BATCH_ROWS,

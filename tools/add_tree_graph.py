@@ -8,9 +8,9 @@ CHECKPOINT must be the checkpoint MODEL_DIR was exported from. The graph is writ
 directory's precision (manifest.json), with its label score output, and checked before it is
 put in place: for a few prompts, its label log-probabilities must be those of the directory's
 own graphs decoding level by level (within export_model.py's tolerance), so a wrong checkpoint
-is refused and the directory left as it was. Then the graph, its ORT-format copy where the
-directory has them, and manifest.json (last) are renamed into place: a backend that loads
-meanwhile sees the old directory or the new one. Without the graph the engine scores exact
+is refused and the directory left as it was. Then its ORT-format copy (where the directory has
+them), the graph and manifest.json are renamed into place, in that order: a backend that loads
+meanwhile finds no tree graph, or a whole one. Without the graph the engine scores exact
 mode level by level, as before.
 """
 import argparse
@@ -62,13 +62,16 @@ def add_tree_graph(checkpoint, out):
             sys.exit(f"{TREE_GRAPH} from {checkpoint} differs from {out}'s graphs by {worst:.2e} in {what} "
                      f"(tolerance {tol:g}): is it the checkpoint the directory was exported from? Nothing changed.")
         print(f"{TREE_GRAPH}: within {worst:.2e} in {what} of the directory's graphs (tolerance {tol:g})")
+        files = manifest.setdefault("files", {})
+        # The .ort copy first: a backend that maps .ort files (zs.share_weights) and finds the
+        # graph must find its copy too.
+        if any(name.endswith(".ort") for name in files):
+            ort_copy = TREE_GRAPH.replace(".onnx", ".ort")
+            write_ort_format(work, [TREE_GRAPH])
+            files[ort_copy] = export_model.sha256(os.path.join(work, ort_copy))
+            os.replace(os.path.join(work, ort_copy), os.path.join(out, ort_copy))
+        files[TREE_GRAPH] = export_model.sha256(path)
         os.replace(path, os.path.join(out, TREE_GRAPH))
-    files = manifest.setdefault("files", {})
-    files[TREE_GRAPH] = export_model.sha256(os.path.join(out, TREE_GRAPH))
-    if any(name.endswith(".ort") for name in files):
-        ort_copy = TREE_GRAPH.replace(".onnx", ".ort")
-        write_ort_format(out, [TREE_GRAPH])
-        files[ort_copy] = export_model.sha256(os.path.join(out, ort_copy))
     with tempfile.NamedTemporaryFile("w", dir=out, suffix=".json", delete=False, encoding="utf-8") as f:
         json.dump(manifest, f, ensure_ascii=False, indent=1)
         f.write("\n")

@@ -32,7 +32,8 @@ pub(crate) const PARENT_ROWS_INPUT: &str = "parent_rows";
 /// every text of a run is one position, attending to itself and its ancestors (`tree_mask`)
 /// at its depth (`positions`), so exact mode scores all labels in one decoder run
 /// (tools/tree_graph.py). With it the step graphs are opened only when something needs them
-/// (greedy mode, generation, a label deeper than zs.batch_rows): `Model::ensure_steps`.
+/// (greedy mode, generation, a trie too large for zs.batch_rows: `tree_parts::fits_tree`):
+/// `Model::ensure_steps`.
 pub const TREE_FILE: &str = "decoder_tree_model.onnx";
 /// The tree graph's inputs, in tools/tree_graph.py's order.
 pub(crate) const TREE_INPUTS: [&str; 5] =

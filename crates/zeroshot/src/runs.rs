@@ -3,9 +3,10 @@
 //!
 //! Texts run together are padded to the longest prompt of their run, so they are taken in
 //! order of prompt length (length buckets) to keep the padding small. Two limits bound the
-//! memory a run takes: decoder rows (texts × the widest trie depth), because ONNX Runtime
-//! computes a full vocabulary-wide row of logits for each (1 MB at mT5's 250k vocabulary)
-//! before reducing it; and padded prompt tokens (texts × longest prompt), because the
+//! memory a run takes: decoder rows (texts × the trie's nodes with children in one tree pass,
+//! or × its widest depth level by level), because ONNX Runtime computes a full
+//! vocabulary-wide row of logits and of their log-softmax for each (2 MB at mT5's 250k
+//! vocabulary) before reducing it; and padded prompt tokens (texts × longest prompt), because the
 //! cross-attention keys/values are kept for every prompt token of every layer (73 KB per
 //! token at base size).
 
@@ -21,7 +22,7 @@ pub struct RunLimits {
 
 impl RunLimits {
     /// 256 rows: on a 2-core CPU the time per row stops falling near 100 rows (BENCHMARKS.md),
-    /// and 256 MB of transient logits is as much as a backend should take.
+    /// and 0.5 GB of transient logits and log-softmax is as much as a backend should take.
     pub const DEFAULT_MAX_ROWS: usize = 256;
     /// 4096 tokens: 300 MB of cross-attention keys/values at mT5-base size, 16 prompts
     /// of 256 tokens.
