@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Adds the one-pass tree graph (decoder_tree_model.onnx, tools/tree_graph.py) to a model
-directory exported before it existed (pg_zeroshot 0.2.0 and earlier), without a new export:
+directory exported before it existed, without a new export:
 
   python tools/add_tree_graph.py CHECKPOINT MODEL_DIR
 
