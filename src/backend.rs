@@ -216,8 +216,8 @@ fn wait_for_load() -> Result<Option<(LoadKey, zeroshot::Result<Model>)>, ZsError
 }
 
 /// A load still under way when the backend exits is stopped at its next check and waited
-/// for: ONNX Runtime's library must not be torn down by the process's exit while a thread is
-/// inside it.
+/// for, and so is an opening of the step graphs: ONNX Runtime's library must not be torn down
+/// by the process's exit while a thread is inside it.
 unsafe extern "C-unwind" fn join_load_at_exit(_code: std::os::raw::c_int, _arg: pg_sys::Datum) {
     STOP_LOAD.store(true, Ordering::Relaxed);
     // No panic here, whatever state the exit finds: an unwind out of this callback would abort.
@@ -225,6 +225,12 @@ unsafe extern "C-unwind" fn join_load_at_exit(_code: std::os::raw::c_int, _arg: 
     if let Some(load) = pending {
         let _ = load.thread.join();
     }
+    // So are the openings of the step graphs that a cancel left under way (the model's, and
+    // those of models dropped since: zeroshot::model::finish_step_openings).
+    let _ = MODEL.try_with(|m| match m.try_borrow_mut() {
+        Ok(mut slot) => zeroshot::model::finish_step_openings(slot.as_mut().map(|l| &mut l.model)),
+        Err(_) => zeroshot::model::finish_step_openings(None),
+    });
 }
 
 /// Runs `f` with this backend's model, loading it first if needed.

@@ -200,6 +200,42 @@ if [ "$after_change" = t ]; then r=0; else r=1; fi
 check load_after_cancel_and_change $r "after the cancelled load, zs.threads changed and the next call scored (${after_change:-no answer}), no spurious cancel"
 rm -rf "$slow"
 
+# 4b'. The step graphs open on the first call that needs them (greedy mode here; exact mode
+# runs the encoder and the tree graph only), in a thread of their own, so that call answers a
+# cancel at once too, and the next one takes the opening over. A model whose
+# decoder_with_past_model.onnx is the slow one; then a session that leaves with an opening
+# still under way (cancelled, then disconnected): the exit waits for it, no crash (section 7).
+slow="$CLUSTER_DIR/slow-steps-model"
+"${ZS_TOOLS_PYTHON:-$REPO/target/tools-venv/bin/python}" "$REPO/tests/safety/slow_load_model.py" "$REPO/tests/fixtures/tiny-mt5" "$slow" 60000 decoder_with_past_model.onnx
+chown -R postgres "$slow" 2>/dev/null || true
+out=$(as_pg "$bindir/psql" -X -q -h "$CLUSTER_DIR" -p "$port" -d postgres -At 2>/dev/null <<SQL || true
+SET client_min_messages = error;
+SET zs.model_dir = '$slow';
+SELECT zs_classify('文本', ARRAY['物流问题','商品质量']) IS NOT NULL;
+SET zs.score_mode = greedy;
+SET statement_timeout = '300ms';
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset
+SELECT zs_classify('文本', ARRAY['物流问题','商品质量']);
+SELECT round((extract(epoch FROM clock_timestamp()) - :t0) * 1000);
+SET statement_timeout = 0;
+SELECT zs_classify('文本', ARRAY['物流问题','商品质量']) IS NOT NULL;
+SELECT round((extract(epoch FROM clock_timestamp()) - :t0) * 1000);
+SQL
+)
+exact=$(echo "$out" | sed -n 1p); cancel=$(echo "$out" | sed -n 2p); scored=$(echo "$out" | sed -n 3p); total=$(echo "$out" | sed -n 4p)
+opening=$(( ${total:-0} - ${cancel:-0} ))
+if [ "$exact" = t ] && [ "${cancel:-99999}" -lt 1500 ] && [ "$opening" -gt 3000 ] && [ "$scored" = t ]; then r=0; else r=1; fi
+check cancel_step_graphs $r "exact mode scored without them (${exact:-?}); the first greedy call, whose step graphs took ${opening} ms more to open, was cancelled ${cancel:-?} ms after start (300 ms timeout); the next greedy call scored (${scored:-?}); bound 1500 ms"
+as_pg "$bindir/psql" -X -q -h "$CLUSTER_DIR" -p "$port" -d postgres -At >/dev/null 2>&1 <<SQL || true
+SET zs.model_dir = '$slow';
+SELECT zs_classify('文本', ARRAY['物流问题','商品质量']) IS NOT NULL;
+SET zs.score_mode = greedy;
+SET statement_timeout = '300ms';
+SELECT zs_classify('文本', ARRAY['物流问题','商品质量']);
+SQL
+sleep 6
+rm -rf "$slow"
+
 # 4c. zs.max_model_processes bounds the processes of the whole server that hold a model: past
 # it a call fails at once with 53300 and a HINT, and works again once a holder exits; a
 # parallel plan a plain role forces loads no model in its workers (PARALLEL RESTRICTED).

@@ -33,6 +33,36 @@ const STEPS_POLL: Duration = Duration::from_millis(10);
 /// mapped files they read.
 type StepsOpening = std::thread::JoinHandle<Result<(StepGraphs, Vec<memmap2::Mmap>)>>;
 
+/// Openings of the step graphs whose model was dropped while they ran: a drop must not wait
+/// seconds for one. What they opened is freed when they are joined: finished ones by the next
+/// load or opening (`reap_orphaned_openings`), all of them by `finish_step_openings`.
+static ORPHANED_OPENINGS: std::sync::Mutex<Vec<StepsOpening>> = std::sync::Mutex::new(Vec::new());
+
+/// Joins the orphaned openings that have finished (freeing what they opened).
+fn reap_orphaned_openings() {
+    let mut orphans = ORPHANED_OPENINGS.lock().unwrap_or_else(|e| e.into_inner());
+    let (done, running): (Vec<_>, Vec<_>) = orphans.drain(..).partition(|o| o.is_finished());
+    *orphans = running;
+    drop(orphans);
+    for opening in done {
+        let _ = opening.join();
+    }
+}
+
+/// Waits for every opening of the step graphs still under way in this process, the models'
+/// own and the orphaned ones. A host whose process exits calls it first, after making its
+/// interrupt check say "stop" (which an opening heeds between graphs): ONNX Runtime must not
+/// be torn down by the exit while a thread is inside it.
+pub fn finish_step_openings(model: Option<&mut Model>) {
+    if let Some(opening) = model.and_then(|m| m.steps_opening.take()) {
+        let _ = opening.join();
+    }
+    let orphans: Vec<StepsOpening> = ORPHANED_OPENINGS.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+    for opening in orphans {
+        let _ = opening.join();
+    }
+}
+
 pub struct Model {
     pub dir: PathBuf,
     pub config: ModelConfig,
@@ -54,11 +84,15 @@ pub struct Model {
 }
 
 impl Drop for Model {
-    /// An opening of the step graphs that a cancel left under way ends before the model goes:
-    /// no thread of ours may outlive it (or the process it runs in).
+    /// An opening of the step graphs that a cancel left under way is joined if it has ended,
+    /// else left to `ORPHANED_OPENINGS`.
     fn drop(&mut self) {
         if let Some(opening) = self.steps_opening.take() {
-            let _ = opening.join();
+            if opening.is_finished() {
+                let _ = opening.join();
+            } else {
+                ORPHANED_OPENINGS.lock().unwrap_or_else(|e| e.into_inner()).push(opening);
+            }
         }
     }
 }
@@ -67,6 +101,7 @@ impl Model {
     /// Checks the directory and loads the model. Errors name the file and what is wrong.
     pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Model> {
         let started = Instant::now();
+        reap_orphaned_openings();
         if !dir.is_dir() {
             return Err(Error::MissingFile { what: "model directory".into(), path: dir.to_path_buf() });
         }
@@ -159,6 +194,7 @@ impl Model {
 
     /// Starts opening the step graphs in a thread of their own.
     fn start_opening_steps(&self) -> Result<StepsOpening> {
+        reap_orphaned_openings();
         let (dir, config, rt, options) = (self.dir.clone(), self.config.clone(), self.runtime, self.options.clone());
         let cache_type = self.sessions.cache_type;
         // Signals stay with the host's own thread, as for ONNX Runtime's threads (`load`).

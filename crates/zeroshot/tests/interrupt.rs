@@ -67,4 +67,17 @@ fn a_pending_interrupt_stops_scoring_and_the_model_serves_again_after() {
     assert!(tree.loaded_graphs().contains(&with_past), "{:?}", tree.loaded_graphs());
     let exact = tree.classify("快递太慢了", &two, &ScoreOptions::default()).unwrap();
     assert!((g.logprobs[g.best] - exact.logprobs[g.best]).abs() < 1e-4);
+
+    // A model dropped while an opening a cancel left may still run does not wait for it (it is
+    // left to the process's exit, which the host makes wait: finish_step_openings); the next
+    // load frees what a finished one opened.
+    let mut dropped = common::load();
+    STOP.store(true, Ordering::SeqCst);
+    assert!(matches!(dropped.open_step_graphs(), Err(Error::Interrupted)));
+    STOP.store(false, Ordering::SeqCst);
+    drop(dropped);
+    let mut next = common::load();
+    zeroshot::model::finish_step_openings(Some(&mut next));
+    next.open_step_graphs().unwrap();
+    assert!(next.loaded_graphs().contains(&with_past));
 }
