@@ -183,6 +183,44 @@ def add_label_scores(path):
     onnx.save(model, path)
 
 
+SHARED_WEIGHTS = "shared_weights.bin"
+
+
+def share_weights_file(out, graphs, name=SHARED_WEIGHTS, least=1024):
+    """Stores every weight of at least `least` bytes of `graphs` once, in OUT/NAME, as ONNX
+    external data the graphs point into (offsets aligned to 4096 bytes, as ONNX Runtime may map
+    the file). mT5's graphs repeat the same matrices: the shared embedding is in the encoder and
+    every decoder graph, the vocabulary projection and the decoder layers in all three decoder
+    graphs. ONNX Runtime reads external data from the graph's own folder, so the engine loads
+    such a directory as it is; a graph copied elsewhere needs NAME beside it. Used for the
+    committed test model (make_test_model.py), which must stay small; returns the bytes saved."""
+    import hashlib
+
+    from onnx import TensorProto, external_data_helper, numpy_helper
+    offsets, saved = {}, 0
+    with open(os.path.join(out, name), "wb") as data:
+        for g in graphs:
+            path = os.path.join(out, g)
+            model = onnx.load(path)
+            for tensor in model.graph.initializer:
+                raw = numpy_helper.to_array(tensor).tobytes()
+                if len(raw) < least:
+                    continue
+                key = (tensor.data_type, tuple(tensor.dims), hashlib.sha256(raw).digest())
+                if key in offsets:
+                    saved += len(raw)
+                else:
+                    data.seek((data.tell() + 4095) // 4096 * 4096)
+                    offsets[key] = data.tell()
+                    data.write(raw)
+                external_data_helper.set_external_data(tensor, location=name, offset=offsets[key], length=len(raw))
+                tensor.data_location = TensorProto.EXTERNAL
+                for field in ("raw_data", "float_data", "int64_data", "int32_data", "double_data"):
+                    tensor.ClearField(field)
+            onnx.save(model, path)
+    return saved
+
+
 def scored_graphs(out):
     """The graphs of model directory OUT that get add_label_scores: the two step decoders,
     and the tree graph where there is one."""
@@ -228,7 +266,8 @@ def fp16_copy(src, dst):
         shutil.copy(os.path.join(src, name), os.path.join(dst, name))
     for g in converted_graphs(src):
         path = os.path.join(dst, g)
-        shutil.copy(os.path.join(src, g), path)
+        # Loaded with any external data (the test model's shared weights) and saved whole.
+        onnx.save(onnx.load(os.path.join(src, g)), path)
         remove_label_scores(path)
         to_fp16(path)
         if g in scored_graphs(src):

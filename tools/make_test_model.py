@@ -4,7 +4,9 @@
 Writes, under tests/fixtures/:
   tiny-mt5/          the model directory in the Optimum layout the extension loads:
                      encoder_model.onnx, decoder_model.onnx, decoder_with_past_model.onnx,
-                     tokenizer.json, config.json, manifest.json
+                     tokenizer.json, config.json, manifest.json, our export's graphs, and
+                     shared_weights.bin: the graphs' repeated matrices, stored once as ONNX
+                     external data they all point into (share_weights below)
   reference_scores.json   per-label log-probabilities from PyTorch for tools/parity_cases.json
   SHA256SUMS         checksums of all of the above; a Rust test fails if the files disagree
 
@@ -20,6 +22,7 @@ import os
 import tempfile
 
 import export_model
+import graph_edits
 import reference
 import sentencepiece as spm
 import snownlp
@@ -29,7 +32,8 @@ from transformers import MT5Config, MT5ForConditionalGeneration, T5TokenizerFast
 HERE = os.path.dirname(os.path.abspath(__file__))
 VOCAB = 3500
 SEED = 20261127
-MODEL_FILES = export_model.MODEL_FILES + [export_model.CROSS_KV_GRAPH, export_model.CACHE_GATHER_GRAPH, export_model.TREE_GRAPH]
+MODEL_FILES = export_model.MODEL_FILES + [export_model.CROSS_KV_GRAPH, export_model.CACHE_GATHER_GRAPH, export_model.TREE_GRAPH,
+                                          graph_edits.SHARED_WEIGHTS]
 
 
 def corpus_lines():
@@ -78,6 +82,20 @@ def make_model(vocab_size):
 sha256 = export_model.sha256
 
 
+def share_weights(model_dir):
+    """The graphs' repeated matrices stored once (graph_edits.share_weights_file: 1.8 MB less,
+    so that tests/fixtures stays under 3 MB), and the manifest's checksums updated to match."""
+    saved = graph_edits.share_weights_file(model_dir, graph_edits.converted_graphs(model_dir))
+    path = os.path.join(model_dir, "manifest.json")
+    with open(path, encoding="utf-8") as f:
+        manifest = json.load(f)
+    manifest["files"] = {name: sha256(os.path.join(model_dir, name)) for name in list(manifest["files"]) + [graph_edits.SHARED_WEIGHTS]}
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"shared weights: {saved} bytes saved")
+
+
 def write_reference(model, tok, out_path):
     with open(os.path.join(HERE, "parity_cases.json"), encoding="utf-8") as f:
         spec = json.load(f)
@@ -114,6 +132,7 @@ def main():
         # The same export users run, so the fixture is what they get (without the PyTorch
         # check: the reference scores below are a stricter one).
         export_model.export_loaded(model, tok, model_dir, "fp32", "pg_zeroshot/tiny-random-mt5", random_weights=True, do_check=False)
+    share_weights(model_dir)
     write_reference(model, tok, os.path.join(out, "reference_scores.json"))
     sums = [f"tiny-mt5/{n}" for n in MODEL_FILES + ["manifest.json"]] + ["reference_scores.json"]
     with open(os.path.join(out, "SHA256SUMS"), "w") as f:

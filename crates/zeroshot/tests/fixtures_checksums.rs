@@ -26,8 +26,9 @@ fn fixtures_stay_small() {
     for entry in walk(&common::fixtures()) {
         total += std::fs::metadata(entry).unwrap().len();
     }
-    // 4 MB: the tiny model's six graphs (the tree graph, 0.8 MB, is the sixth) and its references.
-    assert!(total <= 4_000_000, "tests/fixtures is {total} bytes; the limit is 4 MB");
+    // 3 MB: the checkout travels to the GPU machine beside the ONNX Runtime bundle. The graphs'
+    // repeated matrices are stored once (make_test_model.py, shared_weights.bin).
+    assert!(total <= 3_000_000, "tests/fixtures is {total} bytes; the limit is 3 MB");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -134,6 +134,8 @@ fn graphs_of_two_precisions_do_not_load_together() {
     for fp32_file in ["decoder_cache_gather.onnx", "decoder_tree_model.onnx"] {
         let copy = common::model_copy_of(&common::fp16_model_dir(), "fp16-mixed", &[fp32_file, "manifest.json"]);
         std::fs::copy(common::model_dir().join(fp32_file), copy.0.join(fp32_file)).unwrap();
+        // The committed model's graphs read their weights from shared_weights.bin beside them.
+        std::fs::copy(common::model_dir().join("shared_weights.bin"), copy.0.join("shared_weights.bin")).unwrap();
         let err = Model::load(&copy.0, &common::step_options())
             .and_then(|_| Model::load(&copy.0, &common::options()))
             .err()
