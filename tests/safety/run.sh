@@ -165,20 +165,30 @@ check generate_cancelled_memory_returned $r "a generation cancelled after 4 s ha
 # thread and waits for it checking for a cancel (README, "Security and limits"). A slow load
 # here: the tiny model with an encoder that takes ONNX Runtime seconds to create
 # (slow_load_model.py; scores unchanged). The tools venv has onnx (scripts/test makes it).
-slow="$CLUSTER_DIR/slow-load-model"
+# slow_model DIR GRAPH: the test model with GRAPH slow to open, in DIR.
 # 60,000 nodes: 2.3 s for 30,000 on this machine on a quiet day, under the 3 s the check needs.
-"${ZS_TOOLS_PYTHON:-$REPO/target/tools-venv/bin/python}" "$REPO/tests/safety/slow_load_model.py" "$REPO/tests/fixtures/tiny-mt5" "$slow" 60000
-chown -R postgres "$slow" 2>/dev/null || true
-out=$(as_pg "$bindir/psql" -X -q -h "$CLUSTER_DIR" -p "$port" -d postgres -At 2>/dev/null <<SQL || true
-SET client_min_messages = error;
-SET zs.model_dir = '$slow';
+slow_model() {
+  "${ZS_TOOLS_PYTHON:-$REPO/target/tools-venv/bin/python}" "$REPO/tests/safety/slow_load_model.py" "$REPO/tests/fixtures/tiny-mt5" "$1" 60000 "$2"
+  chown -R postgres "$1" 2>/dev/null || true
+}
+# A call cancelled by a 300 ms statement_timeout, the time it took, then one with no timeout
+# and the time both took: the four lines the cancel checks read.
+cancel_then_score=$(cat <<'SQL'
 SET statement_timeout = '300ms';
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
 SELECT zs_classify('文本', ARRAY['物流问题','商品质量']);
 SELECT round((extract(epoch FROM clock_timestamp()) - :t0) * 1000);
 SET statement_timeout = 0;
 SELECT zs_classify('文本', ARRAY['物流问题','商品质量']) IS NOT NULL;
 SELECT round((extract(epoch FROM clock_timestamp()) - :t0) * 1000);
+SQL
+)
+slow="$CLUSTER_DIR/slow-load-model"
+slow_model "$slow" encoder_model.onnx
+out=$(as_pg "$bindir/psql" -X -q -h "$CLUSTER_DIR" -p "$port" -d postgres -At 2>/dev/null <<SQL || true
+SET client_min_messages = error;
+SET zs.model_dir = '$slow';
+$cancel_then_score
 SET statement_timeout = '300ms';
 SET zs.threads = 1;
 SELECT zs_classify('文本', ARRAY['物流问题','商品质量']);
@@ -206,20 +216,13 @@ rm -rf "$slow"
 # decoder_with_past_model.onnx is the slow one; then a session that leaves with an opening
 # still under way (cancelled, then disconnected): the exit waits for it, no crash (section 7).
 slow="$CLUSTER_DIR/slow-steps-model"
-"${ZS_TOOLS_PYTHON:-$REPO/target/tools-venv/bin/python}" "$REPO/tests/safety/slow_load_model.py" "$REPO/tests/fixtures/tiny-mt5" "$slow" 60000 decoder_with_past_model.onnx
-chown -R postgres "$slow" 2>/dev/null || true
+slow_model "$slow" decoder_with_past_model.onnx
 out=$(as_pg "$bindir/psql" -X -q -h "$CLUSTER_DIR" -p "$port" -d postgres -At 2>/dev/null <<SQL || true
 SET client_min_messages = error;
 SET zs.model_dir = '$slow';
 SELECT zs_classify('文本', ARRAY['物流问题','商品质量']) IS NOT NULL;
 SET zs.score_mode = greedy;
-SET statement_timeout = '300ms';
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset
-SELECT zs_classify('文本', ARRAY['物流问题','商品质量']);
-SELECT round((extract(epoch FROM clock_timestamp()) - :t0) * 1000);
-SET statement_timeout = 0;
-SELECT zs_classify('文本', ARRAY['物流问题','商品质量']) IS NOT NULL;
-SELECT round((extract(epoch FROM clock_timestamp()) - :t0) * 1000);
+$cancel_then_score
 SQL
 )
 exact=$(echo "$out" | sed -n 1p); cancel=$(echo "$out" | sed -n 2p); scored=$(echo "$out" | sed -n 3p); total=$(echo "$out" | sed -n 4p)
