@@ -177,11 +177,10 @@ impl Model {
         if !one_pass {
             self.ensure_steps()?;
         }
-        let batches_texts = one_pass || self.sessions.steps.as_ref().is_some_and(|s| s.batches_texts);
         let (rows_per_text, limits) = match opts.mode {
             // Every node with children of the trie, in one run.
             ScoreMode::Exact if one_pass => (labels.trie.decoder_rows(), opts.runs),
-            ScoreMode::Exact if batches_texts => {
+            ScoreMode::Exact if self.sessions.steps.as_ref().is_some_and(|s| s.batches_texts) => {
                 (labels.trie.levels().iter().map(Vec::len).max().unwrap_or(1), opts.runs)
             }
             // Limits no second text fits: Optimum's decoder broadcasts only one text's keys/values.

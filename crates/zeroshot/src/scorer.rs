@@ -202,12 +202,18 @@ fn join_encoded(sessions: &mut Sessions, hidden: Vec<DynValue>, len: usize) -> R
     pad_and_stack(hidden, 1, len)
 }
 
-/// The encoder output of a run's prompts, [texts, prompt, d_model]: encoded in their length
-/// buckets and joined on the host where there are several, left in the execution provider's
-/// memory where there is one.
-pub(crate) fn encode_run(sessions: &mut Sessions, prompts: &RunPrompts) -> Result<DynValue> {
+/// The encoder output of each of a run's length buckets, and where it was left: in host memory
+/// where there are several (they are padded together there), in the execution provider's
+/// where there is one (it stays in place).
+fn encode_buckets(sessions: &mut Sessions, prompts: &RunPrompts) -> Result<(Vec<DynValue>, Place)> {
     let place = if prompts.buckets.len() > 1 { Place::Host } else { Place::Device };
     let hidden = prompts.buckets.iter().map(|b| encode(sessions, b, place)).collect::<Result<Vec<_>>>()?;
+    Ok((hidden, place))
+}
+
+/// The encoder output of a run's prompts, [texts, prompt, d_model] (`encode_buckets`, joined).
+pub(crate) fn encode_run(sessions: &mut Sessions, prompts: &RunPrompts) -> Result<DynValue> {
+    let (hidden, _) = encode_buckets(sessions, prompts)?;
     join_encoded(sessions, hidden, prompts.all.len)
 }
 
@@ -447,9 +453,7 @@ impl<'a> Steps<'a> {
     pub(crate) fn start(&mut self, start_token: i64, read: Read, last: bool) -> Result<Root> {
         let prompts = self.prompts;
         let batch = &prompts.all;
-        // Several encoder buckets are padded together on the host; one stays in place.
-        let place = if prompts.buckets.len() > 1 { Place::Host } else { Place::Device };
-        let hidden = prompts.buckets.iter().map(|b| encode(self.sessions, b, place)).collect::<Result<Vec<_>>>()?;
+        let (hidden, place) = encode_buckets(self.sessions, prompts)?;
         let start = vec![start_token; batch.texts];
         if let Some(cross) = step_graphs(&mut self.sessions.steps)?.cross_kv.as_mut() {
             // Our export's path: the cross-attention graph, then the root step through

@@ -36,12 +36,11 @@ pub(crate) fn exact(
     for (i, part) in parts.iter().enumerate() {
         let last = i + 1 == parts.len();
         let scores = run_part(sessions, outputs, vocab, prompts, trie, part, &hidden, last)?;
-        for (t, per_text) in child_logprobs.iter_mut().enumerate() {
-            for (j, &node) in part.nodes.iter().enumerate() {
-                let slot = &mut per_text[node];
-                if slot.is_none() {
-                    *slot = Some(scores[t * part.nodes.len() + j].clone());
-                }
+        // Rows are text-major: row r is node r % nodes of text r / nodes.
+        for (r, row) in scores.into_iter().enumerate() {
+            let slot = &mut child_logprobs[r / part.nodes.len()][part.nodes[r % part.nodes.len()]];
+            if slot.is_none() {
+                *slot = Some(row);
             }
         }
     }
